@@ -1,0 +1,251 @@
+// broker.cpp — the core state machine: lines to commands, commands to frames.
+#include "broker.hpp"
+
+#include <exception>
+#include <utility>
+
+#include "check.hpp"
+
+namespace memq {
+
+std::string_view to_string(CloseReason reason) {
+    switch (reason) {
+        case CloseReason::quit: return "quit";
+        case CloseReason::line_too_long: return "line too long";
+        case CloseReason::slow_consumer: return "slow consumer";
+    }
+    return "unknown";
+}
+
+namespace {
+Frame make_frame(std::string text) { return std::make_shared<const std::string>(std::move(text)); }
+}  // namespace
+
+Broker::Broker(const Limits& limits, std::uint64_t seed)
+    : limits_(limits), prng_(seed), topics_(limits.cache_messages_max), ack_frame_(make_frame(encode_ack())) {
+    for (std::size_t i = 0; i < error_frames_.size(); ++i) {
+        error_frames_[i] = make_frame(encode_error(static_cast<LineError>(i)));
+    }
+}
+
+Broker::Connection& Broker::connection(ConnId conn) {
+    const auto found = connections_.find(conn);
+    MEMQ_CHECK(found != connections_.end());
+    return *found->second;
+}
+
+std::size_t Broker::pending_bytes(ConnId conn) const {
+    const auto found = connections_.find(conn);
+    return found == connections_.end() ? 0 : found->second->queued_bytes + found->second->in_flight_bytes;
+}
+
+void Broker::handle_connect(ConnId conn) {
+    const auto [entry, inserted] = connections_.try_emplace(conn, std::make_unique<Connection>(conn, limits_));
+    MEMQ_CHECK(inserted);
+    ++stats_.connections_accepted;
+}
+
+void Broker::handle_receive(ConnId conn, std::string_view bytes) {
+    Connection& receiver = connection(conn);
+    if (receiver.closing) return;  // a closing connection's input is dropped
+    const LineReader::Status status =
+        receiver.reader.feed(bytes, [&](std::string_view line) { return process_line(receiver, line); });
+    if (status == LineReader::Status::too_long && !receiver.closing) {
+        enqueue(receiver, error_frames_[static_cast<std::size_t>(LineError::line_too_long)]);
+        ++stats_.errors_replied;
+        ++stats_.line_too_long_closes;
+        begin_close(receiver, CloseReason::line_too_long);
+    }
+    settle_closes();
+}
+
+// Returns whether the connection takes more lines.
+bool Broker::process_line(Connection& sender, std::string_view raw_line) {
+    const std::string_view line = trim_line(raw_line);
+    if (line.empty()) return true;
+    ++stats_.lines_processed;
+    ParseResult parsed = parse_line(line);
+    if (const auto* error = std::get_if<LineError>(&parsed)) {
+        enqueue(sender, error_frames_[static_cast<std::size_t>(*error)]);
+        ++stats_.errors_replied;
+        return !sender.closing;
+    }
+    Command& command = std::get<Command>(parsed);
+    if (std::holds_alternative<Quit>(command)) {
+        begin_close(sender, CloseReason::quit);
+        return false;
+    }
+    try {
+        execute(sender, command);
+    } catch (const std::exception&) {
+        // Nothing in execute() is expected to throw; if allocation fails the
+        // client hears about it and the broker carries on.
+        enqueue(sender, error_frames_[static_cast<std::size_t>(LineError::internal)]);
+        ++stats_.errors_replied;
+    }
+    settle_closes();
+    return !sender.closing;
+}
+
+void Broker::execute(Connection& sender, Command& command) {
+    if (auto* send = std::get_if<Send>(&command)) {
+        publish(sender, *send);
+    } else if (auto* subscribe = std::get_if<Subscribe>(&command)) {
+        this->subscribe(sender, *subscribe);
+    } else if (auto* unsubscribe = std::get_if<Unsubscribe>(&command)) {
+        if (Topic* topic = topics_.find(unsubscribe->topic)) topics_.leave(*topic, sender);
+        enqueue(sender, ack_frame_);
+    }
+}
+
+void Broker::publish(Connection& sender, const Send& send) {
+    Topic& topic = topics_.find_or_create(send.topic);
+    const std::int64_t index = topic.next_index++;
+    ++stats_.messages_published;
+    const Frame frame = make_frame(encode_message(send, index));
+    const bool cache_it = send.cache.value_or(true);
+
+    if (send.delivery == Delivery::all) {
+        // enqueue() may condemn a slow consumer, but it only leaves its topics
+        // in settle_closes(), so this vector does not change under the loop.
+        for (Subscriber* subscriber : topic.subscribers) enqueue(static_cast<Connection&>(*subscriber), frame);
+        stats_.messages_delivered += topic.subscribers.size();
+        if (cache_it) topics_.cache(topic, CachedMessage{index, Delivery::all, frame});
+    } else if (!topic.subscribers.empty()) {
+        Subscriber* chosen = topic.subscribers[prng_.below(topic.subscribers.size())];
+        enqueue(static_cast<Connection&>(*chosen), frame);
+        ++stats_.messages_delivered;
+    } else if (cache_it) {
+        topics_.cache(topic, CachedMessage{index, Delivery::one, frame});
+    }
+    enqueue(sender, ack_frame_);
+}
+
+void Broker::subscribe(Connection& subscriber, const Subscribe& subscribe) {
+    Topic& topic = topics_.find_or_create(subscribe.topic);
+    topics_.join(topic, subscriber);
+    enqueue(subscriber, ack_frame_);
+    if (!subscribe.cache) return;
+    topics_.replay(topic, subscribe.last_seen, [&](const Frame& frame) {
+        enqueue(subscriber, frame);
+        ++stats_.messages_delivered;
+    });
+}
+
+void Broker::enqueue(Connection& recipient, const Frame& frame) {
+    if (recipient.closing) return;
+    const std::size_t pending = recipient.queued_bytes + recipient.in_flight_bytes;
+    if (pending + frame->size() > limits_.pending_bytes_max) {
+        ++stats_.slow_consumer_closes;
+        begin_close(recipient, CloseReason::slow_consumer);
+        return;
+    }
+    recipient.queued.push_back(frame);
+    recipient.queued_bytes += frame->size();
+    if (!recipient.in_ready_list) {
+        recipient.in_ready_list = true;
+        ready_.push_back(recipient.id);
+    }
+}
+
+void Broker::begin_close(Connection& closing, CloseReason reason) {
+    MEMQ_CHECK(!closing.closing);
+    closing.closing = true;
+    closing.close_reason = reason;
+    if (reason == CloseReason::slow_consumer) {
+        // Nobody waits for a slow consumer: what it has not taken is dropped.
+        closing.queued.clear();
+        closing.queued_bytes = 0;
+    }
+    leaving_.push_back(closing.id);
+    closes_due_.push_back(closing.id);
+}
+
+void Broker::settle_closes() {
+    for (const ConnId id : leaving_) {
+        if (const auto found = connections_.find(id); found != connections_.end()) topics_.leave_all(*found->second);
+    }
+    leaving_.clear();
+}
+
+void Broker::handle_written(ConnId conn, std::size_t bytes) {
+    Connection& written = connection(conn);
+    MEMQ_CHECK(bytes <= written.in_flight_bytes);
+    written.in_flight_bytes -= bytes;
+    if (written.in_flight_bytes != 0) return;
+    if (!written.queued.empty()) {
+        if (!written.in_ready_list) {
+            written.in_ready_list = true;
+            ready_.push_back(conn);
+        }
+    } else if (written.closing && !written.close_emitted) {
+        closes_due_.push_back(conn);  // everything is written: a graceful close is due
+    }
+}
+
+void Broker::handle_disconnect(ConnId conn) {
+    const auto found = connections_.find(conn);
+    MEMQ_CHECK(found != connections_.end());
+    topics_.leave_all(*found->second);
+    connections_.erase(found);
+    // ready_, closes_due_ and leaving_ may still name `conn`: they are checked
+    // against connections_ when read, and a reused id is a new Connection that
+    // the stale entries cannot harm (each pop re-checks the flags).
+}
+
+std::optional<Transmit> Broker::poll_transmit() {
+    while (!ready_.empty()) {
+        const ConnId conn = ready_.front();
+        ready_.pop_front();
+        const auto found = connections_.find(conn);
+        if (found == connections_.end()) continue;
+        Connection& ready = *found->second;
+        if (!ready.in_ready_list) continue;
+        ready.in_ready_list = false;
+        if (ready.in_flight_bytes != 0 || ready.queued.empty()) continue;  // re-listed by handle_written
+        if (ready.closing && ready.close_reason == CloseReason::slow_consumer) continue;
+        Transmit transmit{conn, std::move(ready.queued), ready.queued_bytes};
+        ready.queued = {};
+        ready.in_flight_bytes = ready.queued_bytes;
+        ready.queued_bytes = 0;
+        return transmit;
+    }
+    return std::nullopt;
+}
+
+std::optional<Close> Broker::poll_close() {
+    while (!closes_due_.empty()) {
+        const ConnId conn = closes_due_.front();
+        closes_due_.pop_front();
+        const auto found = connections_.find(conn);
+        if (found == connections_.end()) continue;
+        Connection& closing = *found->second;
+        if (!closing.closing || closing.close_emitted) continue;
+        const bool flushed = closing.queued_bytes == 0 && closing.in_flight_bytes == 0;
+        if (closing.close_reason != CloseReason::slow_consumer && !flushed) continue;  // handle_written re-lists it
+        closing.close_emitted = true;
+        return Close{conn, *closing.close_reason};
+    }
+    return std::nullopt;
+}
+
+void Broker::check_invariants() const {
+    topics_.check_invariants();
+    MEMQ_CHECK(leaving_.empty());
+    for (const auto& [id, connection] : connections_) {
+        MEMQ_CHECK(connection->id == id);
+        std::size_t queued_bytes = 0;
+        for (const Frame& frame : connection->queued) queued_bytes += frame->size();
+        MEMQ_CHECK(queued_bytes == connection->queued_bytes);
+        MEMQ_CHECK(connection->queued_bytes + connection->in_flight_bytes <= limits_.pending_bytes_max);
+        MEMQ_CHECK(connection->closing == connection->close_reason.has_value());
+        MEMQ_CHECK(!connection->close_emitted || connection->closing);
+        if (connection->closing) MEMQ_CHECK(connection->positions.empty());
+        if (connection->close_reason == CloseReason::slow_consumer) MEMQ_CHECK(connection->queued.empty());
+        for (const auto& [topic, position] : connection->positions) {
+            MEMQ_CHECK(position < topic->subscribers.size() && topic->subscribers[position] == connection.get());
+        }
+    }
+}
+
+}  // namespace memq

@@ -1,0 +1,136 @@
+// broker.hpp — the memq broker core: a pure, IO-free state machine.
+//
+// Rules:
+// - Inputs are handle_* calls, outputs are poll_* calls; the core never calls
+//   out, never reads a clock, owns no socket and holds no global state. The
+//   only randomness is a Prng seeded by the caller (delivery "one").
+// - Every output frame is serialized once and shared (Frame) by all of its
+//   recipients; per connection the core queues frames and counts their bytes.
+// - A connection whose pending bytes would pass Limits::pending_bytes_max is
+//   closed as a slow consumer at once: its output is dropped, nobody waits.
+// - Replies on one connection keep request order; a send's deliveries are
+//   queued before the sender's ack; a subscribe's ack before its replay.
+//
+// Driving it (a shell or the simulator):
+//   handle_connect(id) once, then any number of handle_receive(id, bytes);
+//   after each handle_* call drain poll_close() and poll_transmit(). A
+//   Transmit hands over all of a connection's queued frames (at most one
+//   Transmit per connection is outstanding); report progress with
+//   handle_written(id, n) — the next Transmit for that connection comes once
+//   all of its bytes are written. A Close says: shut this connection's socket
+//   down; the core has stopped reading it and delivering to it. Whenever the
+//   connection is gone (closed by the core or by the peer) call
+//   handle_disconnect(id), exactly once; after it the id is free again.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "limits.hpp"
+#include "prng.hpp"
+#include "protocol.hpp"
+#include "topic_table.hpp"
+
+namespace memq {
+
+struct Transmit {
+    ConnId conn = 0;
+    std::vector<Frame> frames;  // write them in order, as one gather write
+    std::size_t bytes = 0;      // total size of `frames`
+};
+
+enum class CloseReason : std::uint8_t {
+    quit,           // the client sent "quit"; its earlier replies were flushed first
+    line_too_long,  // "Line too long" was sent and flushed first
+    slow_consumer,  // pending output passed pending_bytes_max; output dropped
+};
+std::string_view to_string(CloseReason reason);
+
+struct Close {
+    ConnId conn = 0;
+    CloseReason reason = CloseReason::quit;
+};
+
+// Counters for logs and tests; they only ever grow.
+struct BrokerStats {
+    std::uint64_t connections_accepted = 0;
+    std::uint64_t lines_processed = 0;
+    std::uint64_t errors_replied = 0;
+    std::uint64_t messages_published = 0;
+    std::uint64_t messages_delivered = 0;  // frames queued to subscribers, replays included
+    std::uint64_t slow_consumer_closes = 0;
+    std::uint64_t line_too_long_closes = 0;
+};
+
+class Broker {
+public:
+    Broker(const Limits& limits, std::uint64_t seed);
+
+    void handle_connect(ConnId conn);
+    void handle_receive(ConnId conn, std::string_view bytes);
+    void handle_written(ConnId conn, std::size_t bytes);
+    void handle_disconnect(ConnId conn);
+
+    std::optional<Transmit> poll_transmit();
+    std::optional<Close> poll_close();
+
+    // A full sweep of every invariant; aborts (always, release builds too) on
+    // the first that does not hold. O(state): for tests and the simulator.
+    void check_invariants() const;
+
+    const Limits& limits() const { return limits_; }
+    const BrokerStats& stats() const { return stats_; }
+    std::size_t connection_count() const { return connections_.size(); }
+    bool is_connected(ConnId conn) const { return connections_.contains(conn); }
+    // Bytes queued or being written for `conn` (0 for an unknown connection).
+    std::size_t pending_bytes(ConnId conn) const;
+    const TopicTable& topics() const { return topics_; }
+
+private:
+    struct Connection : Subscriber {
+        Connection(ConnId id_, const Limits& limits) : Subscriber(id_), reader(limits.line_bytes_max) {}
+        LineReader reader;
+        std::vector<Frame> queued;        // not yet handed to the shell
+        std::size_t queued_bytes = 0;
+        std::size_t in_flight_bytes = 0;  // handed over in a Transmit, not yet written
+        bool in_ready_list = false;
+        bool closing = false;             // takes no input, gets no deliveries, in no topic
+        bool close_emitted = false;
+        std::optional<CloseReason> close_reason;
+    };
+
+    Connection& connection(ConnId conn);
+    bool process_line(Connection& sender, std::string_view raw_line);
+    void execute(Connection& sender, Command& command);
+    void publish(Connection& sender, const Send& send);
+    void subscribe(Connection& subscriber, const Subscribe& subscribe);
+    // Queues `frame` for `recipient`, or closes it as a slow consumer.
+    void enqueue(Connection& recipient, const Frame& frame);
+    void begin_close(Connection& closing, CloseReason reason);
+    // Takes condemned connections out of their topics; deferred so that a
+    // fan-out loop never sees its subscriber vector change under it.
+    void settle_closes();
+
+    Limits limits_;
+    Prng prng_;
+    TopicTable topics_;
+    std::unordered_map<ConnId, std::unique_ptr<Connection>> connections_;
+    // Work lists; they may name connections that are gone or changed since,
+    // so each entry is re-checked against the connection's flags when read.
+    std::deque<ConnId> ready_;       // connections with queued output
+    std::deque<ConnId> closes_due_;  // connections whose Close may be due
+    std::vector<ConnId> leaving_;    // closing connections still in topics
+    Frame ack_frame_;
+    std::array<Frame, 5> error_frames_;  // one per LineError
+    BrokerStats stats_;
+};
+
+}  // namespace memq

@@ -1,0 +1,317 @@
+// protocol.cpp — strict UTF-8, strict JSON (nlohmann SAX, no DOM), the three
+// command templates, and the encoders for every frame memq writes.
+#include "protocol.hpp"
+
+#include <charconv>
+#include <limits>
+
+#include <nlohmann/json.hpp>
+
+namespace memq {
+
+std::string_view reason_text(LineError error) {
+    switch (error) {
+        case LineError::bad_utf8: return "Could not decode input as UTF-8";
+        case LineError::bad_json: return "Could not parse json";
+        case LineError::malformed: return "Malformed json message";
+        case LineError::line_too_long: return "Line too long";
+        case LineError::internal: return "Internal exception";
+    }
+    return "Internal exception";
+}
+
+std::string_view trim_line(std::string_view line) {
+    constexpr std::string_view kWhitespace = " \t\r\n\f\v";
+    const std::size_t first = line.find_first_not_of(kWhitespace);
+    if (first == std::string_view::npos) return {};
+    const std::size_t last = line.find_last_not_of(kWhitespace);
+    return line.substr(first, last - first + 1);
+}
+
+bool is_valid_utf8(std::string_view bytes) {
+    const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
+    const auto* const end = p + bytes.size();
+    while (p != end) {
+        const unsigned char lead = *p;
+        if (lead < 0x80) {
+            ++p;
+            continue;
+        }
+        // The allowed range of the second byte depends on the lead byte
+        // (RFC 3629 table): this is what rules out overlongs and surrogates.
+        std::size_t length;
+        unsigned char second_min = 0x80, second_max = 0xBF;
+        if (lead >= 0xC2 && lead <= 0xDF) {
+            length = 2;
+        } else if (lead == 0xE0) {
+            length = 3, second_min = 0xA0;
+        } else if ((lead >= 0xE1 && lead <= 0xEC) || lead == 0xEE || lead == 0xEF) {
+            length = 3;
+        } else if (lead == 0xED) {
+            length = 3, second_max = 0x9F;
+        } else if (lead == 0xF0) {
+            length = 4, second_min = 0x90;
+        } else if (lead >= 0xF1 && lead <= 0xF3) {
+            length = 4;
+        } else if (lead == 0xF4) {
+            length = 4, second_max = 0x8F;
+        } else {
+            return false;  // continuation byte as lead, C0/C1 overlong leads, F5..FF
+        }
+        if (static_cast<std::size_t>(end - p) < length) return false;
+        if (p[1] < second_min || p[1] > second_max) return false;
+        for (std::size_t i = 2; i < length; ++i) {
+            if ((p[i] & 0xC0) != 0x80) return false;
+        }
+        p += length;
+    }
+    return true;
+}
+
+namespace {
+
+using Json = nlohmann::json;
+
+// What one top-level key of the command object held (the last occurrence wins).
+struct Field {
+    enum class Kind : std::uint8_t { absent, string, integer, boolean, other };
+    Kind kind = Kind::absent;
+    std::string text;
+    std::int64_t integer = 0;
+    bool boolean = false;
+
+    bool is(Kind k) const { return kind == k; }
+};
+
+// Reads one JSON text without building a DOM: records the scalar values of
+// the top-level object's known keys, notes anything that cannot match any
+// template, and otherwise only checks that the text is valid JSON.
+class CommandSax {
+public:
+    Field command, topic, msg, delivery, last_seen, cache;
+    bool top_level_is_object = false;
+    bool unknown_key = false;
+
+    bool null() { return scalar(Field::Kind::other); }
+    bool boolean(bool value) {
+        if (Field* field = target()) field->kind = Field::Kind::boolean, field->boolean = value;
+        return scalar(Field::Kind::boolean);
+    }
+    bool number_integer(Json::number_integer_t value) {
+        if (Field* field = target()) field->kind = Field::Kind::integer, field->integer = value;
+        return scalar(Field::Kind::integer);
+    }
+    bool number_unsigned(Json::number_unsigned_t value) {
+        if (value > static_cast<Json::number_unsigned_t>(std::numeric_limits<std::int64_t>::max())) {
+            return scalar(Field::Kind::other);
+        }
+        return number_integer(static_cast<std::int64_t>(value));
+    }
+    bool number_float(Json::number_float_t, const Json::string_t&) { return scalar(Field::Kind::other); }
+    bool string(Json::string_t& value) {
+        if (Field* field = target()) field->kind = Field::Kind::string, field->text = std::move(value);
+        return scalar(Field::Kind::string);
+    }
+    bool binary(Json::binary_t&) { return scalar(Field::Kind::other); }
+
+    bool start_object(std::size_t) { return open(/*is_object=*/true); }
+    bool start_array(std::size_t) { return open(/*is_object=*/false); }
+    bool end_object() { return close(); }
+    bool end_array() { return close(); }
+
+    bool key(Json::string_t& name) {
+        if (depth_ != 1) return true;
+        current_ = field_named(name);
+        if (current_ == nullptr) unknown_key = true;
+        return true;
+    }
+
+    bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) { return false; }
+
+private:
+    // The field the next value at depth 1 belongs to, if it is a known key.
+    Field* target() const { return depth_ == 1 ? current_ : nullptr; }
+
+    bool scalar(Field::Kind kind) {
+        if (depth_ == 1 && current_ != nullptr && kind == Field::Kind::other) current_->kind = kind;
+        return true;
+    }
+
+    bool open(bool is_object) {
+        if (depth_ == 0) top_level_is_object = is_object;
+        if (depth_ == 1 && current_ != nullptr) current_->kind = Field::Kind::other;  // nested value
+        ++depth_;
+        return true;
+    }
+
+    bool close() {
+        --depth_;
+        return true;
+    }
+
+    Field* field_named(std::string_view name) {
+        if (name == "command") return &command;
+        if (name == "topic") return &topic;
+        if (name == "msg") return &msg;
+        if (name == "delivery") return &delivery;
+        if (name == "last_seen") return &last_seen;
+        if (name == "cache") return &cache;
+        return nullptr;
+    }
+
+    std::size_t depth_ = 0;
+    Field* current_ = nullptr;
+};
+
+ParseResult to_command(CommandSax& sax) {
+    using Kind = Field::Kind;
+    if (!sax.top_level_is_object || sax.unknown_key || !sax.command.is(Kind::string)) return LineError::malformed;
+    if (!sax.topic.is(Kind::string)) return LineError::malformed;
+    const std::string_view name = sax.command.text;
+    const bool cache_ok = sax.cache.is(Kind::absent) || sax.cache.is(Kind::boolean);
+
+    if (name == "subscribe") {
+        const bool last_seen_ok = sax.last_seen.is(Kind::absent) || sax.last_seen.is(Kind::integer);
+        if (!sax.msg.is(Kind::absent) || !sax.delivery.is(Kind::absent) || !last_seen_ok || !cache_ok) {
+            return LineError::malformed;
+        }
+        Subscribe subscribe;
+        subscribe.topic = std::move(sax.topic.text);
+        if (sax.last_seen.is(Kind::integer)) subscribe.last_seen = sax.last_seen.integer;
+        if (sax.cache.is(Kind::boolean)) subscribe.cache = sax.cache.boolean;
+        return Command{std::move(subscribe)};
+    }
+    if (name == "unsubscribe") {
+        if (!sax.msg.is(Kind::absent) || !sax.delivery.is(Kind::absent) || !sax.last_seen.is(Kind::absent) ||
+            !sax.cache.is(Kind::absent)) {
+            return LineError::malformed;
+        }
+        return Command{Unsubscribe{std::move(sax.topic.text)}};
+    }
+    if (name == "send") {
+        if (!sax.msg.is(Kind::string) || !sax.delivery.is(Kind::string) || !sax.last_seen.is(Kind::absent) ||
+            !cache_ok) {
+            return LineError::malformed;
+        }
+        Send send;
+        send.topic = std::move(sax.topic.text);
+        send.msg = std::move(sax.msg.text);
+        if (sax.delivery.text == "all") {
+            send.delivery = Delivery::all;
+        } else if (sax.delivery.text == "one") {
+            send.delivery = Delivery::one;
+        } else {
+            return LineError::malformed;
+        }
+        if (sax.cache.is(Kind::boolean)) send.cache = sax.cache.boolean;
+        return Command{std::move(send)};
+    }
+    return LineError::malformed;
+}
+
+}  // namespace
+
+ParseResult parse_line(std::string_view line) {
+    if (!is_valid_utf8(line)) return LineError::bad_utf8;
+    if (line == "quit") return Command{Quit{}};
+    CommandSax sax;
+    if (!Json::sax_parse(line.begin(), line.end(), &sax, nlohmann::detail::input_format_t::json, true)) {
+        return LineError::bad_json;
+    }
+    return to_command(sax);
+}
+
+void append_json_string(std::string& out, std::string_view text) {
+    static constexpr char kHex[] = "0123456789abcdef";
+    out.push_back('"');
+    std::size_t run_start = 0;
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        const auto c = static_cast<unsigned char>(text[i]);
+        if (c >= 0x20 && c != '"' && c != '\\') continue;
+        out.append(text, run_start, i - run_start);
+        run_start = i + 1;
+        switch (c) {
+            case '"': out.append("\\\""); break;
+            case '\\': out.append("\\\\"); break;
+            case '\n': out.append("\\n"); break;
+            case '\r': out.append("\\r"); break;
+            case '\t': out.append("\\t"); break;
+            case '\b': out.append("\\b"); break;
+            case '\f': out.append("\\f"); break;
+            default:
+                out.append("\\u00");
+                out.push_back(kHex[c >> 4]);
+                out.push_back(kHex[c & 0xF]);
+        }
+    }
+    out.append(text, run_start, text.size() - run_start);
+    out.push_back('"');
+}
+
+namespace {
+
+void append_integer(std::string& out, std::int64_t value) {
+    char digits[24];
+    const auto result = std::to_chars(std::begin(digits), std::end(digits), value);
+    out.append(digits, result.ptr);
+}
+
+// `{"command": "send", ...` up to and without the closing brace: the fields a
+// send command and its delivered message share.
+void append_send_fields(std::string& out, const Send& send) {
+    out.append("{\"command\": \"send\", \"topic\": ");
+    append_json_string(out, send.topic);
+    out.append(", \"msg\": ");
+    append_json_string(out, send.msg);
+    out.append(send.delivery == Delivery::one ? ", \"delivery\": \"one\"" : ", \"delivery\": \"all\"");
+    if (send.cache.has_value()) out.append(*send.cache ? ", \"cache\": true" : ", \"cache\": false");
+}
+
+}  // namespace
+
+std::string encode_ack() { return "{\"success\": true}\r\n"; }
+
+std::string encode_error(LineError error) {
+    std::string frame = "{\"success\": false, \"reason\": ";
+    append_json_string(frame, reason_text(error));
+    frame.append("}\r\n");
+    return frame;
+}
+
+std::string encode_message(const Send& send, std::int64_t index) {
+    std::string frame;
+    frame.reserve(send.topic.size() + send.msg.size() + 96);
+    append_send_fields(frame, send);
+    frame.append(", \"index\": ");
+    append_integer(frame, index);
+    frame.append("}\r\n");
+    return frame;
+}
+
+std::string encode_command(const Subscribe& command) {
+    std::string line = "{\"command\": \"subscribe\", \"topic\": ";
+    append_json_string(line, command.topic);
+    if (command.last_seen != -1) {
+        line.append(", \"last_seen\": ");
+        append_integer(line, command.last_seen);
+    }
+    if (!command.cache) line.append(", \"cache\": false");
+    line.append("}\n");
+    return line;
+}
+
+std::string encode_command(const Unsubscribe& command) {
+    std::string line = "{\"command\": \"unsubscribe\", \"topic\": ";
+    append_json_string(line, command.topic);
+    line.append("}\n");
+    return line;
+}
+
+std::string encode_command(const Send& command) {
+    std::string line;
+    append_send_fields(line, command);
+    line.append("}\n");
+    return line;
+}
+
+}  // namespace memq

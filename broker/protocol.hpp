@@ -1,0 +1,140 @@
+// protocol.hpp — the aiomemq wire format: lines in, commands out, frames back.
+//
+// Rules: pure functions and small value types only; no IO, no state beyond a
+// line buffer. Everything PROTOCOL.md says about one line lives here: strict
+// UTF-8, strict JSON, the three templates and their error reasons, in that
+// order. The broker decides what a valid command *does*; this file decides
+// only what it *is*.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+
+namespace memq {
+
+// One serialized server→client line ("{...}\r\n"), built once and shared by
+// every connection it is queued for.
+using Frame = std::shared_ptr<const std::string>;
+
+enum class Delivery : std::uint8_t { all, one };
+
+struct Subscribe {
+    std::string topic;
+    std::int64_t last_seen = -1;
+    bool cache = true;
+};
+
+struct Unsubscribe {
+    std::string topic;
+};
+
+struct Send {
+    std::string topic;
+    std::string msg;
+    Delivery delivery = Delivery::all;
+    std::optional<bool> cache;  // absent: cached by default, and not echoed
+};
+
+// The connection asked to be closed (the line "quit"); it gets no reply.
+struct Quit {};
+
+// Why a line was refused, in the order the checks run.
+enum class LineError : std::uint8_t {
+    bad_utf8,       // "Could not decode input as UTF-8"
+    bad_json,       // "Could not parse json"
+    malformed,      // "Malformed json message"
+    line_too_long,  // "Line too long" (then the connection is closed)
+    internal,       // "Internal exception" (never expected)
+};
+
+using Command = std::variant<Subscribe, Unsubscribe, Send, Quit>;
+using ParseResult = std::variant<Command, LineError>;
+
+// The reason string a client sees for `error`.
+std::string_view reason_text(LineError error);
+
+// ASCII whitespace trimmed from both ends (space, \t, \r, \n, \f, \v).
+std::string_view trim_line(std::string_view line);
+
+// Strict UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing past U+10FFFF.
+bool is_valid_utf8(std::string_view bytes);
+
+// Parses one already-trimmed, non-empty line (no '\n' inside).
+ParseResult parse_line(std::string_view line);
+
+// Appends `text` as a JSON string literal (quotes included). `text` must be
+// valid UTF-8; it is copied raw, only '"', '\\' and controls are escaped.
+void append_json_string(std::string& out, std::string_view text);
+
+// Wire frames, each one JSON object terminated by "\r\n".
+std::string encode_ack();
+std::string encode_error(LineError error);
+// A delivered message: the sender's fields (cache only if it gave one) + index.
+std::string encode_message(const Send& send, std::int64_t index);
+// Client → server lines, terminated by "\n". Defaults are left out: last_seen
+// only when it is not -1, cache only when it is false.
+std::string encode_command(const Subscribe& command);
+std::string encode_command(const Unsubscribe& command);
+std::string encode_command(const Send& command);
+
+// Splits a byte stream into lines at '\n', whatever the segment boundaries,
+// holding at most `line_bytes_max` bytes of an unfinished line.
+class LineReader {
+public:
+    enum class Status : std::uint8_t { more, stopped, too_long };
+
+    explicit LineReader(std::size_t line_bytes_max) : line_bytes_max_(line_bytes_max) {}
+
+    // Calls `on_line(std::string_view line) -> bool` for each complete line
+    // (without its '\n') in `bytes`, in order, while it returns true.
+    // Returns `stopped` when on_line returned false (the rest is dropped), and
+    // `too_long` as soon as a line is known to pass the limit; after either
+    // the reader is spent and takes nothing more.
+    template <typename OnLine>
+    Status feed(std::string_view bytes, OnLine&& on_line);
+
+    std::size_t buffered_bytes() const { return partial_.size(); }
+
+private:
+    Status spend(Status status) {
+        spent_ = true;
+        std::string().swap(partial_);
+        return status;
+    }
+
+    std::size_t line_bytes_max_;
+    std::string partial_;
+    bool spent_ = false;
+};
+
+template <typename OnLine>
+LineReader::Status LineReader::feed(std::string_view bytes, OnLine&& on_line) {
+    if (spent_) return Status::stopped;
+    while (!bytes.empty()) {
+        const std::size_t newline = bytes.find('\n');
+        const std::string_view head = bytes.substr(0, newline);
+        if (partial_.size() + head.size() > line_bytes_max_) return spend(Status::too_long);
+        if (newline == std::string_view::npos) {
+            partial_.append(head);
+            return Status::more;
+        }
+        bytes.remove_prefix(newline + 1);
+        bool keep_going;
+        if (partial_.empty()) {
+            keep_going = on_line(head);  // the common case: the whole line is in this segment
+        } else {
+            partial_.append(head);
+            keep_going = on_line(std::string_view(partial_));
+            partial_.clear();
+        }
+        if (!keep_going) return spend(Status::stopped);
+    }
+    return Status::more;
+}
+
+}  // namespace memq

@@ -1,0 +1,169 @@
+// main.cpp — memqd: parses the command line, runs one Broker behind one TcpServer
+// on one thread, and stops cleanly on SIGINT/SIGTERM. Exit codes: 0 after a
+// clean stop, 2 for bad arguments or an address it cannot listen on, 1 otherwise.
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <fstream>
+#include <functional>
+#include <iostream>
+#include <memory>
+#include <random>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <variant>
+#include <vector>
+
+#include <asio.hpp>
+
+#include "broker.hpp"
+#include "log.hpp"
+#include "options.hpp"
+#include "tcp_server.hpp"
+
+#ifndef MEMQD_VERSION
+#define MEMQD_VERSION "0.0.0"
+#endif
+
+namespace {
+
+constexpr int kExitRuntimeError = 1;
+constexpr int kExitUsage = 2;
+constexpr std::chrono::milliseconds kShutdownFlushTimeout{2000};
+
+int usage_error(std::string_view message) {
+    std::fprintf(stderr, "memqd: error: %.*s\n", static_cast<int>(message.size()), message.data());
+    return kExitUsage;
+}
+
+std::uint64_t random_seed() {
+    std::random_device device;
+    return (static_cast<std::uint64_t>(device()) << 32) ^ device();
+}
+
+// Many connections need many descriptors: take the hard limit, quietly.
+void raise_open_file_limit(const memq::Logger& log) {
+    rlimit limit{};
+    if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= limit.rlim_max) return;
+    const rlim_t before = limit.rlim_cur;
+    limit.rlim_cur = limit.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &limit) == 0) {
+        log.debug("open file limit raised from ", before, " to ", limit.rlim_cur);
+    }
+}
+
+// Writes "PORT\n" to a temporary file beside `path`, then renames it over
+// `path`, so a reader never sees a partial file. Returns an error text or "".
+std::string write_port_file(const std::string& path, unsigned short port) {
+    const std::string temporary = path + ".tmp." + std::to_string(getpid());
+    {
+        std::ofstream out(temporary, std::ios::trunc);
+        out << port << '\n';
+        out.close();
+        if (!out) {
+            std::remove(temporary.c_str());
+            return "cannot write port file '" + temporary + "'";
+        }
+    }
+    if (std::rename(temporary.c_str(), path.c_str()) != 0) {
+        const int error = errno;
+        std::remove(temporary.c_str());
+        return "cannot write port file '" + path + "': " + std::strerror(error);
+    }
+    return {};
+}
+
+int run(const memq::ServerOptions& options) {
+    asio::error_code address_error;
+    const asio::ip::address address = asio::ip::make_address(options.bind_address, address_error);
+    if (address_error) return usage_error("invalid --bind '" + options.bind_address + "': expected an IP address");
+
+    const memq::Logger log(options.log_level);
+    raise_open_file_limit(log);
+    const std::uint64_t seed = options.seed ? *options.seed : random_seed();
+
+    asio::io_context io(1);
+    memq::Broker broker(options.limits, seed);
+    const asio::ip::tcp::endpoint requested(address, options.port);
+    std::unique_ptr<memq::TcpServer> server;
+    try {
+        server = std::make_unique<memq::TcpServer>(io, broker, log, requested);
+    } catch (const std::system_error& error) {
+        std::ostringstream where;
+        where << requested;
+        return usage_error("cannot listen on " + where.str() + ": " + error.code().message());
+    }
+    const asio::ip::tcp::endpoint bound = server->local_endpoint();
+
+    // Installed before the port file appears, so a test may signal as soon as it reads it.
+    asio::signal_set signals(io, SIGINT, SIGTERM);
+    std::function<void(const asio::error_code&, int)> on_signal = [&](const asio::error_code& error, int number) {
+        if (error) return;
+        log.info("received ", strsignal(number), " (signal ", number, "), stopping; flushing ",
+                 server->connection_count(), " connection(s)");
+        // The first signal starts a bounded flush; a second one closes everything at
+        // once. Re-armed first: once stopped, cancel() ends the wait and run() returns.
+        signals.async_wait(on_signal);
+        server->shutdown(kShutdownFlushTimeout, [&] { signals.cancel(); });
+    };
+    signals.async_wait(on_signal);
+
+    const memq::Limits& limits = options.limits;
+    log.info("memqd ", MEMQD_VERSION, " listening on ", bound, " (cache_size=", limits.cache_messages_max,
+             " max_line_bytes=", limits.line_bytes_max, " max_pending_bytes=", limits.pending_bytes_max,
+             " seed=", seed, ")");
+    if (!address.is_loopback()) {
+        log.warn("bound to ", address,
+                 ", which is not a loopback address: memq has no authentication, so anyone who can reach this "
+                 "port can publish and subscribe");
+    }
+
+    // Last: once the port file exists, the start-up lines above are written too.
+    if (!options.port_file.empty()) {
+        if (const std::string problem = write_port_file(options.port_file, bound.port()); !problem.empty()) {
+            return usage_error(problem);
+        }
+    }
+
+    server->start();
+    io.run();
+
+    const memq::BrokerStats& stats = broker.stats();
+    log.info("stopped (connections=", stats.connections_accepted, " lines=", stats.lines_processed,
+             " published=", stats.messages_published, " delivered=", stats.messages_delivered,
+             " slow_consumer_closes=", stats.slow_consumer_closes,
+             " line_too_long_closes=", stats.line_too_long_closes, ")");
+    if (!options.port_file.empty()) std::remove(options.port_file.c_str());
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    const std::vector<std::string_view> arguments(argv + (argc > 0 ? 1 : 0), argv + argc);
+    const memq::CommandLine command_line = memq::parse_command_line(arguments);
+    if (const auto* error = std::get_if<memq::UsageError>(&command_line)) return usage_error(error->message);
+    if (std::holds_alternative<memq::ShowHelp>(command_line)) {
+        std::cout << memq::usage_text() << std::flush;
+        return 0;
+    }
+    if (std::holds_alternative<memq::ShowVersion>(command_line)) {
+        std::cout << "memqd " << MEMQD_VERSION << std::endl;
+        return 0;
+    }
+    std::signal(SIGPIPE, SIG_IGN);  // a peer that vanished is a write error, not a death
+    try {
+        return run(std::get<memq::RunServer>(command_line).options);
+    } catch (const std::exception& error) {
+        std::fprintf(stderr, "memqd: error: %s\n", error.what());
+        return kExitRuntimeError;
+    }
+}

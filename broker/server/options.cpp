@@ -1,0 +1,198 @@
+// options.cpp — parses memqd's command line into ServerOptions or a UsageError.
+#include "options.hpp"
+
+#include <charconv>
+#include <limits>
+
+namespace memq {
+namespace {
+
+// The whole of `text` as a decimal unsigned integer, or nothing.
+template <typename Unsigned>
+std::optional<Unsigned> parse_unsigned(std::string_view text) {
+    Unsigned value{};
+    const char* const end = text.data() + text.size();
+    const auto [stop, error] = std::from_chars(text.data(), end, value);
+    if (text.empty() || error != std::errc{} || stop != end) return std::nullopt;
+    return value;
+}
+
+std::string quoted(std::string_view text) {
+    std::string result;
+    result.reserve(text.size() + 2);
+    result += '\'';
+    result += text;
+    result += '\'';
+    return result;
+}
+
+// A negative number is a (bad) positional value, not an option.
+bool looks_like_option(std::string_view argument) {
+    if (argument.size() < 2 || argument[0] != '-') return false;
+    return !(argument[1] >= '0' && argument[1] <= '9');
+}
+
+class Parser {
+public:
+    explicit Parser(std::span<const std::string_view> arguments) : arguments_(arguments) {}
+
+    CommandLine parse() {
+        std::size_t positional = 0;
+        bool options_ended = false;
+        for (next_ = 0; next_ < arguments_.size();) {
+            const std::string_view argument = arguments_[next_++];
+            if (options_ended || !looks_like_option(argument)) {
+                // Positional arguments, as the reference servers take them: port, then cache size.
+                if (positional == 2) {
+                    return UsageError{"unexpected argument " + quoted(argument) +
+                                      " (memqd takes at most two positional arguments: port and cache size)"};
+                }
+                const bool ok = positional++ == 0 ? set_port(argument) : set_cache_size(argument);
+                if (!ok) return *error_;
+                continue;
+            }
+            if (argument == "--") {
+                options_ended = true;
+                continue;
+            }
+            if (std::optional<CommandLine> done = option(argument)) return *done;
+        }
+        return RunServer{options_};
+    }
+
+private:
+    // Handles one option; returns a result when parsing ends here.
+    std::optional<CommandLine> option(std::string_view argument) {
+        std::string_view name = argument;
+        std::optional<std::string_view> inline_value;
+        if (const std::size_t equals = argument.find('='); equals != std::string_view::npos) {
+            name = argument.substr(0, equals);
+            inline_value = argument.substr(equals + 1);
+        }
+        if (name == "--help" || name == "-h" || name == "--version") {
+            if (inline_value) return UsageError{"option " + quoted(name) + " takes no value"};
+            if (name == "--version") return ShowVersion{};
+            return ShowHelp{};
+        }
+        using Setter = bool (Parser::*)(std::string_view);
+        Setter setter = nullptr;
+        if (name == "--bind") setter = &Parser::set_bind;
+        else if (name == "--port") setter = &Parser::set_port;
+        else if (name == "--port-file") setter = &Parser::set_port_file;
+        else if (name == "--cache-size") setter = &Parser::set_cache_size;
+        else if (name == "--max-line-bytes") setter = &Parser::set_max_line_bytes;
+        else if (name == "--max-pending-bytes") setter = &Parser::set_max_pending_bytes;
+        else if (name == "--seed") setter = &Parser::set_seed;
+        else if (name == "--log-level") setter = &Parser::set_log_level;
+        else return UsageError{"unknown option " + quoted(name) + " (see memqd --help)"};
+
+        if (!inline_value) {
+            if (next_ == arguments_.size()) return UsageError{"option " + quoted(name) + " needs a value"};
+            inline_value = arguments_[next_++];
+        }
+        if (!(this->*setter)(*inline_value)) return *error_;
+        return std::nullopt;
+    }
+
+    bool fail(std::string message) {
+        error_ = UsageError{std::move(message)};
+        return false;
+    }
+
+    bool set_bind(std::string_view value) {
+        if (value.empty()) return fail("invalid --bind '': expected an IP address");
+        options_.bind_address = std::string(value);
+        return true;
+    }
+
+    bool set_port(std::string_view value) {
+        const auto port = parse_unsigned<std::uint32_t>(value);
+        if (!port || *port > std::numeric_limits<std::uint16_t>::max()) {
+            return fail("invalid port " + quoted(value) + ": expected an integer from 0 to 65535");
+        }
+        options_.port = static_cast<std::uint16_t>(*port);
+        return true;
+    }
+
+    bool set_port_file(std::string_view value) {
+        if (value.empty()) return fail("invalid --port-file '': expected a path");
+        options_.port_file = std::string(value);
+        return true;
+    }
+
+    bool set_cache_size(std::string_view value) {
+        const auto size = parse_unsigned<std::size_t>(value);
+        if (!size) return fail("invalid cache size " + quoted(value) + ": expected a non-negative integer");
+        options_.limits.cache_messages_max = *size;
+        return true;
+    }
+
+    bool set_max_line_bytes(std::string_view value) {
+        const auto bytes = parse_unsigned<std::size_t>(value);
+        if (!bytes || *bytes == 0) {
+            return fail("invalid --max-line-bytes " + quoted(value) + ": expected a positive integer");
+        }
+        options_.limits.line_bytes_max = *bytes;
+        return true;
+    }
+
+    bool set_max_pending_bytes(std::string_view value) {
+        const auto bytes = parse_unsigned<std::size_t>(value);
+        if (!bytes || *bytes == 0) {
+            return fail("invalid --max-pending-bytes " + quoted(value) + ": expected a positive integer");
+        }
+        options_.limits.pending_bytes_max = *bytes;
+        return true;
+    }
+
+    bool set_seed(std::string_view value) {
+        const auto seed = parse_unsigned<std::uint64_t>(value);
+        if (!seed) return fail("invalid --seed " + quoted(value) + ": expected an unsigned 64-bit integer");
+        options_.seed = *seed;
+        return true;
+    }
+
+    bool set_log_level(std::string_view value) {
+        const auto level = parse_log_level(value);
+        if (!level) return fail("invalid --log-level " + quoted(value) + ": expected error, warn, info or debug");
+        options_.log_level = *level;
+        return true;
+    }
+
+    std::span<const std::string_view> arguments_;
+    std::size_t next_ = 0;
+    ServerOptions options_;
+    std::optional<UsageError> error_;
+};
+
+}  // namespace
+
+CommandLine parse_command_line(std::span<const std::string_view> arguments) { return Parser(arguments).parse(); }
+
+std::string usage_text() {
+    return "usage: memqd [port] [cache_size] [options]\n"
+           "\n"
+           "memq broker: a publish/subscribe server speaking the aiomemq line protocol.\n"
+           "\n"
+           "positional arguments (as the reference servers take them):\n"
+           "  port                     TCP port to listen on (default 7000; 0: any free port)\n"
+           "  cache_size               messages cached per topic for replay (default 100; 0: none)\n"
+           "\n"
+           "options (--name value or --name=value):\n"
+           "  --bind ADDRESS           IP address to listen on (default 127.0.0.1)\n"
+           "  --port PORT              same as the positional port\n"
+           "  --port-file PATH         write the bound port to PATH once listening\n"
+           "  --cache-size N           same as the positional cache_size\n"
+           "  --max-line-bytes N       longest accepted input line (default 1048576)\n"
+           "  --max-pending-bytes N    unwritten output per connection before it is closed\n"
+           "                           as a slow consumer (default 67108864)\n"
+           "  --seed N                 seed for delivery \"one\" (default: random, logged at start)\n"
+           "  --log-level LEVEL        error, warn, info or debug (default info)\n"
+           "  -h, --help               print this help and exit\n"
+           "  --version                print the version and exit\n"
+           "\n"
+           "SIGINT or SIGTERM stops accepting, flushes pending output (up to 2 s) and exits 0.\n"
+           "Bad arguments exit 2.\n";
+}
+
+}  // namespace memq

@@ -1,0 +1,50 @@
+// options.hpp — memqd's command line: `memqd [port] [cache_size] [--option value...]`.
+//
+// Rules: pure parsing, no IO; numbers are parsed strictly (the whole argument,
+// decimal, no sign, no spaces); anything not understood is a UsageError whose
+// message names the problem in one line. The two positional arguments are the
+// reference servers' own (port, then cache size), so memqd drops in for them.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <variant>
+
+#include "limits.hpp"
+#include "log.hpp"
+
+namespace memq {
+
+inline constexpr std::uint16_t kDefaultPort = 7000;
+inline constexpr std::string_view kDefaultBindAddress = "127.0.0.1";
+
+struct ServerOptions {
+    std::string bind_address{kDefaultBindAddress};
+    std::uint16_t port = kDefaultPort;  // 0: any free port
+    std::string port_file;              // empty: none written
+    Limits limits;
+    std::optional<std::uint64_t> seed;  // none: drawn from std::random_device
+    LogLevel log_level = LogLevel::info;
+};
+
+struct RunServer {
+    ServerOptions options;
+};
+struct ShowHelp {};
+struct ShowVersion {};
+struct UsageError {
+    std::string message;  // one line, no trailing newline
+};
+
+using CommandLine = std::variant<RunServer, ShowHelp, ShowVersion, UsageError>;
+
+// `arguments` excludes the program name.
+CommandLine parse_command_line(std::span<const std::string_view> arguments);
+
+// The text of --help, ending in a newline.
+std::string usage_text();
+
+}  // namespace memq

@@ -1,0 +1,366 @@
+// tcp_server.cpp — sessions, reads, gather writes and graceful closes around the Broker core.
+#include "tcp_server.hpp"
+
+#include <string_view>
+#include <system_error>
+#include <utility>
+
+#include "check.hpp"
+
+namespace memq {
+namespace {
+
+constexpr std::size_t kReadChunkBytes = 64 * kKiB;
+constexpr int kReadsPerWakeup = 16;
+constexpr std::chrono::seconds kAcceptWarningInterval{1};
+
+// Errors that end one pending connection, not the listening socket.
+bool is_per_connection_accept_error(const asio::error_code& error) {
+    return error == std::errc::connection_aborted || error == std::errc::connection_reset ||
+           error == std::errc::protocol_error;
+}
+
+// Clears `draining` on every way out of TcpServer::drain().
+class DrainGuard {
+public:
+    explicit DrainGuard(bool& draining) : draining_(draining) { draining_ = true; }
+    ~DrainGuard() { draining_ = false; }
+    DrainGuard(const DrainGuard&) = delete;
+    DrainGuard& operator=(const DrainGuard&) = delete;
+
+private:
+    bool& draining_;
+};
+
+}  // namespace
+
+// One accepted socket. Handlers hold it by shared_ptr, so it outlives its
+// entry in sessions_ until the last of them has run.
+struct TcpServer::Session {
+    enum class State : std::uint8_t {
+        open,       // reading into the core, writing what it sends
+        finishing,  // no more input for the core; writing what is queued, then closing
+        closing,    // our side shut down; discarding input until EOF or the linger ends
+        gone,       // socket closed, handle_disconnect called
+    };
+
+    Session(ConnId id_, asio::ip::tcp::socket socket_, asio::ip::tcp::endpoint peer_)
+        : id(id_), socket(std::move(socket_)), peer(std::move(peer_)) {}
+
+    ConnId id;
+    asio::ip::tcp::socket socket;
+    asio::ip::tcp::endpoint peer;
+    State state = State::open;
+    bool peer_eof = false;          // the peer shut down its sending side
+    bool waiting_readable = false;  // an async_wait(wait_read) is outstanding
+    bool writing = false;           // an async_write is outstanding
+    std::vector<Frame> frames_in_flight;  // the bytes being written: kept alive until the write completes
+    std::unique_ptr<asio::steady_timer> timer;  // made on first use: most sessions never need one
+    std::uint64_t timer_generation = 0;         // a completion from an older arming is ignored
+};
+
+TcpServer::TcpServer(asio::io_context& io, Broker& broker, const Logger& log, const asio::ip::tcp::endpoint& endpoint,
+                     ServerTimeouts timeouts)
+    : io_(io),
+      broker_(broker),
+      log_(log),
+      timeouts_(timeouts),
+      acceptor_(io),
+      accept_retry_timer_(io),
+      shutdown_timer_(io),
+      read_buffer_(kReadChunkBytes) {
+    acceptor_.open(endpoint.protocol());
+    acceptor_.set_option(asio::socket_base::reuse_address(true));
+    acceptor_.bind(endpoint);
+    acceptor_.listen(asio::socket_base::max_listen_connections);
+}
+
+TcpServer::~TcpServer() = default;
+
+asio::ip::tcp::endpoint TcpServer::local_endpoint() const { return acceptor_.local_endpoint(); }
+
+void TcpServer::start() { accept_next(); }
+
+// ---- accepting -------------------------------------------------------------
+
+void TcpServer::accept_next() {
+    acceptor_.async_accept(
+        [this](const asio::error_code& error, asio::ip::tcp::socket socket) { on_accept(error, std::move(socket)); });
+}
+
+void TcpServer::on_accept(const asio::error_code& error, asio::ip::tcp::socket socket) {
+    if (shutting_down_ || error == asio::error::operation_aborted) return;
+    if (error) {
+        retry_accept_later(error);
+        return;
+    }
+    asio::error_code setup_error;
+    asio::ip::tcp::endpoint peer = socket.remote_endpoint(setup_error);
+    if (!setup_error) socket.set_option(asio::ip::tcp::no_delay(true), setup_error);
+    if (!setup_error) socket.non_blocking(true, setup_error);  // reads are read_some after wait_read
+    if (setup_error) {
+        log_.debug("dropping an accepted connection: ", setup_error.message());
+    } else {
+        const ConnId id = next_id_++;
+        auto session = std::make_shared<Session>(id, std::move(socket), std::move(peer));
+        sessions_.emplace(id, session);
+        broker_.handle_connect(id);
+        log_.debug("connection ", id, " accepted from ", session->peer);
+        wait_readable(session);
+        drain();
+    }
+    accept_next();
+}
+
+void TcpServer::retry_accept_later(const asio::error_code& error) {
+    if (is_per_connection_accept_error(error)) {
+        log_.debug("accept: ", error.message());
+        accept_next();
+        return;
+    }
+    // EMFILE and friends: the server lives on; accept again once something may have been freed.
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_accept_warning_ >= kAcceptWarningInterval) {
+        if (suppressed_accept_warnings_ == 0) {
+            log_.warn("accept failed: ", error.message(), "; retrying in ", timeouts_.accept_retry.count(), " ms");
+        } else {
+            log_.warn("accept failed: ", error.message(), " (", suppressed_accept_warnings_,
+                      " more times since the last warning); retrying in ", timeouts_.accept_retry.count(), " ms");
+        }
+        last_accept_warning_ = now;
+        suppressed_accept_warnings_ = 0;
+    } else {
+        ++suppressed_accept_warnings_;
+    }
+    accept_retry_timer_.expires_after(timeouts_.accept_retry);
+    accept_retry_timer_.async_wait([this](const asio::error_code& timer_error) {
+        if (!timer_error && !shutting_down_) accept_next();
+    });
+}
+
+// ---- reading ---------------------------------------------------------------
+
+void TcpServer::wait_readable(const SessionPtr& session) {
+    if (session->waiting_readable) return;
+    session->waiting_readable = true;
+    session->socket.async_wait(asio::socket_base::wait_read,
+                               [this, session](const asio::error_code& error) { on_readable(session, error); });
+}
+
+void TcpServer::on_readable(const SessionPtr& session, const asio::error_code& error) {
+    session->waiting_readable = false;
+    if (session->state == Session::State::gone) return;
+    if (error) {
+        log_.debug("connection ", session->id, ": wait failed: ", error.message());
+        finalize(session);
+        return;
+    }
+    // Up to kReadsPerWakeup chunks per wakeup: a bulk sender moves fast, and
+    // still cannot starve the other connections.
+    for (int reads = 0; reads < kReadsPerWakeup; ++reads) {
+        asio::error_code read_error;
+        const std::size_t bytes = session->socket.read_some(asio::buffer(read_buffer_), read_error);
+        if (read_error == asio::error::would_block || read_error == asio::error::try_again) break;
+        if (read_error == asio::error::eof) {
+            on_peer_eof(session);
+            return;
+        }
+        if (read_error) {
+            log_.debug("connection ", session->id, ": read failed: ", read_error.message());
+            finalize(session);
+            return;
+        }
+        if (session->state == Session::State::open && !shutting_down_) {
+            broker_.handle_receive(session->id, std::string_view(read_buffer_.data(), bytes));
+            drain();
+        }
+        // A finishing session reads no more; a closing one reads only to discard.
+        if (session->state != Session::State::open && session->state != Session::State::closing) return;
+        if (bytes < read_buffer_.size()) break;  // most likely all there was
+    }
+    wait_readable(session);
+}
+
+void TcpServer::on_peer_eof(const SessionPtr& session) {
+    session->peer_eof = true;
+    switch (session->state) {
+        case Session::State::open:
+            // A half-closed peer may still be reading: flush its replies first, as
+            // the reference servers do, within a bound.
+            log_.debug("connection ", session->id, ": end of input");
+            begin_finishing(session, timeouts_.eof_flush);
+            break;
+        case Session::State::closing:
+            finalize(session);
+            break;
+        case Session::State::finishing:
+        case Session::State::gone:
+            break;
+    }
+}
+
+// ---- writing ---------------------------------------------------------------
+
+void TcpServer::drain() {
+    if (draining_) return;  // an outer drain() is looping and will see what this call would
+    const DrainGuard guard(draining_);
+    for (bool busy = true; busy;) {
+        busy = false;
+        while (std::optional<Close> close = broker_.poll_close()) {
+            apply(*close);
+            busy = true;
+        }
+        while (std::optional<Transmit> transmit = broker_.poll_transmit()) {
+            apply(std::move(*transmit));
+            busy = true;
+        }
+    }
+}
+
+void TcpServer::apply(Transmit&& transmit) {
+    const auto found = sessions_.find(transmit.conn);
+    MEMQ_CHECK(found != sessions_.end());
+    const SessionPtr session = found->second;
+    if (session->state == Session::State::closing) return;  // output of a closed connection is dropped
+    MEMQ_CHECK(!session->writing);  // the core hands out one Transmit per connection at a time
+    session->writing = true;
+    session->frames_in_flight = std::move(transmit.frames);
+    std::vector<asio::const_buffer> buffers;  // async_write keeps its own copy of the sequence
+    buffers.reserve(session->frames_in_flight.size());
+    for (const Frame& frame : session->frames_in_flight) buffers.push_back(asio::buffer(*frame));
+    asio::async_write(session->socket, buffers,
+                      [this, session](const asio::error_code& error, std::size_t bytes) {
+                          on_written(session, error, bytes);
+                      });
+}
+
+void TcpServer::on_written(const SessionPtr& session, const asio::error_code& error, std::size_t bytes) {
+    session->writing = false;
+    std::vector<Frame>().swap(session->frames_in_flight);
+    if (session->state == Session::State::gone || session->state == Session::State::closing) return;
+    if (error) {
+        log_.debug("connection ", session->id, ": write failed: ", error.message());
+        finalize(session);
+        return;
+    }
+    broker_.handle_written(session->id, bytes);
+    drain();
+    finish_if_flushed(session);
+}
+
+// ---- closing ---------------------------------------------------------------
+
+void TcpServer::apply(const Close& close) {
+    const auto found = sessions_.find(close.conn);
+    MEMQ_CHECK(found != sessions_.end());
+    const SessionPtr session = found->second;
+    if (session->state == Session::State::closing) return;
+    const Limits& limits = broker_.limits();
+    switch (close.reason) {
+        case CloseReason::quit:
+            log_.debug("connection ", session->id, ": quit");
+            break;
+        case CloseReason::line_too_long:
+            log_.warn("closing connection ", session->id, " from ", session->peer, ": ", to_string(close.reason),
+                      " (max_line_bytes=", limits.line_bytes_max, ")");
+            break;
+        case CloseReason::slow_consumer:
+            log_.warn("closing connection ", session->id, " from ", session->peer, ": ", to_string(close.reason),
+                      " (pending output passed max_pending_bytes=", limits.pending_bytes_max, ")");
+            break;
+    }
+    begin_graceful_close(session);
+}
+
+void TcpServer::begin_finishing(const SessionPtr& session, std::chrono::milliseconds timeout) {
+    session->state = Session::State::finishing;
+    arm_timer(session, timeout);
+    finish_if_flushed(session);
+}
+
+void TcpServer::finish_if_flushed(const SessionPtr& session) {
+    if (session->state != Session::State::finishing || session->writing) return;
+    if (broker_.pending_bytes(session->id) != 0) return;
+    begin_graceful_close(session);
+}
+
+void TcpServer::begin_graceful_close(const SessionPtr& session) {
+    session->state = Session::State::closing;
+    asio::error_code ignored;
+    session->socket.shutdown(asio::socket_base::shutdown_send, ignored);
+    if (session->peer_eof) {
+        finalize(session);  // both directions are done: closing now sends no RST
+        return;
+    }
+    arm_timer(session, timeouts_.close_linger);
+    wait_readable(session);
+}
+
+void TcpServer::arm_timer(const SessionPtr& session, std::chrono::milliseconds timeout) {
+    if (!session->timer) session->timer = std::make_unique<asio::steady_timer>(io_);
+    const std::uint64_t generation = ++session->timer_generation;
+    session->timer->expires_after(timeout);
+    session->timer->async_wait([this, session, generation](const asio::error_code& error) {
+        if (error || generation != session->timer_generation || session->state == Session::State::gone) return;
+        log_.debug("connection ", session->id, ": timed out while closing");
+        finalize(session);
+    });
+}
+
+void TcpServer::finalize(SessionPtr session) {
+    if (session->state == Session::State::gone) return;
+    session->state = Session::State::gone;
+    if (session->timer) session->timer->cancel();
+    asio::error_code ignored;
+    session->socket.close(ignored);  // outstanding waits and writes complete as aborted
+    broker_.handle_disconnect(session->id);
+    sessions_.erase(session->id);
+    log_.debug("connection ", session->id, " closed");
+    drain();
+    stop_if_idle();
+}
+
+void TcpServer::close_all() {
+    std::vector<SessionPtr> all;
+    all.reserve(sessions_.size());
+    for (const auto& entry : sessions_) all.push_back(entry.second);
+    for (const SessionPtr& session : all) finalize(session);
+}
+
+// ---- shutting down -----------------------------------------------------------
+
+void TcpServer::shutdown(std::chrono::milliseconds flush_timeout, std::function<void()> on_stopped) {
+    if (shutting_down_) {
+        close_all();
+        return;
+    }
+    shutting_down_ = true;
+    on_stopped_ = std::move(on_stopped);
+    asio::error_code ignored;
+    acceptor_.close(ignored);
+    accept_retry_timer_.cancel();
+    shutdown_timer_.expires_after(flush_timeout);
+    shutdown_timer_.async_wait([this](const asio::error_code& error) {
+        if (error || sessions_.empty()) return;
+        log_.warn(sessions_.size(), " connection(s) still open after the flush timeout; closing them");
+        close_all();
+    });
+    std::vector<SessionPtr> open;
+    for (const auto& entry : sessions_) {
+        if (entry.second->state == Session::State::open) open.push_back(entry.second);
+    }
+    for (const SessionPtr& session : open) {
+        if (session->state == Session::State::open) begin_finishing(session, flush_timeout);
+    }
+    stop_if_idle();
+}
+
+void TcpServer::stop_if_idle() {
+    if (!shutting_down_ || !sessions_.empty() || !on_stopped_) return;
+    shutdown_timer_.cancel();
+    const std::function<void()> on_stopped = std::move(on_stopped_);
+    on_stopped_ = nullptr;
+    on_stopped();
+}
+
+}  // namespace memq

@@ -1,0 +1,112 @@
+// tcp_server.hpp — the Asio shell: moves bytes between TCP sockets and the Broker core.
+//
+// Rules:
+// - One io_context on one thread; the core is called from its handlers only,
+//   so nothing here or in the core takes a lock.
+// - No protocol logic: bytes read go to Broker::handle_receive as they are;
+//   what to write and when to close comes from poll_transmit / poll_close.
+// - After every handle_* call the server drains both poll queues for every
+//   connection (a send fans out to others), and starts at most one gather
+//   write per connection, reporting it with handle_written when it completes.
+// - handle_disconnect is called exactly once per connection, when its socket
+//   is closed; connection ids count up from 1 and are never reused.
+// - Every wait is bounded: a closing connection lingers at most
+//   ServerTimeouts::close_linger, a half-closed one at most ServerTimeouts::eof_flush.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <unordered_map>
+#include <vector>
+
+#include <asio.hpp>
+
+#include "broker.hpp"
+#include "log.hpp"
+
+namespace memq {
+
+// Every wait of the server, each bounded.
+struct ServerTimeouts {
+    // After a Close: how long to read and discard, waiting for the peer's
+    // EOF, after shutting down our sending side (so no RST eats the last reply).
+    std::chrono::milliseconds close_linger{1000};
+    // After the peer's EOF: how long to keep writing what is still queued.
+    std::chrono::milliseconds eof_flush{2000};
+    // After an accept error such as EMFILE: how long before accepting again.
+    std::chrono::milliseconds accept_retry{100};
+};
+
+class TcpServer {
+public:
+    // Opens, binds and listens on `endpoint` (address reuse on); throws
+    // std::system_error when it cannot. Accepts nothing before start().
+    TcpServer(asio::io_context& io, Broker& broker, const Logger& log, const asio::ip::tcp::endpoint& endpoint,
+              ServerTimeouts timeouts = {});
+    ~TcpServer();
+    TcpServer(const TcpServer&) = delete;
+    TcpServer& operator=(const TcpServer&) = delete;
+
+    // The address and port actually bound (port 0 resolved).
+    asio::ip::tcp::endpoint local_endpoint() const;
+
+    void start();
+
+    // Stops accepting and reading; every connection flushes what the core has
+    // queued for it and is closed gracefully, within `flush_timeout` in all;
+    // then `on_stopped` runs and the server has no work left in the io_context.
+    // A second call closes every connection at once.
+    void shutdown(std::chrono::milliseconds flush_timeout, std::function<void()> on_stopped);
+
+    std::size_t connection_count() const { return sessions_.size(); }
+
+private:
+    struct Session;
+    using SessionPtr = std::shared_ptr<Session>;
+
+    void accept_next();
+    void on_accept(const asio::error_code& error, asio::ip::tcp::socket socket);
+    void retry_accept_later(const asio::error_code& error);
+
+    void wait_readable(const SessionPtr& session);
+    void on_readable(const SessionPtr& session, const asio::error_code& error);
+    void on_peer_eof(const SessionPtr& session);
+    void on_written(const SessionPtr& session, const asio::error_code& error, std::size_t bytes);
+
+    // Hands every pending Close and Transmit of the core to its session.
+    void drain();
+    void apply(const Close& close);
+    void apply(Transmit&& transmit);
+
+    // Flush what is queued, then close gracefully (bounded by `timeout`).
+    void begin_finishing(const SessionPtr& session, std::chrono::milliseconds timeout);
+    void finish_if_flushed(const SessionPtr& session);
+    // Shut down our sending side, discard input until EOF or the linger ends.
+    void begin_graceful_close(const SessionPtr& session);
+    // Close the socket now and tell the core; the session is gone.
+    void finalize(SessionPtr session);
+    void arm_timer(const SessionPtr& session, std::chrono::milliseconds timeout);
+    void close_all();
+    void stop_if_idle();
+
+    asio::io_context& io_;
+    Broker& broker_;
+    const Logger& log_;
+    ServerTimeouts timeouts_;
+    asio::ip::tcp::acceptor acceptor_;
+    asio::steady_timer accept_retry_timer_;
+    asio::steady_timer shutdown_timer_;
+    std::unordered_map<ConnId, SessionPtr> sessions_;
+    std::vector<char> read_buffer_;  // shared: every read completes before the next starts
+    ConnId next_id_ = 1;
+    bool draining_ = false;
+    bool shutting_down_ = false;
+    std::function<void()> on_stopped_;
+    std::chrono::steady_clock::time_point last_accept_warning_{};
+    std::uint64_t suppressed_accept_warnings_ = 0;
+};
+
+}  // namespace memq
