@@ -2,10 +2,14 @@
 // command templates, and the encoders for every frame memq writes.
 #include "protocol.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <limits>
 
 #include <nlohmann/json.hpp>
+
+#include "command_fields.hpp"
+#include "fast_scan.hpp"
 
 namespace memq {
 
@@ -71,26 +75,15 @@ bool is_valid_utf8(std::string_view bytes) {
 namespace {
 
 using Json = nlohmann::json;
-
-// What one top-level key of the command object held (the last occurrence wins).
-struct Field {
-    enum class Kind : std::uint8_t { absent, string, integer, boolean, other };
-    Kind kind = Kind::absent;
-    std::string text;
-    std::int64_t integer = 0;
-    bool boolean = false;
-
-    bool is(Kind k) const { return kind == k; }
-};
+using detail::CommandFields;
+using detail::Field;
 
 // Reads one JSON text without building a DOM: records the scalar values of
 // the top-level object's known keys, notes anything that cannot match any
 // template, and otherwise only checks that the text is valid JSON.
 class CommandSax {
 public:
-    Field command, topic, msg, delivery, last_seen, cache;
-    bool top_level_is_object = false;
-    bool unknown_key = false;
+    explicit CommandSax(CommandFields& fields) : fields_(fields) {}
 
     bool null() { return scalar(Field::Kind::other); }
     bool boolean(bool value) {
@@ -121,12 +114,19 @@ public:
 
     bool key(Json::string_t& name) {
         if (depth_ != 1) return true;
-        current_ = field_named(name);
-        if (current_ == nullptr) unknown_key = true;
+        current_ = fields_.field_named(name);
+        if (current_ == nullptr) fields_.unknown_key = true;
         return true;
     }
 
-    bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) { return false; }
+    bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception& error) {
+        number_overflow = error.id == kNumberOverflow;
+        return false;
+    }
+
+    // nlohmann stops at a number beyond double's range (1e400), which RFC 8259 allows.
+    static constexpr int kNumberOverflow = 406;
+    bool number_overflow = false;
 
 private:
     // The field the next value at depth 1 belongs to, if it is a known key.
@@ -138,7 +138,7 @@ private:
     }
 
     bool open(bool is_object) {
-        if (depth_ == 0) top_level_is_object = is_object;
+        if (depth_ == 0) fields_.top_level_is_object = is_object;
         if (depth_ == 1 && current_ != nullptr) current_->kind = Field::Kind::other;  // nested value
         ++depth_;
         return true;
@@ -149,61 +149,52 @@ private:
         return true;
     }
 
-    Field* field_named(std::string_view name) {
-        if (name == "command") return &command;
-        if (name == "topic") return &topic;
-        if (name == "msg") return &msg;
-        if (name == "delivery") return &delivery;
-        if (name == "last_seen") return &last_seen;
-        if (name == "cache") return &cache;
-        return nullptr;
-    }
-
+    CommandFields& fields_;
     std::size_t depth_ = 0;
     Field* current_ = nullptr;
 };
 
-ParseResult to_command(CommandSax& sax) {
+ParseResult to_command(CommandFields& fields) {
     using Kind = Field::Kind;
-    if (!sax.top_level_is_object || sax.unknown_key || !sax.command.is(Kind::string)) return LineError::malformed;
-    if (!sax.topic.is(Kind::string)) return LineError::malformed;
-    const std::string_view name = sax.command.text;
-    const bool cache_ok = sax.cache.is(Kind::absent) || sax.cache.is(Kind::boolean);
+    if (!fields.top_level_is_object || fields.unknown_key || !fields.command.is(Kind::string)) return LineError::malformed;
+    if (!fields.topic.is(Kind::string)) return LineError::malformed;
+    const std::string_view name = fields.command.text;
+    const bool cache_ok = fields.cache.is(Kind::absent) || fields.cache.is(Kind::boolean);
 
     if (name == "subscribe") {
-        const bool last_seen_ok = sax.last_seen.is(Kind::absent) || sax.last_seen.is(Kind::integer);
-        if (!sax.msg.is(Kind::absent) || !sax.delivery.is(Kind::absent) || !last_seen_ok || !cache_ok) {
+        const bool last_seen_ok = fields.last_seen.is(Kind::absent) || fields.last_seen.is(Kind::integer);
+        if (!fields.msg.is(Kind::absent) || !fields.delivery.is(Kind::absent) || !last_seen_ok || !cache_ok) {
             return LineError::malformed;
         }
         Subscribe subscribe;
-        subscribe.topic = std::move(sax.topic.text);
-        if (sax.last_seen.is(Kind::integer)) subscribe.last_seen = sax.last_seen.integer;
-        if (sax.cache.is(Kind::boolean)) subscribe.cache = sax.cache.boolean;
+        subscribe.topic = std::move(fields.topic.text);
+        if (fields.last_seen.is(Kind::integer)) subscribe.last_seen = fields.last_seen.integer;
+        if (fields.cache.is(Kind::boolean)) subscribe.cache = fields.cache.boolean;
         return Command{std::move(subscribe)};
     }
     if (name == "unsubscribe") {
-        if (!sax.msg.is(Kind::absent) || !sax.delivery.is(Kind::absent) || !sax.last_seen.is(Kind::absent) ||
-            !sax.cache.is(Kind::absent)) {
+        if (!fields.msg.is(Kind::absent) || !fields.delivery.is(Kind::absent) || !fields.last_seen.is(Kind::absent) ||
+            !fields.cache.is(Kind::absent)) {
             return LineError::malformed;
         }
-        return Command{Unsubscribe{std::move(sax.topic.text)}};
+        return Command{Unsubscribe{std::move(fields.topic.text)}};
     }
     if (name == "send") {
-        if (!sax.msg.is(Kind::string) || !sax.delivery.is(Kind::string) || !sax.last_seen.is(Kind::absent) ||
+        if (!fields.msg.is(Kind::string) || !fields.delivery.is(Kind::string) || !fields.last_seen.is(Kind::absent) ||
             !cache_ok) {
             return LineError::malformed;
         }
         Send send;
-        send.topic = std::move(sax.topic.text);
-        send.msg = std::move(sax.msg.text);
-        if (sax.delivery.text == "all") {
+        send.topic = std::move(fields.topic.text);
+        send.msg = std::move(fields.msg.text);
+        if (fields.delivery.text == "all") {
             send.delivery = Delivery::all;
-        } else if (sax.delivery.text == "one") {
+        } else if (fields.delivery.text == "one") {
             send.delivery = Delivery::one;
         } else {
             return LineError::malformed;
         }
-        if (sax.cache.is(Kind::boolean)) send.cache = sax.cache.boolean;
+        if (fields.cache.is(Kind::boolean)) send.cache = fields.cache.boolean;
         return Command{std::move(send)};
     }
     return LineError::malformed;
@@ -211,14 +202,88 @@ ParseResult to_command(CommandSax& sax) {
 
 }  // namespace
 
+namespace {
+
+// The same text with every number that is a float or has 20 or more digits
+// (never an int64 to us, so never anything but "other") written as 0.5;
+// strings, and every other byte, are left as they are. A valid JSON text stays
+// valid and an invalid one invalid: a number token is replaced by a number token.
+std::string tame_numbers(std::string_view line) {
+    std::string out;
+    out.reserve(line.size());
+    const auto is_digit = [](char c) { return c >= '0' && c <= '9'; };
+    std::size_t i = 0;
+    while (i < line.size()) {
+        const char c = line[i];
+        if (c == '"') {  // copy a string through, escapes included
+            const std::size_t start = i++;
+            while (i < line.size() && line[i] != '"') i += line[i] == '\\' ? 2 : 1;
+            i = std::min(i + 1, line.size());
+            out.append(line.substr(start, i - start));
+            continue;
+        }
+        if (c != '-' && !is_digit(c)) {
+            out.push_back(c);
+            ++i;
+            continue;
+        }
+        // -?digits(.digits)?([eE][+-]?digits)?, matched greedily.
+        const std::size_t start = i;
+        if (line[i] == '-') ++i;
+        const std::size_t digits_start = i;
+        while (i < line.size() && is_digit(line[i])) ++i;
+        const std::size_t integer_digits = i - digits_start;
+        bool is_float = false;
+        if (integer_digits > 0 && i + 1 < line.size() && line[i] == '.' && is_digit(line[i + 1])) {
+            is_float = true;
+            for (++i; i < line.size() && is_digit(line[i]);) ++i;
+        }
+        if (integer_digits > 0 && i < line.size() && (line[i] == 'e' || line[i] == 'E')) {
+            std::size_t j = i + 1;
+            if (j < line.size() && (line[j] == '+' || line[j] == '-')) ++j;
+            if (j < line.size() && is_digit(line[j])) {
+                is_float = true;
+                for (i = j; i < line.size() && is_digit(line[i]);) ++i;
+            }
+        }
+        const bool valid_integer_part = integer_digits == 1 || (integer_digits > 1 && line[digits_start] != '0');
+        const bool tame = valid_integer_part && (is_float || integer_digits >= 20);
+        out.append(tame ? std::string_view("0.5") : line.substr(start, i - start));
+        if (i == start) out.push_back(line[i++]);  // a lone '-'
+    }
+    return out;
+}
+
+ParseResult parse_with_nlohmann(std::string_view line) {
+    CommandFields fields;
+    CommandSax sax(fields);
+    if (Json::sax_parse(line.begin(), line.end(), &sax, nlohmann::detail::input_format_t::json, true)) {
+        return to_command(fields);
+    }
+    if (!sax.number_overflow) return LineError::bad_json;
+    const std::string tamed = tame_numbers(line);
+    CommandFields tamed_fields;
+    CommandSax tamed_sax(tamed_fields);
+    if (!Json::sax_parse(tamed.begin(), tamed.end(), &tamed_sax, nlohmann::detail::input_format_t::json, true)) {
+        return LineError::bad_json;
+    }
+    return to_command(tamed_fields);
+}
+
+}  // namespace
+
 ParseResult parse_line(std::string_view line) {
     if (!is_valid_utf8(line)) return LineError::bad_utf8;
     if (line == "quit") return Command{Quit{}};
-    CommandSax sax;
-    if (!Json::sax_parse(line.begin(), line.end(), &sax, nlohmann::detail::input_format_t::json, true)) {
-        return LineError::bad_json;
-    }
-    return to_command(sax);
+    CommandFields fields;
+    if (detail::fast_scan_command(line, fields)) return to_command(fields);
+    return parse_with_nlohmann(line);  // not the common shape, or not valid: the reference decides
+}
+
+ParseResult parse_line_reference(std::string_view line) {
+    if (!is_valid_utf8(line)) return LineError::bad_utf8;
+    if (line == "quit") return Command{Quit{}};
+    return parse_with_nlohmann(line);
 }
 
 void append_json_string(std::string& out, std::string_view text) {

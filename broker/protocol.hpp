@@ -64,8 +64,12 @@ std::string_view trim_line(std::string_view line);
 // Strict UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing past U+10FFFF.
 bool is_valid_utf8(std::string_view bytes);
 
-// Parses one already-trimmed, non-empty line (no '\n' inside).
+// Parses one already-trimmed, non-empty line (no '\n' inside). The common
+// shape of command takes a fast scanner; everything else goes to nlohmann.
 ParseResult parse_line(std::string_view line);
+// The same through nlohmann alone: the reference parse_line must agree with
+// on every input (tests and fuzzers compare the two).
+ParseResult parse_line_reference(std::string_view line);
 
 // Appends `text` as a JSON string literal (quotes included). `text` must be
 // valid UTF-8; it is copied raw, only '"', '\\' and controls are escaped.

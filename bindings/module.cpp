@@ -1,0 +1,271 @@
+// module.cpp — memq._memq: pybind11 bindings of memq::Client and memq::Message.
+//
+// Rules: every call that can wait releases the GIL and takes the client's own
+// mutex, so Python threads may share one Client (calls are serialized). C++
+// exceptions become the Python classes of memq/_errors.py. Timeouts are
+// seconds (float) in Python, None meaning the client's default.
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <chrono>
+#include <cmath>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "client.hpp"
+
+namespace py = pybind11;
+
+namespace {
+
+using Millis = std::chrono::milliseconds;
+
+memq::Delivery parse_delivery(const std::string& delivery) {
+    if (delivery == "all") return memq::Delivery::all;
+    if (delivery == "one") return memq::Delivery::one;
+    throw py::value_error("delivery must be \"all\" or \"one\", not \"" + delivery + "\"");
+}
+
+const char* delivery_name(memq::Delivery delivery) { return delivery == memq::Delivery::one ? "one" : "all"; }
+
+Millis to_millis(double seconds) {
+    if (!(seconds >= 0) || !std::isfinite(seconds)) throw py::value_error("timeout must be a finite number >= 0");
+    return Millis(static_cast<Millis::rep>(std::ceil(seconds * 1000.0)));
+}
+
+py::dict message_as_dict(const memq::Message& message) {
+    py::dict result;
+    result["command"] = "send";
+    result["topic"] = message.topic;
+    result["msg"] = message.msg;
+    result["delivery"] = delivery_name(message.delivery);
+    if (message.cache.has_value()) result["cache"] = *message.cache;
+    result["index"] = message.index;
+    return result;
+}
+
+// Owns a Client and serializes calls to it; the Python object is this.
+class PyClient {
+public:
+    PyClient(const std::string& host, std::uint16_t port, double timeout, bool reconnect) : timeout_(to_millis(timeout)) {
+        memq::ClientOptions options;
+        options.reconnect = reconnect;
+        options.connect_timeout = timeout_;
+        client_ = memq::Client(options);
+        py::gil_scoped_release release;
+        client_.connect(host, port, timeout_);
+    }
+
+    void subscribe(const std::string& topic, std::optional<std::int64_t> last_seen, std::optional<bool> cache,
+                   std::optional<double> timeout) {
+        const Millis wait = effective(timeout);
+        py::gil_scoped_release release;
+        std::lock_guard lock(mutex_);
+        client_.subscribe(topic, last_seen, cache, wait);
+    }
+
+    void unsubscribe(const std::string& topic, std::optional<double> timeout) {
+        const Millis wait = effective(timeout);
+        py::gil_scoped_release release;
+        std::lock_guard lock(mutex_);
+        client_.unsubscribe(topic, wait);
+    }
+
+    void send(const std::string& topic, const std::string& msg, const std::string& delivery,
+              std::optional<bool> cache, std::optional<double> timeout) {
+        const memq::Delivery mode = parse_delivery(delivery);
+        const Millis wait = effective(timeout);
+        py::gil_scoped_release release;
+        std::lock_guard lock(mutex_);
+        client_.send(topic, msg, mode, cache, wait);
+    }
+
+    void publish(const std::string& topic, const std::string& msg, const std::string& delivery,
+                 std::optional<bool> cache) {
+        const memq::Delivery mode = parse_delivery(delivery);
+        py::gil_scoped_release release;
+        std::lock_guard lock(mutex_);
+        client_.publish(topic, msg, mode, cache);
+    }
+
+    void flush(std::optional<double> timeout) {
+        const Millis wait = effective(timeout);
+        py::gil_scoped_release release;
+        std::lock_guard lock(mutex_);
+        client_.flush(wait);
+    }
+
+    std::optional<memq::Message> receive(std::optional<double> timeout) {
+        const Millis wait = effective(timeout);
+        py::gil_scoped_release release;
+        std::lock_guard lock(mutex_);
+        return client_.receive(wait);
+    }
+
+    // Blocks until a message comes, waking every 100 ms to let Python handle
+    // signals (Ctrl-C); ends the iteration when the connection is gone.
+    memq::Message next_message() {
+        for (;;) {
+            std::optional<memq::Message> message;
+            try {
+                py::gil_scoped_release release;
+                std::lock_guard lock(mutex_);
+                message = client_.receive(Millis(100));
+            } catch (const memq::ConnectionError&) {
+                throw py::stop_iteration();
+            }
+            if (message) return std::move(*message);
+            if (PyErr_CheckSignals() != 0) throw py::error_already_set();
+        }
+    }
+
+    void send_raw(py::object data, bool expect_reply) {
+        std::string bytes;
+        if (py::isinstance<py::bytes>(data)) {
+            bytes = data.cast<std::string>();
+        } else if (py::isinstance<py::str>(data)) {
+            bytes = data.cast<std::string>();  // UTF-8
+        } else {
+            throw py::type_error("send_raw takes bytes or str");
+        }
+        py::gil_scoped_release release;
+        std::lock_guard lock(mutex_);
+        client_.send_raw(bytes, expect_reply);
+    }
+
+    py::dict next_reply(std::optional<double> timeout) {
+        const Millis wait = effective(timeout);
+        memq::Reply reply;
+        {
+            py::gil_scoped_release release;
+            std::lock_guard lock(mutex_);
+            reply = client_.next_reply(wait);
+        }
+        py::dict result;
+        result["success"] = reply.success;
+        if (!reply.success) result["reason"] = reply.reason;
+        return result;
+    }
+
+    void close() {
+        py::gil_scoped_release release;
+        std::lock_guard lock(mutex_);
+        client_.close();
+    }
+
+    bool connected() {
+        std::lock_guard lock(mutex_);
+        return client_.connected();
+    }
+    std::size_t unacknowledged() {
+        std::lock_guard lock(mutex_);
+        return client_.unacknowledged();
+    }
+    std::size_t inbox_size() {
+        std::lock_guard lock(mutex_);
+        return client_.inbox_size();
+    }
+    std::uint64_t gap_count() {
+        std::lock_guard lock(mutex_);
+        return client_.gap_count();
+    }
+    std::uint64_t reconnect_count() {
+        std::lock_guard lock(mutex_);
+        return client_.reconnect_count();
+    }
+    py::list take_gaps() {
+        std::vector<memq::Gap> gaps;
+        {
+            std::lock_guard lock(mutex_);
+            gaps = client_.take_gaps();
+        }
+        py::list result;
+        for (const memq::Gap& gap : gaps) result.append(py::make_tuple(gap.topic, gap.expected_index, gap.got_index));
+        return result;
+    }
+    double timeout() const { return static_cast<double>(timeout_.count()) / 1000.0; }
+
+private:
+    Millis effective(std::optional<double> timeout) const { return timeout ? to_millis(*timeout) : timeout_; }
+
+    Millis timeout_;
+    std::mutex mutex_;
+    memq::Client client_;
+};
+
+// Raises errors_module.<name>(message, *extra) as the current Python error.
+void raise_as(const char* name, const std::string& message, py::object extra = py::none()) {
+    py::object errors = py::module_::import("memq._errors");
+    py::object type = errors.attr(name);
+    py::tuple arguments = extra.is_none() ? py::make_tuple(message) : py::make_tuple(message, extra);
+    PyErr_SetObject(type.ptr(), arguments.ptr());
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_memq, module) {
+    module.doc() = "Native core of the memq client (use the memq package)";
+
+    py::register_exception_translator([](std::exception_ptr pending) {
+        try {
+            if (pending) std::rethrow_exception(pending);
+        } catch (const memq::BrokerError& error) {
+            raise_as("BrokerError", error.what(), py::str(error.reason()));
+        } catch (const memq::Timeout& error) {
+            raise_as("Timeout", error.what());
+        } catch (const memq::ConnectionError& error) {
+            raise_as("ConnectionError", error.what());
+        } catch (const memq::ProtocolViolation& error) {
+            raise_as("ProtocolViolation", error.what());
+        } catch (const memq::Error& error) {
+            raise_as("Error", error.what());
+        }
+    });
+
+    py::class_<memq::Message>(module, "Message")
+        .def_readonly("topic", &memq::Message::topic)
+        .def_property_readonly("msg", [](const memq::Message& m) { return m.msg; })
+        .def_readonly("index", &memq::Message::index)
+        .def_property_readonly("delivery", [](const memq::Message& m) { return delivery_name(m.delivery); })
+        .def_readonly("cache", &memq::Message::cache)
+        .def_readonly("raw", &memq::Message::raw)
+        .def("as_dict", &message_as_dict)
+        .def("__eq__",
+             [](const memq::Message& a, const memq::Message& b) {
+                 return a.topic == b.topic && a.msg == b.msg && a.index == b.index && a.delivery == b.delivery &&
+                        a.cache == b.cache;
+             })
+        .def("__repr__", [](const memq::Message& m) {
+            return "Message(topic=" + py::repr(py::str(m.topic)).cast<std::string>() +
+                   ", msg=" + py::repr(py::str(m.msg)).cast<std::string>() + ", index=" + std::to_string(m.index) +
+                   ", delivery='" + delivery_name(m.delivery) + "')";
+        });
+
+    py::class_<PyClient>(module, "Client")
+        .def(py::init<const std::string&, std::uint16_t, double, bool>(), py::arg("host") = "127.0.0.1",
+             py::arg("port") = 7000, py::arg("timeout") = 10.0, py::arg("reconnect") = false)
+        .def("subscribe", &PyClient::subscribe, py::arg("topic"), py::arg("last_seen") = py::none(),
+             py::arg("cache") = py::none(), py::arg("timeout") = py::none())
+        .def("unsubscribe", &PyClient::unsubscribe, py::arg("topic"), py::arg("timeout") = py::none())
+        .def("send", &PyClient::send, py::arg("topic"), py::arg("msg"), py::arg("delivery") = "all",
+             py::arg("cache") = py::none(), py::arg("timeout") = py::none())
+        .def("publish", &PyClient::publish, py::arg("topic"), py::arg("msg"), py::arg("delivery") = "all",
+             py::arg("cache") = py::none())
+        .def("flush", &PyClient::flush, py::arg("timeout") = py::none())
+        .def("receive", &PyClient::receive, py::arg("timeout") = py::none())
+        .def("send_raw", &PyClient::send_raw, py::arg("data"), py::arg("expect_reply") = true)
+        .def("next_reply", &PyClient::next_reply, py::arg("timeout") = py::none())
+        .def("close", &PyClient::close)
+        .def("take_gaps", &PyClient::take_gaps)
+        .def_property_readonly("connected", &PyClient::connected)
+        .def_property_readonly("unacknowledged", &PyClient::unacknowledged)
+        .def_property_readonly("inbox_size", &PyClient::inbox_size)
+        .def_property_readonly("gap_count", &PyClient::gap_count)
+        .def_property_readonly("reconnect_count", &PyClient::reconnect_count)
+        .def_property_readonly("timeout", &PyClient::timeout)
+        .def("__iter__", [](py::object self) { return self; })
+        .def("__next__", &PyClient::next_message)
+        .def("__enter__", [](py::object self) { return self; })
+        .def("__exit__", [](PyClient& self, py::args) { self.close(); });
+}

@@ -1,0 +1,27 @@
+"""The exceptions of the memq client; the native module raises these classes."""
+
+import builtins
+
+
+class Error(Exception):
+    """Base of every error the memq client raises."""
+
+
+class BrokerError(Error):
+    """The broker refused a request; ``reason`` holds its words."""
+
+    def __init__(self, message, reason=""):
+        super().__init__(message)
+        self.reason = reason
+
+
+class Timeout(Error, builtins.TimeoutError):
+    """A blocking call's timeout passed before its answer came."""
+
+
+class ConnectionError(Error, builtins.ConnectionError):  # noqa: A001 - memq.ConnectionError on purpose
+    """Could not connect, or the connection was lost before the answer came."""
+
+
+class ProtocolViolation(Error):
+    """The broker sent something the protocol does not allow."""

@@ -1,0 +1,69 @@
+// async_client.hpp — memq::AsyncClient: the client for applications that run their own io_context.
+//
+// Callbacks, no blocking: every async_* call returns at once and its handler
+// runs later on the io_context, exactly once. Replies come in request order,
+// so handlers run in the order their requests were made. Delivered messages go
+// to the on_message handler; a lost connection (or a protocol violation that
+// no request owns) goes to the on_error handler. No reconnect: the blocking
+// memq::Client has that.
+//
+// Threads: not thread-safe. Make every call, and run the io_context, from one
+// thread (or from one strand). Handlers must not throw.
+//
+// Lifetime: destroying the AsyncClient closes the connection; handlers still
+// owed an answer then get asio::error::operation_aborted (posted, never run
+// inside the destructor).
+//
+// C++20 coroutines: wrap a call in a small awaitable of your own, e.g. with
+// asio::async_initiate, resuming from the handler.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+
+#include <asio/io_context.hpp>
+
+#include "client.hpp"
+#include "client_core.hpp"
+
+namespace memq {
+
+class AsyncClient {
+public:
+    using ConnectHandler = std::function<void(std::error_code)>;
+    // error set: the connection was lost (or closed) first, or the broker's
+    // answer broke the protocol (std::errc::protocol_error); otherwise `reply`
+    // is the broker's answer.
+    using ReplyHandler = std::function<void(std::error_code error, const Reply& reply)>;
+    using MessageHandler = std::function<void(const Message&)>;
+    using ErrorHandler = std::function<void(std::error_code error, std::string_view what)>;
+
+    explicit AsyncClient(asio::io_context& io, ClientCoreOptions options = {});
+    ~AsyncClient();
+    AsyncClient(const AsyncClient&) = delete;
+    AsyncClient& operator=(const AsyncClient&) = delete;
+
+    void on_message(MessageHandler handler);
+    void on_error(ErrorHandler handler);
+
+    void async_connect(std::string_view host, std::uint16_t port, ConnectHandler handler);
+    // Requests made before the connect completes wait in the output buffer.
+    void async_subscribe(std::string_view topic, std::optional<std::int64_t> last_seen,
+                         std::optional<bool> cache, ReplyHandler handler);
+    void async_unsubscribe(std::string_view topic, ReplyHandler handler);
+    void async_send(std::string_view topic, std::string_view msg, Delivery delivery, std::optional<bool> cache,
+                    ReplyHandler handler);
+    void close();
+    bool connected() const;
+
+private:
+    struct State;
+    std::shared_ptr<State> state_;
+};
+
+}  // namespace memq

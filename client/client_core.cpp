@@ -1,0 +1,304 @@
+// client_core.cpp — encoding, reply matching and message decoding for ClientCore.
+//
+// Encoding writes straight into the one output buffer (no temporary string
+// per command). Decoding fast-paths the exact ack line the broker sends and
+// messages of the usual shape (fast_decode.hpp), and falls back to
+// nlohmann/json for everything else.
+#include "client_core.hpp"
+
+#include <charconv>
+#include <limits>
+#include <utility>
+
+#include <nlohmann/json.hpp>
+
+#include "fast_decode.hpp"
+
+namespace memq {
+namespace {
+
+constexpr std::string_view kAckLine = R"({"success": true})";
+
+void append_int(std::string& out, std::int64_t value) {
+    char digits[24];
+    const auto result = std::to_chars(digits, digits + sizeof digits, value);
+    out.append(digits, result.ptr);
+}
+
+void append_bool(std::string& out, bool value) { out.append(value ? "true" : "false"); }
+
+std::string_view delivery_text(Delivery delivery) { return delivery == Delivery::one ? "one" : "all"; }
+
+// Fills `message` from a parsed object whose "command" is "send"; returns
+// what is wrong with it, or an empty string when it is a proper message.
+std::string decode_message(const nlohmann::json& object, Message& message) {
+    const auto topic = object.find("topic");
+    if (topic == object.end() || !topic->is_string()) return "message without a string \"topic\"";
+    const auto msg = object.find("msg");
+    if (msg == object.end() || !msg->is_string()) return "message without a string \"msg\"";
+    const auto delivery = object.find("delivery");
+    if (delivery == object.end() || !delivery->is_string()) return "message without a string \"delivery\"";
+    const auto& delivery_name = delivery->get_ref<const std::string&>();
+    if (delivery_name == "all") {
+        message.delivery = Delivery::all;
+    } else if (delivery_name == "one") {
+        message.delivery = Delivery::one;
+    } else {
+        return "message with an unknown \"delivery\"";
+    }
+    const auto index = object.find("index");
+    if (index == object.end() || !index->is_number_integer()) return "message without an integer \"index\"";
+    if (index->is_number_unsigned() &&
+        index->get<std::uint64_t>() > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
+        return "message with an \"index\" past 64 bits";
+    }
+    message.index = index->get<std::int64_t>();
+    const auto cache = object.find("cache");
+    if (cache != object.end()) {
+        if (!cache->is_boolean()) return "message with a non-boolean \"cache\"";
+        message.cache = cache->get<bool>();
+    }
+    message.topic = topic->get<std::string>();
+    message.msg = msg->get<std::string>();
+    return {};
+}
+
+}  // namespace
+
+ClientCore::ClientCore(ClientCoreOptions options) : options_(options), reader_(options.line_bytes_max) {}
+
+RequestId ClientCore::push_pending(RequestKind kind, std::string_view topic) {
+    const RequestId id = next_id_++;
+    pending_.push_back(Pending{id, kind, std::string(topic)});
+    return id;
+}
+
+void ClientCore::encode_subscribe(std::string_view topic, std::optional<std::int64_t> last_seen,
+                                  std::optional<bool> cache) {
+    output_.append(R"({"command": "subscribe", "topic": )");
+    append_json_string(output_, topic);
+    if (last_seen) {
+        output_.append(R"(, "last_seen": )");
+        append_int(output_, *last_seen);
+    }
+    if (cache) {
+        output_.append(R"(, "cache": )");
+        append_bool(output_, *cache);
+    }
+    output_.append("}\n");
+}
+
+RequestId ClientCore::subscribe(std::string_view topic, std::optional<std::int64_t> last_seen,
+                                std::optional<bool> cache) {
+    encode_subscribe(topic, last_seen, cache);
+    auto [entry, inserted] = subscriptions_.try_emplace(std::string(topic));
+    Subscription& subscription = entry->second;
+    subscription.cache = cache;
+    subscription.awaiting_first_after_resume = false;
+    // An explicit last_seen says where this subscriber stands; without one a
+    // re-subscribe keeps what it knew (a fresh one knows nothing yet).
+    if (last_seen && *last_seen >= 0) {
+        subscription.last_index = last_seen;
+    } else if (inserted || last_seen) {
+        subscription.last_index.reset();
+    }
+    return push_pending(RequestKind::subscribe, topic);
+}
+
+RequestId ClientCore::unsubscribe(std::string_view topic) {
+    output_.append(R"({"command": "unsubscribe", "topic": )");
+    append_json_string(output_, topic);
+    output_.append("}\n");
+    if (const auto found = subscriptions_.find(std::string(topic)); found != subscriptions_.end()) {
+        subscriptions_.erase(found);
+    }
+    return push_pending(RequestKind::unsubscribe);
+}
+
+RequestId ClientCore::send(std::string_view topic, std::string_view msg, Delivery delivery,
+                           std::optional<bool> cache) {
+    output_.append(R"({"command": "send", "topic": )");
+    append_json_string(output_, topic);
+    output_.append(R"(, "msg": )");
+    append_json_string(output_, msg);
+    output_.append(R"(, "delivery": ")");
+    output_.append(delivery_text(delivery));
+    output_.push_back('"');
+    if (cache) {
+        output_.append(R"(, "cache": )");
+        append_bool(output_, *cache);
+    }
+    output_.append("}\n");
+    return push_pending(RequestKind::send);
+}
+
+std::optional<RequestId> ClientCore::send_raw(std::string_view bytes, bool expect_reply) {
+    output_.append(bytes);
+    if (!expect_reply) return std::nullopt;
+    return push_pending(RequestKind::raw);
+}
+
+void ClientCore::take_output(std::string& into) {
+    into.clear();
+    into.swap(output_);
+}
+
+void ClientCore::receive(std::string_view bytes) {
+    if (input_spent_) return;
+    const auto status = reader_.feed(bytes, [this](std::string_view line) {
+        handle_line(line);
+        return true;
+    });
+    if (status == LineReader::Status::too_long) {
+        input_spent_ = true;
+        protocol_error("incoming line longer than " + std::to_string(options_.line_bytes_max) + " bytes", {},
+                       false);
+    }
+}
+
+std::optional<Event> ClientCore::poll_event() {
+    if (events_.empty()) return std::nullopt;
+    Event event = std::move(events_.front());
+    events_.pop_front();
+    return event;
+}
+
+void ClientCore::handle_line(std::string_view line) {
+    line = trim_line(line);
+    if (line.empty()) return;  // the broker never sends one; like the broker, skip it
+    if (line == kAckLine) {    // the fast path: almost every line of a publisher
+        if (pending_.empty()) {
+            protocol_error("reply with no pending request", line, false);
+            return;
+        }
+        const Pending& oldest = pending_.front();
+        events_.emplace_back(Ack{oldest.id, oldest.kind});
+        pending_.pop_front();
+        return;
+    }
+    if (Message message; detail::fast_decode_message(line, message)) {  // the fast path of a subscriber
+        message.raw = std::string(line);
+        handle_message(std::move(message));
+        return;
+    }
+    handle_reply_line(line);  // the complete path: replies, and anything unusual
+}
+
+void ClientCore::handle_reply_line(std::string_view line) {
+    const nlohmann::json parsed = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (parsed.is_discarded()) {
+        protocol_error("line is not JSON", line, true);
+        return;
+    }
+    if (!parsed.is_object()) {
+        protocol_error("line is not a JSON object", line, true);
+        return;
+    }
+    if (const auto command = parsed.find("command"); command != parsed.end()) {
+        if (command->is_string() && command->get_ref<const std::string&>() == "send") {
+            Message message;
+            std::string problem = decode_message(parsed, message);
+            if (!problem.empty()) {
+                protocol_error(std::move(problem), line, false);
+                return;
+            }
+            message.raw = std::string(line);
+            handle_message(std::move(message));
+            return;
+        }
+    }
+    if (pending_.empty()) {
+        protocol_error("reply with no pending request", line, false);
+        return;
+    }
+    const auto success = parsed.find("success");
+    if (success == parsed.end() || !success->is_boolean()) {
+        protocol_error("reply without a boolean \"success\"", line, true);
+        return;
+    }
+    if (success->get<bool>()) {
+        events_.emplace_back(Ack{pending_.front().id, pending_.front().kind});
+        pending_.pop_front();
+        return;
+    }
+    const auto reason = parsed.find("reason");
+    if (reason == parsed.end() || !reason->is_string()) {
+        protocol_error("failure reply without a string \"reason\"", line, true);
+        return;
+    }
+    const Pending oldest = std::move(pending_.front());
+    pending_.pop_front();
+    if (oldest.kind == RequestKind::subscribe || oldest.kind == RequestKind::resubscribe) {
+        // Refused: there is nothing to resume, unless a later subscribe to the
+        // same topic is still waiting for its own answer.
+        bool another_pending = false;
+        for (const Pending& pending : pending_) {
+            const bool subscribes =
+                pending.kind == RequestKind::subscribe || pending.kind == RequestKind::resubscribe;
+            if (subscribes && pending.topic == oldest.topic) another_pending = true;
+        }
+        if (!another_pending) subscriptions_.erase(oldest.topic);
+    }
+    events_.emplace_back(Failure{oldest.id, oldest.kind, reason->get<std::string>(), std::string(line)});
+}
+
+void ClientCore::handle_message(Message message) {
+    const auto found = subscriptions_.find(message.topic);
+    if (found == subscriptions_.end()) {  // not (or no longer) tracked: pass it on as is
+        events_.emplace_back(std::move(message));
+        return;
+    }
+    Subscription& subscription = found->second;
+    if (options_.drop_duplicates && subscription.last_index && message.index <= *subscription.last_index) {
+        return;
+    }
+    if (subscription.awaiting_first_after_resume) {
+        subscription.awaiting_first_after_resume = false;
+        if (subscription.last_index && message.index != *subscription.last_index + 1) {
+            events_.emplace_back(Gap{message.topic, *subscription.last_index + 1, message.index});
+        }
+    }
+    if (!subscription.last_index || message.index > *subscription.last_index) subscription.last_index = message.index;
+    events_.emplace_back(std::move(message));
+}
+
+void ClientCore::protocol_error(std::string description, std::string_view raw, bool takes_reply_slot) {
+    ProtocolError error{std::move(description), std::string(raw), std::nullopt, std::nullopt};
+    if (takes_reply_slot && !pending_.empty()) {
+        error.request = pending_.front().id;
+        error.kind = pending_.front().kind;
+        pending_.pop_front();
+    }
+    events_.emplace_back(std::move(error));
+}
+
+std::deque<std::pair<RequestId, RequestKind>> ClientCore::reset() {
+    std::deque<std::pair<RequestId, RequestKind>> lost;
+    for (const Pending& pending : pending_) lost.emplace_back(pending.id, pending.kind);
+    pending_.clear();
+    output_.clear();
+    reader_ = LineReader(options_.line_bytes_max);
+    input_spent_ = false;
+    return lost;
+}
+
+std::size_t ClientCore::resubscribe_all() {
+    for (auto& [topic, subscription] : subscriptions_) {
+        encode_subscribe(topic, subscription.last_index, subscription.cache);
+        subscription.awaiting_first_after_resume = true;
+        push_pending(RequestKind::resubscribe, topic);
+    }
+    return subscriptions_.size();
+}
+
+bool ClientCore::is_subscribed(std::string_view topic) const {
+    return subscriptions_.find(std::string(topic)) != subscriptions_.end();
+}
+
+std::optional<std::int64_t> ClientCore::last_index(std::string_view topic) const {
+    const auto found = subscriptions_.find(std::string(topic));
+    if (found == subscriptions_.end()) return std::nullopt;
+    return found->second.last_index;
+}
+
+}  // namespace memq

@@ -1,0 +1,175 @@
+// client_core.hpp — the client side of the memq protocol, with no IO at all.
+//
+// ClientCore owns: the encoding of commands into one outgoing byte buffer that
+// the caller drains and writes; the FIFO of requests still waiting for their
+// reply; the decoding of incoming bytes (cut anywhere) into events; and, per
+// subscribed topic, the last index received, so that a resumed connection can
+// re-subscribe where it stopped, drop duplicates and report gaps.
+//
+// Rules: no sockets, no clocks, no threads, no randomness; every input is a
+// call, every output is a buffer or a polled event. Replies come in request
+// order, so the oldest pending request owns the next line that is not a
+// message; an object with "command": "send" is always a message. Bad input
+// from the broker (garbage, a reply nobody asked for) becomes a ProtocolError
+// event, never a crash and never an exception.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <variant>
+
+#include "protocol.hpp"
+
+namespace memq {
+
+// Every request gets an id, counting up from 1 for the life of the core.
+using RequestId = std::uint64_t;
+
+enum class RequestKind : std::uint8_t { subscribe, unsubscribe, send, raw, resubscribe };
+
+// The broker's {"success": true} for `request`.
+struct Ack {
+    RequestId request = 0;
+    RequestKind kind = RequestKind::send;
+};
+
+// The broker's {"success": false, "reason": ...} for `request`.
+struct Failure {
+    RequestId request = 0;
+    RequestKind kind = RequestKind::send;
+    std::string reason;
+    std::string raw;  // the line as received, without its line ending
+};
+
+// A delivered message: {"command": "send", ..., "index": N}.
+struct Message {
+    std::string topic;
+    std::string msg;
+    std::int64_t index = 0;
+    Delivery delivery = Delivery::all;
+    std::optional<bool> cache;  // present only when the sender gave it
+    std::string raw;            // the JSON object as received, without its line ending
+};
+
+// A line the core could not make sense of. When it stood where a reply was
+// due, it answers (and ends) the oldest pending request, named in `request`.
+struct ProtocolError {
+    std::string description;
+    std::string raw;
+    std::optional<RequestId> request;
+    std::optional<RequestKind> kind;
+};
+
+// After a resume, the first message on `topic` was not the one right after
+// the last one received: indices [expected_index, got_index) were missed
+// (gone from the broker's cache, or never owed to this subscriber: a "one"
+// message handed to someone else, or a message sent with "cache": false).
+struct Gap {
+    std::string topic;
+    std::int64_t expected_index = 0;
+    std::int64_t got_index = 0;
+};
+
+using Event = std::variant<Ack, Failure, Message, ProtocolError, Gap>;
+
+struct ClientCoreOptions {
+    // Longest incoming line accepted, in bytes; a longer one is reported as a
+    // ProtocolError and the stream is unusable until reset().
+    std::size_t line_bytes_max = 64 * 1024 * 1024;
+    // Drop a message whose index is not above the last index received on its
+    // topic. Off by default so that the client shows exactly what the broker
+    // sent (conformance tests depend on it); resuming clients turn it on.
+    bool drop_duplicates = false;
+};
+
+class ClientCore {
+public:
+    explicit ClientCore(ClientCoreOptions options = {});
+
+    // --- Requests: each appends one line to the output and returns its id. ---
+
+    // Subscribes; the topic is remembered for resubscribe_all() until unsubscribed
+    // (or until the broker refuses this subscribe).
+    RequestId subscribe(std::string_view topic, std::optional<std::int64_t> last_seen = std::nullopt,
+                        std::optional<bool> cache = std::nullopt);
+    RequestId unsubscribe(std::string_view topic);
+    RequestId send(std::string_view topic, std::string_view msg, Delivery delivery = Delivery::all,
+                   std::optional<bool> cache = std::nullopt);
+    // Appends `bytes` as they are (the caller adds any '\n'). With expect_reply
+    // it becomes one pending request that owns the next reply; the broker
+    // replies to every non-empty line except "quit", and never to an empty or
+    // whitespace-only line, so those must say expect_reply = false.
+    std::optional<RequestId> send_raw(std::string_view bytes, bool expect_reply);
+
+    // --- Output: the bytes to write, in order. ---
+
+    bool has_output() const { return !output_.empty(); }
+    std::size_t output_bytes() const { return output_.size(); }
+    std::string_view output() const { return output_; }
+    // Moves every byte written so far into `into` (whose old content is
+    // dropped, its capacity reused): the zero-copy hand-off to a writer.
+    void take_output(std::string& into);
+
+    // --- Input: bytes from the broker, cut anywhere; events come out in order. ---
+
+    void receive(std::string_view bytes);
+    std::optional<Event> poll_event();
+    std::size_t queued_events() const { return events_.size(); }
+
+    // --- Connection lifecycle. ---
+
+    // The connection is gone: clears the output, the partial input line and
+    // every pending request (returned, oldest first, so the caller can fail
+    // them). Queued events stay. Subscriptions and their indices stay.
+    std::deque<std::pair<RequestId, RequestKind>> reset();
+    // Re-subscribes every remembered topic (as RequestKind::resubscribe),
+    // with last_seen = the last index received on it (or the last_seen it was
+    // first subscribed with), and arms gap detection for each. Returns how
+    // many requests it made.
+    std::size_t resubscribe_all();
+
+    // --- Inspection. ---
+
+    std::size_t pending_requests() const { return pending_.size(); }
+    // An incoming line passed line_bytes_max: input is ignored until reset().
+    bool input_spent() const { return input_spent_; }
+    bool is_subscribed(std::string_view topic) const;
+    // The last index received on `topic` (or the last_seen it was subscribed with).
+    std::optional<std::int64_t> last_index(std::string_view topic) const;
+    std::size_t subscriptions() const { return subscriptions_.size(); }
+
+private:
+    struct Pending {
+        RequestId id;
+        RequestKind kind;
+        std::string topic;  // subscribe only: to forget it if refused
+    };
+    struct Subscription {
+        std::optional<std::int64_t> last_index;
+        std::optional<bool> cache;
+        bool awaiting_first_after_resume = false;
+    };
+
+    RequestId push_pending(RequestKind kind, std::string_view topic = {});
+    void encode_subscribe(std::string_view topic, std::optional<std::int64_t> last_seen, std::optional<bool> cache);
+    void handle_line(std::string_view line);
+    void handle_reply_line(std::string_view line);
+    void handle_message(Message message);
+    void protocol_error(std::string description, std::string_view raw, bool takes_reply_slot);
+
+    ClientCoreOptions options_;
+    std::string output_;
+    LineReader reader_;
+    std::deque<Pending> pending_;
+    std::deque<Event> events_;
+    std::unordered_map<std::string, Subscription> subscriptions_;
+    RequestId next_id_ = 1;
+    bool input_spent_ = false;
+};
+
+}  // namespace memq

@@ -1,0 +1,21 @@
+// fast_decode.hpp — the fast path for decoding a delivered message line.
+//
+// Rules: accepts only the common shape, a flat JSON object whose values are
+// strings, integers and booleans, with "command": "send" and every field a
+// message needs; anything else (nesting, null, floats, odd escapes, invalid
+// UTF-8) returns false without judging it, and the caller takes the complete,
+// slower path, which has the last word. So this can make decoding faster but
+// never different. Internal to the client library (not installed).
+#pragma once
+
+#include <string_view>
+
+#include "client_core.hpp"
+
+namespace memq::detail {
+
+// Fills topic, msg, delivery, index and cache of `message` (not raw) and
+// returns true when `line` (trimmed) is a message of the common shape.
+bool fast_decode_message(std::string_view line, Message& message);
+
+}  // namespace memq::detail

@@ -1,0 +1,93 @@
+// async_client_test.cpp — specifications of AsyncClient on an application's io_context, against a real memqd.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <asio/io_context.hpp>
+
+#include "async_client.hpp"
+#include "broker_process.hpp"
+
+namespace memq {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::BrokerProcess;
+
+TEST(AsyncClient, SubscribeSendAndReceiveRunOnTheApplicationsIoContext) {
+    MEMQ_REQUIRE_MEMQD();
+    BrokerProcess broker;
+    asio::io_context io;
+    AsyncClient client(io);
+    std::vector<std::string> steps;
+    std::optional<Message> received;
+    client.on_message([&](const Message& message) { received = message; });
+    client.async_connect("127.0.0.1", broker.port(), [&](std::error_code error) {
+        ASSERT_FALSE(error) << error.message();
+        steps.push_back("connected");
+        client.async_subscribe("t", std::nullopt, std::nullopt, [&](std::error_code error, const Reply& reply) {
+            ASSERT_FALSE(error) << error.message();
+            EXPECT_TRUE(reply.success);
+            steps.push_back("subscribed");
+            client.async_send("t", "hello", Delivery::all, std::nullopt,
+                              [&](std::error_code error, const Reply& reply) {
+                                  EXPECT_FALSE(error);
+                                  EXPECT_TRUE(reply.success);
+                                  steps.push_back("sent");  // after the delivery to us
+                                  client.close();           // done: no work is left, run() returns
+                              });
+        });
+    });
+    io.run_for(10s);
+    EXPECT_EQ(steps, (std::vector<std::string>{"connected", "subscribed", "sent"}));
+    ASSERT_TRUE(received.has_value());
+    EXPECT_EQ(received->msg, "hello");
+    EXPECT_EQ(received->index, 0);
+}
+
+TEST(AsyncClient, RefusedRequestReportsTheReasonInTheReply) {
+    MEMQ_REQUIRE_MEMQD();
+    BrokerProcess broker;
+    asio::io_context io;
+    AsyncClient client(io);
+    std::optional<Reply> answer;
+    client.async_connect("127.0.0.1", broker.port(), [](std::error_code) {});
+    client.async_subscribe("\xff", std::nullopt, std::nullopt, [&](std::error_code error, const Reply& reply) {
+        EXPECT_FALSE(error);
+        answer = reply;
+        client.close();
+    });
+    io.run_for(10s);
+    ASSERT_TRUE(answer.has_value());
+    EXPECT_FALSE(answer->success);
+    EXPECT_EQ(answer->reason, "Could not decode input as UTF-8");
+}
+
+TEST(AsyncClient, RequestsOutstandingAtCloseGetOperationAborted) {
+    asio::io_context io;
+    std::optional<std::error_code> result;
+    {
+        AsyncClient client(io);
+        client.async_send("t", "m", Delivery::all, std::nullopt,
+                          [&](std::error_code error, const Reply&) { result = error; });
+    }
+    io.run_for(10s);
+    ASSERT_TRUE(result.has_value());
+    EXPECT_EQ(*result, asio::error::operation_aborted);
+}
+
+TEST(AsyncClient, ConnectFailureReachesTheConnectHandler) {
+    asio::io_context io;
+    AsyncClient client(io);
+    std::optional<std::error_code> result;
+    client.async_connect("127.0.0.1", 1, [&](std::error_code error) { result = error; });
+    io.run_for(10s);
+    ASSERT_TRUE(result.has_value());
+    EXPECT_TRUE(*result);
+}
+
+}  // namespace
+}  // namespace memq

@@ -1,0 +1,43 @@
+// broker_process.hpp — a real memqd for tests: started on a free port, stopped with SIGTERM.
+//
+// The port is learned from memqd's --port-file, polled with a deadline (memqd
+// writes it atomically once listening); the process is reaped with waitpid.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace memq::testing {
+
+// True when this test binary was built with a memqd to run (MEMQD_PATH).
+bool memqd_available();
+
+class BrokerProcess {
+public:
+    // Starts memqd with `extra_args` (e.g. {"--cache-size", "10"}); throws
+    // std::runtime_error when it does not come up within a few seconds.
+    explicit BrokerProcess(std::vector<std::string> extra_args = {});
+    ~BrokerProcess();
+    BrokerProcess(const BrokerProcess&) = delete;
+    BrokerProcess& operator=(const BrokerProcess&) = delete;
+
+    std::uint16_t port() const { return port_; }
+    // SIGTERM, then waits for the exit; returns the exit status (as waitpid's).
+    int stop();
+
+private:
+    std::string directory_;
+    pid_t pid_ = -1;
+    std::uint16_t port_ = 0;
+};
+
+// Skips the current test when there is no memqd to run.
+#define MEMQ_REQUIRE_MEMQD()                                                   \
+    do {                                                                       \
+        if (!::memq::testing::memqd_available()) GTEST_SKIP() << "no memqd built"; \
+    } while (false)
+
+}  // namespace memq::testing

@@ -1,0 +1,490 @@
+// client_core_test.cpp — specifications of ClientCore: encoding, reply matching,
+// message decoding at any split, protocol errors, and resume bookkeeping.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "client_core.hpp"
+
+namespace memq {
+namespace {
+
+constexpr std::string_view kAck = "{\"success\": true}\r\n";
+
+std::vector<Event> drain(ClientCore& core) {
+    std::vector<Event> events;
+    while (auto event = core.poll_event()) events.push_back(std::move(*event));
+    return events;
+}
+
+std::string take(ClientCore& core) {
+    std::string out;
+    core.take_output(out);
+    return out;
+}
+
+std::string message_line(std::string_view topic, std::string_view msg, std::int64_t index) {
+    return nlohmann::json{{"command", "send"}, {"topic", topic}, {"msg", msg}, {"delivery", "all"}, {"index", index}}
+               .dump() +
+           "\r\n";
+}
+
+// A comparable rendering of an event, for "same events" assertions.
+std::string describe(const Event& event) {
+    return std::visit(
+        [](const auto& e) -> std::string {
+            using T = std::decay_t<decltype(e)>;
+            if constexpr (std::is_same_v<T, Ack>) {
+                return "ack " + std::to_string(e.request);
+            } else if constexpr (std::is_same_v<T, Failure>) {
+                return "failure " + std::to_string(e.request) + " " + e.reason;
+            } else if constexpr (std::is_same_v<T, Message>) {
+                return "message " + e.topic + " " + e.msg + " " + std::to_string(e.index) + " " + e.raw;
+            } else if constexpr (std::is_same_v<T, ProtocolError>) {
+                return "protocol error " + e.description + " " + e.raw;
+            } else {
+                return "gap " + e.topic + " " + std::to_string(e.expected_index) + " " + std::to_string(e.got_index);
+            }
+        },
+        event);
+}
+
+std::vector<std::string> describe_all(const std::vector<Event>& events) {
+    std::vector<std::string> out;
+    for (const Event& event : events) out.push_back(describe(event));
+    return out;
+}
+
+// ------------------------------------------------------------------ encoding
+
+TEST(ClientCoreEncoding, SubscribeIsOneLineWithOnlyTheGivenKeys) {
+    ClientCore core;
+    core.subscribe("orders");
+    EXPECT_EQ(take(core), "{\"command\": \"subscribe\", \"topic\": \"orders\"}\n");
+}
+
+TEST(ClientCoreEncoding, SubscribeCarriesLastSeenAndCacheWhenGiven) {
+    ClientCore core;
+    core.subscribe("orders", 41, false);
+    EXPECT_EQ(take(core), "{\"command\": \"subscribe\", \"topic\": \"orders\", \"last_seen\": 41, \"cache\": false}\n");
+}
+
+TEST(ClientCoreEncoding, UnsubscribeIsOneLine) {
+    ClientCore core;
+    core.unsubscribe("orders");
+    EXPECT_EQ(take(core), "{\"command\": \"unsubscribe\", \"topic\": \"orders\"}\n");
+}
+
+TEST(ClientCoreEncoding, SendCarriesDeliveryAndCacheOnlyWhenGiven) {
+    ClientCore core;
+    core.send("t", "hello", Delivery::one);
+    core.send("t", "bye", Delivery::all, false);
+    EXPECT_EQ(take(core),
+              "{\"command\": \"send\", \"topic\": \"t\", \"msg\": \"hello\", \"delivery\": \"one\"}\n"
+              "{\"command\": \"send\", \"topic\": \"t\", \"msg\": \"bye\", \"delivery\": \"all\", \"cache\": false}\n");
+}
+
+TEST(ClientCoreEncoding, QuotesNewlinesAndUnicodeSurviveAsJson) {
+    ClientCore core;
+    const std::string topic = "a \"quoted\"\ttopic\\";
+    const std::string msg = "line one\nline two \xc3\xa9 \xf0\x9f\x98\x80";
+    core.send(topic, msg);
+    const std::string line = take(core);
+    ASSERT_EQ(line.find('\n'), line.size() - 1) << "exactly one line";
+    const auto parsed = nlohmann::json::parse(line);
+    EXPECT_EQ(parsed["topic"], topic);
+    EXPECT_EQ(parsed["msg"], msg);
+}
+
+TEST(ClientCoreEncoding, TakeOutputHandsOverEverythingAndEmptiesTheBuffer) {
+    ClientCore core;
+    core.subscribe("a");
+    core.subscribe("b");
+    EXPECT_TRUE(core.has_output());
+    const std::string out = take(core);
+    EXPECT_NE(out.find("\"a\""), std::string::npos);
+    EXPECT_NE(out.find("\"b\""), std::string::npos);
+    EXPECT_FALSE(core.has_output());
+    EXPECT_EQ(core.output_bytes(), 0u);
+}
+
+TEST(ClientCoreEncoding, RequestIdsCountUpFromOne) {
+    ClientCore core;
+    EXPECT_EQ(core.subscribe("a"), 1u);
+    EXPECT_EQ(core.send("a", "m"), 2u);
+    EXPECT_EQ(core.unsubscribe("a"), 3u);
+    EXPECT_EQ(core.pending_requests(), 3u);
+}
+
+// ------------------------------------------------------------------ replies
+
+TEST(ClientCoreReplies, AckAnswersTheOldestPendingRequest) {
+    ClientCore core;
+    const RequestId first = core.subscribe("t");
+    core.send("t", "m");
+    core.receive(kAck);
+    const auto events = drain(core);
+    ASSERT_EQ(events.size(), 1u);
+    const auto& ack = std::get<Ack>(events[0]);
+    EXPECT_EQ(ack.request, first);
+    EXPECT_EQ(ack.kind, RequestKind::subscribe);
+    EXPECT_EQ(core.pending_requests(), 1u);
+}
+
+TEST(ClientCoreReplies, FailureCarriesTheBrokersReasonAndLine) {
+    ClientCore core;
+    const RequestId id = core.send("t", "m");
+    core.receive("{\"success\": false, \"reason\": \"Malformed json message\"}\r\n");
+    const auto events = drain(core);
+    ASSERT_EQ(events.size(), 1u);
+    const auto& failure = std::get<Failure>(events[0]);
+    EXPECT_EQ(failure.request, id);
+    EXPECT_EQ(failure.reason, "Malformed json message");
+    EXPECT_EQ(failure.raw, "{\"success\": false, \"reason\": \"Malformed json message\"}");
+}
+
+TEST(ClientCoreReplies, RepliesMatchRequestsInRequestOrder) {
+    ClientCore core;
+    const RequestId a = core.send("t", "1");
+    const RequestId b = core.send("t", "2");
+    const RequestId c = core.send("t", "3");
+    core.receive(std::string(kAck) + "{\"success\": false, \"reason\": \"no\"}\r\n" + std::string(kAck));
+    const auto events = drain(core);
+    ASSERT_EQ(events.size(), 3u);
+    EXPECT_EQ(std::get<Ack>(events[0]).request, a);
+    EXPECT_EQ(std::get<Failure>(events[1]).request, b);
+    EXPECT_EQ(std::get<Ack>(events[2]).request, c);
+    EXPECT_EQ(core.pending_requests(), 0u);
+}
+
+TEST(ClientCoreReplies, AckWithOtherSpacingIsStillAnAck) {
+    ClientCore core;
+    core.send("t", "m");
+    core.receive("{\"success\":true}\n");
+    const auto events = drain(core);
+    ASSERT_EQ(events.size(), 1u);
+    EXPECT_TRUE(std::holds_alternative<Ack>(events[0]));
+}
+
+TEST(ClientCoreReplies, MessagesInterleavedWithRepliesTakeNoReplySlot) {
+    ClientCore core;
+    const RequestId subscribe = core.subscribe("t");
+    const RequestId send = core.send("t", "x");
+    core.receive(std::string(kAck) + message_line("t", "x", 0) + message_line("t", "y", 1) + std::string(kAck));
+    const auto events = drain(core);
+    ASSERT_EQ(events.size(), 4u);
+    EXPECT_EQ(std::get<Ack>(events[0]).request, subscribe);
+    EXPECT_EQ(std::get<Message>(events[1]).msg, "x");
+    EXPECT_EQ(std::get<Message>(events[2]).msg, "y");
+    EXPECT_EQ(std::get<Ack>(events[3]).request, send);
+}
+
+// ------------------------------------------------------------------ messages
+
+TEST(ClientCoreMessages, MessageCarriesEveryFieldAndTheRawLine) {
+    ClientCore core;
+    const std::string line = R"({"command": "send", "topic": "t", "msg": "hi", "delivery": "one", "cache": true, "index": 7})";
+    core.receive(line + "\r\n");
+    const auto events = drain(core);
+    ASSERT_EQ(events.size(), 1u);
+    const auto& message = std::get<Message>(events[0]);
+    EXPECT_EQ(message.topic, "t");
+    EXPECT_EQ(message.msg, "hi");
+    EXPECT_EQ(message.index, 7);
+    EXPECT_EQ(message.delivery, Delivery::one);
+    EXPECT_EQ(message.cache, std::optional<bool>(true));
+    EXPECT_EQ(message.raw, line);
+}
+
+TEST(ClientCoreMessages, MessageWithoutCacheHasNoCache) {
+    ClientCore core;
+    core.receive(message_line("t", "hi", 0));
+    const auto events = drain(core);
+    ASSERT_EQ(events.size(), 1u);
+    EXPECT_FALSE(std::get<Message>(events[0]).cache.has_value());
+}
+
+TEST(ClientCoreMessages, EscapedTextIsDecoded) {
+    ClientCore core;
+    core.receive(R"({"command": "send", "topic": "t\u00e9", "msg": "a\"b\nc", "delivery": "all", "index": 0})"
+                 "\r\n");
+    const auto events = drain(core);
+    ASSERT_EQ(events.size(), 1u);
+    EXPECT_EQ(std::get<Message>(events[0]).topic, "t\xc3\xa9");
+    EXPECT_EQ(std::get<Message>(events[0]).msg, "a\"b\nc");
+}
+
+TEST(ClientCoreMessages, EveryTwoWaySplitOfAStreamGivesTheSameEvents) {
+    const std::string stream = std::string(kAck) + message_line("t", "first", 0) +
+                               "{\"success\": false, \"reason\": \"Could not parse json\"}\r\n" +
+                               message_line("t", "second \xc3\xa9", 1) + std::string(kAck) + "not json\r\n";
+    const auto expected = [&] {
+        ClientCore core;
+        core.subscribe("t");
+        core.send_raw("x\n", true);
+        core.send("t", "m");
+        core.receive(stream);
+        return describe_all(drain(core));
+    }();
+    ASSERT_EQ(expected.size(), 6u);
+    for (std::size_t cut = 0; cut <= stream.size(); ++cut) {
+        ClientCore core;
+        core.subscribe("t");
+        core.send_raw("x\n", true);
+        core.send("t", "m");
+        core.receive(std::string_view(stream).substr(0, cut));
+        core.receive(std::string_view(stream).substr(cut));
+        EXPECT_EQ(describe_all(drain(core)), expected) << "cut at " << cut;
+    }
+}
+
+TEST(ClientCoreMessages, ByteAtATimeGivesTheSameEventsAsOneChunk) {
+    const std::string stream = message_line("t", "a", 0) + std::string(kAck) + message_line("t", "b", 1);
+    ClientCore whole;
+    whole.send("t", "m");
+    whole.receive(stream);
+    ClientCore bytes;
+    bytes.send("t", "m");
+    for (const char byte : stream) bytes.receive(std::string_view(&byte, 1));
+    EXPECT_EQ(describe_all(drain(bytes)), describe_all(drain(whole)));
+}
+
+TEST(ClientCoreMessages, BareNewlineEndingsAreAccepted) {
+    ClientCore core;
+    core.send("t", "m");
+    core.receive("{\"success\": true}\n");
+    core.receive(message_line("t", "x", 0).substr(0, message_line("t", "x", 0).size() - 2) + "\n");
+    const auto events = drain(core);
+    ASSERT_EQ(events.size(), 2u);
+    EXPECT_TRUE(std::holds_alternative<Ack>(events[0]));
+    EXPECT_TRUE(std::holds_alternative<Message>(events[1]));
+}
+
+// ------------------------------------------------------------------ protocol errors
+
+TEST(ClientCoreProtocolErrors, ReplyWithNoPendingRequestIsAProtocolError) {
+    ClientCore core;
+    core.receive(kAck);
+    const auto events = drain(core);
+    ASSERT_EQ(events.size(), 1u);
+    const auto& error = std::get<ProtocolError>(events[0]);
+    EXPECT_EQ(error.raw, "{\"success\": true}");
+    EXPECT_FALSE(error.request.has_value());
+}
+
+TEST(ClientCoreProtocolErrors, GarbageLineIsAProtocolErrorThatAnswersTheOldestRequest) {
+    ClientCore core;
+    const RequestId first = core.send("t", "1");
+    const RequestId second = core.send("t", "2");
+    core.receive("garbage\r\n");
+    core.receive(kAck);
+    const auto events = drain(core);
+    ASSERT_EQ(events.size(), 2u);
+    const auto& error = std::get<ProtocolError>(events[0]);
+    EXPECT_EQ(error.raw, "garbage");
+    EXPECT_EQ(error.request, std::optional<RequestId>(first));
+    EXPECT_EQ(std::get<Ack>(events[1]).request, second);
+}
+
+TEST(ClientCoreProtocolErrors, GarbageLineWithNothingPendingIsStillJustAnEvent) {
+    ClientCore core;
+    core.receive("\x01\x02 nonsense [\r\n");
+    const auto events = drain(core);
+    ASSERT_EQ(events.size(), 1u);
+    EXPECT_FALSE(std::get<ProtocolError>(events[0]).request.has_value());
+}
+
+TEST(ClientCoreProtocolErrors, ObjectThatIsNeitherReplyNorMessageIsAProtocolError) {
+    ClientCore core;
+    const RequestId id = core.send("t", "m");
+    core.receive("{\"hello\": 1}\r\n");
+    const auto events = drain(core);
+    ASSERT_EQ(events.size(), 1u);
+    EXPECT_EQ(std::get<ProtocolError>(events[0]).request, std::optional<RequestId>(id));
+}
+
+TEST(ClientCoreProtocolErrors, MalformedMessageIsAProtocolErrorThatTakesNoReplySlot) {
+    ClientCore core;
+    const RequestId id = core.send("t", "m");
+    core.receive(R"({"command": "send", "topic": "t", "msg": 5, "delivery": "all", "index": 0})"
+                 "\r\n");
+    core.receive(kAck);
+    const auto events = drain(core);
+    ASSERT_EQ(events.size(), 2u);
+    EXPECT_FALSE(std::get<ProtocolError>(events[0]).request.has_value());
+    EXPECT_EQ(std::get<Ack>(events[1]).request, id);
+}
+
+TEST(ClientCoreProtocolErrors, LineOverTheLimitIsAProtocolErrorAndInputStops) {
+    ClientCore core(ClientCoreOptions{.line_bytes_max = 16});
+    core.send("t", "m");
+    core.receive(std::string(40, 'x'));
+    core.receive(kAck);
+    const auto events = drain(core);
+    ASSERT_EQ(events.size(), 1u);
+    EXPECT_TRUE(std::holds_alternative<ProtocolError>(events[0]));
+    EXPECT_EQ(core.pending_requests(), 1u);
+}
+
+// ------------------------------------------------------------------ raw lines
+
+TEST(ClientCoreRaw, RawLineExpectingAReplyOwnsTheNextReply) {
+    ClientCore core;
+    const auto id = core.send_raw("{\"command\": \"nope\"}\n", true);
+    ASSERT_TRUE(id.has_value());
+    EXPECT_EQ(take(core), "{\"command\": \"nope\"}\n");
+    core.receive("{\"success\": false, \"reason\": \"Malformed json message\"}\r\n");
+    const auto events = drain(core);
+    ASSERT_EQ(events.size(), 1u);
+    EXPECT_EQ(std::get<Failure>(events[0]).request, *id);
+    EXPECT_EQ(std::get<Failure>(events[0]).kind, RequestKind::raw);
+}
+
+TEST(ClientCoreRaw, RawLineWithoutReplyIsNotPending) {
+    ClientCore core;
+    EXPECT_FALSE(core.send_raw("   \n", false).has_value());
+    EXPECT_FALSE(core.send_raw("quit\n", false).has_value());
+    EXPECT_EQ(core.pending_requests(), 0u);
+    EXPECT_EQ(take(core), "   \nquit\n");
+}
+
+// ------------------------------------------------------------------ connection lifecycle and resume
+
+TEST(ClientCoreResume, ResetReturnsPendingRequestsAndDropsPartialInputAndOutput) {
+    ClientCore core;
+    const RequestId a = core.subscribe("t");
+    const RequestId b = core.send("t", "m");
+    core.receive("{\"succ");  // half a line of the old connection
+    const auto lost = core.reset();
+    ASSERT_EQ(lost.size(), 2u);
+    EXPECT_EQ(lost[0].first, a);
+    EXPECT_EQ(lost[1].first, b);
+    EXPECT_EQ(core.pending_requests(), 0u);
+    EXPECT_FALSE(core.has_output());
+    core.receive(message_line("t", "fresh", 0));
+    const auto events = drain(core);
+    ASSERT_EQ(events.size(), 1u);
+    EXPECT_EQ(std::get<Message>(events[0]).msg, "fresh");
+}
+
+TEST(ClientCoreResume, ResubscribeAsksForWhatFollowsTheLastIndexReceived) {
+    ClientCore core;
+    core.subscribe("t");
+    core.receive(std::string(kAck) + message_line("t", "a", 4) + message_line("t", "b", 5));
+    drain(core);
+    take(core);
+    core.reset();
+    EXPECT_EQ(core.resubscribe_all(), 1u);
+    EXPECT_EQ(take(core), "{\"command\": \"subscribe\", \"topic\": \"t\", \"last_seen\": 5}\n");
+}
+
+TEST(ClientCoreResume, ResubscribeBeforeAnyMessageKeepsTheOriginalLastSeenAndCache) {
+    ClientCore core;
+    core.subscribe("a", 9, false);
+    core.subscribe("b");
+    take(core);
+    core.reset();
+    EXPECT_EQ(core.resubscribe_all(), 2u);
+    const std::string out = take(core);
+    EXPECT_NE(out.find("{\"command\": \"subscribe\", \"topic\": \"a\", \"last_seen\": 9, \"cache\": false}\n"),
+              std::string::npos);
+    EXPECT_NE(out.find("{\"command\": \"subscribe\", \"topic\": \"b\"}\n"), std::string::npos);
+}
+
+TEST(ClientCoreResume, ResubscribeAcksAreTaggedAsResubscribe) {
+    ClientCore core;
+    core.subscribe("t");
+    core.reset();
+    core.resubscribe_all();
+    core.receive(kAck);
+    const auto events = drain(core);
+    ASSERT_EQ(events.size(), 1u);
+    EXPECT_EQ(std::get<Ack>(events[0]).kind, RequestKind::resubscribe);
+}
+
+TEST(ClientCoreResume, FirstMessageAfterResumeThatSkipsIndicesIsReportedAsAGap) {
+    ClientCore core;
+    core.subscribe("t");
+    core.receive(std::string(kAck) + message_line("t", "a", 3));
+    drain(core);
+    core.reset();
+    core.resubscribe_all();
+    core.receive(std::string(kAck) + message_line("t", "b", 10) + message_line("t", "c", 11));
+    const auto events = drain(core);
+    ASSERT_EQ(events.size(), 4u);
+    const auto& gap = std::get<Gap>(events[1]);
+    EXPECT_EQ(gap.topic, "t");
+    EXPECT_EQ(gap.expected_index, 4);
+    EXPECT_EQ(gap.got_index, 10);
+    EXPECT_EQ(std::get<Message>(events[2]).index, 10);
+    EXPECT_EQ(std::get<Message>(events[3]).index, 11);
+}
+
+TEST(ClientCoreResume, ResumeThatContinuesExactlyReportsNoGap) {
+    ClientCore core;
+    core.subscribe("t");
+    core.receive(std::string(kAck) + message_line("t", "a", 3));
+    drain(core);
+    core.reset();
+    core.resubscribe_all();
+    core.receive(std::string(kAck) + message_line("t", "b", 4));
+    for (const Event& event : drain(core)) EXPECT_FALSE(std::holds_alternative<Gap>(event)) << describe(event);
+}
+
+TEST(ClientCoreResume, GapsAreOnlyCheckedOnTheFirstMessageAfterAResume) {
+    ClientCore core;
+    core.subscribe("t");
+    core.receive(std::string(kAck) + message_line("t", "a", 0) + message_line("t", "b", 5));
+    for (const Event& event : drain(core)) EXPECT_FALSE(std::holds_alternative<Gap>(event)) << describe(event);
+}
+
+TEST(ClientCoreResume, DuplicatesAreDroppedByIndexWhenAsked) {
+    ClientCore core(ClientCoreOptions{.drop_duplicates = true});
+    core.subscribe("t");
+    core.receive(std::string(kAck) + message_line("t", "a", 0) + message_line("t", "b", 1) +
+                 message_line("t", "a", 0) + message_line("t", "c", 2));
+    std::vector<std::int64_t> indices;
+    for (const Event& event : drain(core)) {
+        if (const auto* message = std::get_if<Message>(&event)) indices.push_back(message->index);
+    }
+    EXPECT_EQ(indices, (std::vector<std::int64_t>{0, 1, 2}));
+}
+
+TEST(ClientCoreResume, DuplicatesAreKeptByDefault) {
+    ClientCore core;
+    core.subscribe("t");
+    core.receive(std::string(kAck) + message_line("t", "a", 0) + message_line("t", "a", 0));
+    EXPECT_EQ(drain(core).size(), 3u);
+}
+
+TEST(ClientCoreResume, RefusedSubscribeIsForgotten) {
+    ClientCore core;
+    core.subscribe("t");
+    EXPECT_TRUE(core.is_subscribed("t"));
+    core.receive("{\"success\": false, \"reason\": \"Could not decode input as UTF-8\"}\r\n");
+    EXPECT_FALSE(core.is_subscribed("t"));
+    EXPECT_EQ(core.resubscribe_all(), 0u);
+}
+
+TEST(ClientCoreResume, UnsubscribeForgetsTheTopic) {
+    ClientCore core;
+    core.subscribe("t");
+    core.unsubscribe("t");
+    EXPECT_FALSE(core.is_subscribed("t"));
+    EXPECT_EQ(core.subscriptions(), 0u);
+}
+
+TEST(ClientCoreResume, LastIndexFollowsTheMessagesReceived) {
+    ClientCore core;
+    core.subscribe("t");
+    EXPECT_FALSE(core.last_index("t").has_value());
+    core.receive(std::string(kAck) + message_line("t", "a", 12));
+    EXPECT_EQ(core.last_index("t"), std::optional<std::int64_t>(12));
+}
+
+}  // namespace
+}  // namespace memq
