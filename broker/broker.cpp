@@ -54,7 +54,8 @@ void Broker::handle_receive(ConnId conn, std::string_view bytes) {
         enqueue(receiver, error_frames_[static_cast<std::size_t>(LineError::line_too_long)]);
         ++stats_.errors_replied;
         ++stats_.line_too_long_closes;
-        begin_close(receiver, CloseReason::line_too_long);
+        // The reply itself may have closed it as a slow consumer; that close stands.
+        if (!receiver.closing) begin_close(receiver, CloseReason::line_too_long);
     }
     settle_closes();
 }
@@ -108,13 +109,13 @@ void Broker::publish(Connection& sender, const Send& send) {
     if (send.delivery == Delivery::all) {
         // enqueue() may condemn a slow consumer, but it only leaves its topics
         // in settle_closes(), so this vector does not change under the loop.
-        for (Subscriber* subscriber : topic.subscribers) enqueue(static_cast<Connection&>(*subscriber), frame);
-        stats_.messages_delivered += topic.subscribers.size();
+        for (Subscriber* subscriber : topic.subscribers) {
+            if (enqueue(static_cast<Connection&>(*subscriber), frame)) ++stats_.messages_delivered;
+        }
         if (cache_it) topics_.cache(topic, CachedMessage{index, Delivery::all, frame});
     } else if (!topic.subscribers.empty()) {
         Subscriber* chosen = topic.subscribers[prng_.below(topic.subscribers.size())];
-        enqueue(static_cast<Connection&>(*chosen), frame);
-        ++stats_.messages_delivered;
+        if (enqueue(static_cast<Connection&>(*chosen), frame)) ++stats_.messages_delivered;
     } else if (cache_it) {
         topics_.cache(topic, CachedMessage{index, Delivery::one, frame});
     }
@@ -127,18 +128,17 @@ void Broker::subscribe(Connection& subscriber, const Subscribe& subscribe) {
     enqueue(subscriber, ack_frame_);
     if (!subscribe.cache) return;
     topics_.replay(topic, subscribe.last_seen, [&](const Frame& frame) {
-        enqueue(subscriber, frame);
-        ++stats_.messages_delivered;
+        if (enqueue(subscriber, frame)) ++stats_.messages_delivered;
     });
 }
 
-void Broker::enqueue(Connection& recipient, const Frame& frame) {
-    if (recipient.closing) return;
+bool Broker::enqueue(Connection& recipient, const Frame& frame) {
+    if (recipient.closing) return false;
     const std::size_t pending = recipient.queued_bytes + recipient.in_flight_bytes;
     if (pending + frame->size() > limits_.pending_bytes_max) {
         ++stats_.slow_consumer_closes;
         begin_close(recipient, CloseReason::slow_consumer);
-        return;
+        return false;
     }
     recipient.queued.push_back(frame);
     recipient.queued_bytes += frame->size();
@@ -146,6 +146,7 @@ void Broker::enqueue(Connection& recipient, const Frame& frame) {
         recipient.in_ready_list = true;
         ready_.push_back(recipient.id);
     }
+    return true;
 }
 
 void Broker::begin_close(Connection& closing, CloseReason reason) {

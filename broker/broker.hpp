@@ -112,8 +112,9 @@ private:
     void execute(Connection& sender, Command& command);
     void publish(Connection& sender, const Send& send);
     void subscribe(Connection& subscriber, const Subscribe& subscribe);
-    // Queues `frame` for `recipient`, or closes it as a slow consumer.
-    void enqueue(Connection& recipient, const Frame& frame);
+    // Queues `frame` for `recipient` and returns true; returns false when the
+    // recipient is closing, or is closed by this frame as a slow consumer.
+    bool enqueue(Connection& recipient, const Frame& frame);
     void begin_close(Connection& closing, CloseReason reason);
     // Takes condemned connections out of their topics; deferred so that a
     // fan-out loop never sees its subscriber vector change under it.

@@ -3,13 +3,13 @@
 #include "protocol.hpp"
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <limits>
 
 #include <nlohmann/json.hpp>
 
-#include "command_fields.hpp"
-#include "fast_scan.hpp"
+#include "flat_json.hpp"
 
 namespace memq {
 
@@ -75,8 +75,32 @@ bool is_valid_utf8(std::string_view bytes) {
 namespace {
 
 using Json = nlohmann::json;
-using detail::CommandFields;
 using detail::Field;
+
+// What a reader found in one command object, before the templates are checked.
+// Both readers (scan_flat_object and the SAX path) fill it with the same meaning.
+struct CommandFields {
+    Field command, topic, msg, delivery, last_seen, cache;
+    bool top_level_is_object = false;
+    bool unknown_key = false;
+
+    // The field for a top-level key, or nullptr for a key no template has.
+    Field* field_named(std::string_view name) {
+        for (const detail::FieldSlot& slot : slots()) {
+            if (slot.name == name) return slot.field;
+        }
+        return nullptr;
+    }
+
+    std::array<detail::FieldSlot, 6> slots() {
+        return {{{"command", &command},
+                 {"topic", &topic},
+                 {"msg", &msg},
+                 {"delivery", &delivery},
+                 {"last_seen", &last_seen},
+                 {"cache", &cache}}};
+    }
+};
 
 // Reads one JSON text without building a DOM: records the scalar values of
 // the top-level object's known keys, notes anything that cannot match any
@@ -276,7 +300,10 @@ ParseResult parse_line(std::string_view line) {
     if (!is_valid_utf8(line)) return LineError::bad_utf8;
     if (line == "quit") return Command{Quit{}};
     CommandFields fields;
-    if (detail::fast_scan_command(line, fields)) return to_command(fields);
+    if (detail::scan_flat_object(line, fields.slots(), detail::UnknownKeys::decline)) {
+        fields.top_level_is_object = true;
+        return to_command(fields);
+    }
     return parse_with_nlohmann(line);  // not the common shape, or not valid: the reference decides
 }
 

@@ -8,6 +8,7 @@
 
 #include <array>
 #include <cstdint>
+#include <cstdlib>
 #include <limits>
 #include <map>
 #include <set>
@@ -1258,6 +1259,36 @@ TEST(Broker, a_sender_flooding_without_reading_is_closed_too) {
     EXPECT_LT(h.next_index("t"), 20) << "a closed connection's remaining lines are not executed";
 }
 
+// A connection whose output is at its limit sends a line that is too long:
+// the "Line too long" error cannot be queued, so the connection is closed (as
+// a slow consumer: its output is dropped), once, and the core survives.
+void too_long_line_at_the_output_limit() {
+    Limits limits;
+    limits.line_bytes_max = 64;
+    limits.pending_bytes_max = 3 * memq::encode_ack().size();
+    BrokerHarness h(limits);
+    h.connect(1);
+    h.stall(1);
+    h.receive(1, subscribe_line("a") + subscribe_line("b") + subscribe_line("c"));
+    ASSERT_EQ(h.broker().pending_bytes(1), limits.pending_bytes_max);
+    h.receive(1, std::string(100, 'x'));
+    EXPECT_EQ(h.close_reason(1), CloseReason::slow_consumer);
+    h.disconnect(1);
+    EXPECT_EQ(h.broker().connection_count(), 0u);
+}
+
+TEST(Broker, a_too_long_line_from_a_connection_at_its_output_limit_closes_it_cleanly) {
+    // First in a child process, so that a crash of the core fails this test only.
+    EXPECT_EXIT(
+        {
+            too_long_line_at_the_output_limit();
+            std::exit(::testing::Test::HasFailure() ? 1 : 0);
+        },
+        ::testing::ExitedWithCode(0), "");
+    if (::testing::Test::HasFailure()) return;
+    too_long_line_at_the_output_limit();  // again here, for readable assertion messages
+}
+
 // ---------------------------------------------------------------------------
 // Frames are shared.
 
@@ -1306,6 +1337,16 @@ TEST(Broker, stats_count_connections_publishes_and_deliveries) {
     h.receive(4, subscribe_line("t"));
     EXPECT_EQ(h.broker().stats().messages_delivered, 4u) << "a replay counts as a delivery";
     EXPECT_EQ(h.broker().stats().errors_replied, 0u);
+}
+
+TEST(Broker, messages_delivered_counts_only_frames_actually_queued) {
+    // "frames queued to subscribers": a frame dropped with a slow consumer is not one.
+    SlowConsumerSetup s(1);
+    s.send(1);  // queued to 2 and 3
+    ASSERT_EQ(s.h.broker().stats().messages_delivered, 2u);
+    s.send(1);  // queued to 3 only: 2 is closed as a slow consumer instead
+    ASSERT_EQ(s.h.close_reason(2), CloseReason::slow_consumer);
+    EXPECT_EQ(s.h.broker().stats().messages_delivered, 3u);
 }
 
 TEST(Broker, close_reasons_have_distinct_names) {

@@ -55,7 +55,14 @@ std::string describe(const memq::ParseResult& result) {
     return "quit";
 }
 
-std::string outcome(std::string_view line) { return describe(memq::parse_line(line)); }
+// parse_line's verdict; it must also be the verdict of the reference parser
+// (nlohmann alone), whatever shortcut parse_line takes.
+std::string outcome(std::string_view line) {
+    const std::string fast = describe(memq::parse_line(line));
+    const std::string reference = describe(memq::parse_line_reference(line));
+    EXPECT_EQ(fast, reference) << "parse_line and parse_line_reference disagree on: " << line;
+    return fast;
+}
 
 const std::string bad_utf8 = "error:bad_utf8";
 const std::string bad_json = "error:bad_json";
@@ -169,6 +176,16 @@ TEST(ParseLine, string_escapes_are_decoded) {
               "unsubscribe topic=" + as_json_string("a\"b\\c/d\n\t\xc3\xa9\xf0\x9f\x98\x80"));
 }
 
+TEST(ParseLine, every_two_character_escape_is_decoded) {
+    EXPECT_EQ(outcome(R"({"command": "unsubscribe", "topic": "[\"\\\/\b\f\n\r\t]"})"),
+              "unsubscribe topic=" + as_json_string("[\"\\/\b\f\n\r\t]"));
+}
+
+TEST(ParseLine, escapes_in_keys_are_decoded_before_matching_the_template) {
+    EXPECT_EQ(outcome(R"({"comm\u0061nd": "unsubscribe", "\u0074opic": "t"})"), R"(unsubscribe topic="t")");
+    EXPECT_EQ(outcome(R"({"command": "unsubscribe", "top\nic": "t"})"), malformed);
+}
+
 TEST(ParseLine, escaped_nul_is_kept_in_the_string) {
     const auto result = memq::parse_line(R"({"command": "unsubscribe", "topic": "a\u0000b"})");
     ASSERT_EQ(describe(result), "unsubscribe topic=" + as_json_string(std::string("a\0b", 3)));
@@ -263,6 +280,17 @@ TEST(ParseLine, relaxed_json_extensions_are_parse_errors) {
              R"({"command": "unsubscribe", "topic": "a\x41"})",          // invalid escape
              R"({"command": "unsubscribe", "topic": "\u12"})",           // short unicode escape
              R"({"command": "subscribe", "topic": "t", "cache": True})",  // not a literal
+             R"({"command": "subscribe", "topic": "t", "cache": tru})",   // truncated literal
+             R"({"command": "subscribe", "topic": "t", "cache": truex})",  // literal with a tail
+             R"({"command": "subscribe", "topic": "t", "last_seen": 12a})",  // number with a tail
+             R"({"command": "subscribe", "topic": "t", "last_seen": -})",  // a lone minus
+             R"({"command": "subscribe", "topic": "t", "last_seen": --1})",  // two minuses
+             R"({"command": "subscribe" "topic": "t"})",                 // missing comma
+             R"({"command" "subscribe", "topic": "t"})",                 // missing colon
+             R"({"command": "subscribe", "topic": "t"]})",               // stray bracket
+             "{\"command\":\f\"unsubscribe\", \"topic\": \"t\"}",      // form feed is not JSON whitespace
+             "{\"command\": \"unsubscribe\",\v\"topic\": \"t\"}",      // nor is vertical tab
+             "{\"command\": \"unsubscribe\", \"topic\": \"t\"\xc2\xa0}",  // nor is U+00A0
          }) {
         EXPECT_EQ(outcome(line), bad_json) << line;
     }
@@ -278,6 +306,22 @@ TEST(ParseLine, unescaped_control_characters_inside_strings_are_parse_errors) {
 
 // ---------------------------------------------------------------------------
 // JSON, but not a command: "Malformed json message".
+
+TEST(ParseLine, deeply_nested_json_is_refused_without_crashing) {
+    const std::string nested = std::string(100000, '[') + std::string(100000, ']');
+    const std::string verdict = outcome(R"({"command": "unsubscribe", "topic": "t", "x": )" + nested + "}");
+    EXPECT_TRUE(verdict == malformed || verdict == bad_json) << verdict;
+    const std::string top = outcome(nested);
+    EXPECT_TRUE(top == malformed || top == bad_json) << top;
+}
+
+TEST(ParseLine, nested_values_for_known_keys_are_malformed) {
+    EXPECT_EQ(outcome(R"({"command": "unsubscribe", "topic": {"topic": "t"}})"), malformed);
+    EXPECT_EQ(outcome(R"({"command": "unsubscribe", "topic": ["t"]})"), malformed);
+    EXPECT_EQ(outcome(R"({"command": {"command": "unsubscribe"}, "topic": "t"})"), malformed);
+    // Keys inside a nested value are not keys of the command.
+    EXPECT_EQ(outcome(R"({"command": "unsubscribe", "topic": "t", "x": {"command": "send"}})"), malformed);
+}
 
 TEST(ParseLine, json_that_is_not_an_object_is_malformed) {
     for (const std::string line : {"[]", "[{\"command\": \"unsubscribe\", \"topic\": \"t\"}]", "1", "-2.5",

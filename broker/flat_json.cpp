@@ -1,9 +1,10 @@
-// fast_scan.cpp — a strict, single-pass scanner for flat command objects.
-#include "fast_scan.hpp"
+// flat_json.cpp — a strict, single-pass scanner for flat JSON objects.
+#include "flat_json.hpp"
 
-#include <cstdint>
 #include <cstring>
 #include <limits>
+
+#include "protocol.hpp"
 
 namespace memq::detail {
 namespace {
@@ -14,6 +15,7 @@ public:
     explicit Scanner(std::string_view text) : p_(text.data()), end_(text.data() + text.size()) {}
 
     bool at_end() const { return p_ == end_; }
+    char peek() const { return p_ == end_ ? '\0' : *p_; }
 
     // RFC 8259 whitespace only: space, tab, line feed, carriage return.
     void skip_whitespace() {
@@ -26,46 +28,28 @@ public:
         return true;
     }
 
-    char peek() const { return *p_; }
-
-    // A key: a string with no escapes (every known key is plain ASCII).
-    bool key(std::string_view& name) {
-        if (!take('"')) return false;
-        const char* const start = p_;
-        while (p_ != end_) {
-            const auto c = static_cast<unsigned char>(*p_);
-            if (c == '"') {
-                name = std::string_view(start, static_cast<std::size_t>(p_ - start));
-                ++p_;
-                return true;
-            }
-            if (c == '\\' || c < 0x20) return false;
-            ++p_;
-        }
-        return false;
-    }
-
-    // A string value into `out`, decoding the two-character escapes. The
-    // bytes are valid UTF-8 already (checked for the whole line).
+    // A string literal, unescaped into `out`.
     bool string(std::string& out) {
         if (!take('"')) return false;
         out.clear();
         const char* run = p_;
+        bool ascii = true;
         while (p_ != end_) {
             const auto c = static_cast<unsigned char>(*p_);
             if (c == '"') {
                 out.append(run, p_);
                 ++p_;
-                return true;
+                return ascii || is_valid_utf8(out);
             }
             if (c < 0x20) return false;
+            if (c >= 0x80) ascii = false;
             if (c != '\\') {
                 ++p_;
                 continue;
             }
             out.append(run, p_);
             if (++p_ == end_) return false;
-            switch (*p_) {
+            switch (*p_++) {
                 case '"': out.push_back('"'); break;
                 case '\\': out.push_back('\\'); break;
                 case '/': out.push_back('/'); break;
@@ -74,20 +58,22 @@ public:
                 case 'n': out.push_back('\n'); break;
                 case 'r': out.push_back('\r'); break;
                 case 't': out.push_back('\t'); break;
-                default: return false;  // \u and anything invalid: the full parser decides
+                case 'u':
+                    if (!unicode_escape(out)) return false;
+                    break;
+                default: return false;
             }
-            run = ++p_;
+            run = p_;
         }
         return false;
     }
 
     // -?(0|[1-9][0-9]*) with no fraction or exponent, within int64.
     bool integer(std::int64_t& value) {
-        const bool negative = p_ != end_ && *p_ == '-';
-        if (negative) ++p_;
+        const bool negative = take('-');
         if (p_ == end_ || *p_ < '0' || *p_ > '9') return false;
         if (*p_ == '0' && p_ + 1 != end_ && p_[1] >= '0' && p_[1] <= '9') return false;  // leading zero
-        // Accumulate the magnitude as unsigned; int64's range is [-(2^63), 2^63 - 1].
+        // The magnitude, unsigned; int64's range is [-(2^63), 2^63 - 1].
         const std::uint64_t limit =
             static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()) + (negative ? 1 : 0);
         std::uint64_t magnitude = 0;
@@ -111,12 +97,64 @@ public:
     }
 
 private:
+    bool hex4(std::uint32_t& value) {
+        if (end_ - p_ < 4) return false;
+        value = 0;
+        for (int i = 0; i < 4; ++i) {
+            const char c = *p_++;
+            value <<= 4;
+            if (c >= '0' && c <= '9') {
+                value |= static_cast<std::uint32_t>(c - '0');
+            } else if (c >= 'a' && c <= 'f') {
+                value |= static_cast<std::uint32_t>(c - 'a' + 10);
+            } else if (c >= 'A' && c <= 'F') {
+                value |= static_cast<std::uint32_t>(c - 'A' + 10);
+            } else {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    // After "\u": one code point, or a surrogate pair written as two escapes.
+    bool unicode_escape(std::string& out) {
+        std::uint32_t code = 0;
+        if (!hex4(code)) return false;
+        if (code >= 0xDC00 && code <= 0xDFFF) return false;  // a low surrogate alone
+        if (code >= 0xD800 && code <= 0xDBFF) {
+            std::uint32_t low = 0;
+            if (end_ - p_ < 2 || p_[0] != '\\' || p_[1] != 'u') return false;
+            p_ += 2;
+            if (!hex4(low) || low < 0xDC00 || low > 0xDFFF) return false;
+            code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00);
+        }
+        append_utf8(out, code);
+        return true;
+    }
+
+    static void append_utf8(std::string& out, std::uint32_t code) {
+        if (code < 0x80) {
+            out.push_back(static_cast<char>(code));
+        } else if (code < 0x800) {
+            out.push_back(static_cast<char>(0xC0 | (code >> 6)));
+            out.push_back(static_cast<char>(0x80 | (code & 0x3F)));
+        } else if (code < 0x10000) {
+            out.push_back(static_cast<char>(0xE0 | (code >> 12)));
+            out.push_back(static_cast<char>(0x80 | ((code >> 6) & 0x3F)));
+            out.push_back(static_cast<char>(0x80 | (code & 0x3F)));
+        } else {
+            out.push_back(static_cast<char>(0xF0 | (code >> 18)));
+            out.push_back(static_cast<char>(0x80 | ((code >> 12) & 0x3F)));
+            out.push_back(static_cast<char>(0x80 | ((code >> 6) & 0x3F)));
+            out.push_back(static_cast<char>(0x80 | (code & 0x3F)));
+        }
+    }
+
     const char* p_;
     const char* end_;
 };
 
 bool scan_value(Scanner& scanner, Field& field) {
-    if (scanner.at_end()) return false;
     const char c = scanner.peek();
     if (c == '"') {
         if (!scanner.string(field.text)) return false;
@@ -133,19 +171,27 @@ bool scan_value(Scanner& scanner, Field& field) {
     return true;
 }
 
+Field* slot_for(std::span<const FieldSlot> slots, std::string_view name) {
+    for (const FieldSlot& slot : slots) {
+        if (slot.name == name) return slot.field;
+    }
+    return nullptr;
+}
+
 }  // namespace
 
-bool fast_scan_command(std::string_view line, CommandFields& fields) {
-    Scanner scanner(line);
+bool scan_flat_object(std::string_view text, std::span<const FieldSlot> slots, UnknownKeys unknown_keys) {
+    Scanner scanner(text);
+    Field key;
+    Field ignored;
     scanner.skip_whitespace();
     if (!scanner.take('{')) return false;
-    fields.top_level_is_object = true;
     for (;;) {
         scanner.skip_whitespace();
-        std::string_view name;
-        if (!scanner.key(name)) return false;  // also declines the empty object
-        Field* const field = fields.field_named(name);
-        if (field == nullptr) return false;
+        if (!scanner.string(key.text)) return false;  // also declines the empty object
+        Field* field = slot_for(slots, key.text);
+        if (field == nullptr && unknown_keys == UnknownKeys::decline) return false;
+        if (field == nullptr) field = &ignored;
         scanner.skip_whitespace();
         if (!scanner.take(':')) return false;
         scanner.skip_whitespace();
