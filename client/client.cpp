@@ -72,7 +72,7 @@ struct Client::Impl {
     explicit Impl(ClientOptions options)
         : options_(std::move(options)),
           core_(core_options()),
-          read_buf_(std::make_unique<char[]>(std::max<std::size_t>(options_.read_chunk_bytes, 4096))),
+          read_buf_(new char[std::max<std::size_t>(options_.read_chunk_bytes, 4096)]),  // not zero-filled: untouched pages cost nothing
           read_buf_size_(std::max<std::size_t>(options_.read_chunk_bytes, 4096)),
           prng_(options_.jitter_seed) {}
 
@@ -228,23 +228,31 @@ struct Client::Impl {
             std::error_code ignored;
             socket_.close(ignored);  // the pending resolve or connect completes as aborted
         });
+        auto on_connect = [this, generation, resuming](std::error_code error) {
+            if (generation != generation_) return;
+            if (error) {
+                connect_failed(error, resuming);
+            } else {
+                connected(resuming);
+            }
+        };
+        std::error_code not_numeric;
+        const asio::ip::address address = asio::ip::make_address(host_, not_numeric);
+        if (!not_numeric) {
+            // A numeric address needs no resolver (whose async form costs a thread).
+            socket_.async_connect(tcp::endpoint(address, port_), std::move(on_connect));
+            return;
+        }
         resolver_.async_resolve(
             host_, std::to_string(port_), tcp::resolver::numeric_service,
-            [this, generation, resuming](std::error_code error, tcp::resolver::results_type results) {
+            [this, generation, resuming, on_connect](std::error_code error, tcp::resolver::results_type results) {
                 if (generation != generation_) return;
                 if (error) {
                     connect_failed(error, resuming);
                     return;
                 }
                 asio::async_connect(socket_, results,
-                                    [this, generation, resuming](std::error_code error, const tcp::endpoint&) {
-                                        if (generation != generation_) return;
-                                        if (error) {
-                                            connect_failed(error, resuming);
-                                        } else {
-                                            connected(resuming);
-                                        }
-                                    });
+                                    [on_connect](std::error_code error, const tcp::endpoint&) { on_connect(error); });
             });
     }
 

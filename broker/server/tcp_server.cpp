@@ -1,6 +1,12 @@
 // tcp_server.cpp — sessions, reads, gather writes and graceful closes around the Broker core.
 #include "tcp_server.hpp"
 
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <array>
+#include <cerrno>
+#include <climits>
 #include <string_view>
 #include <system_error>
 #include <utility>
@@ -13,6 +19,7 @@ namespace {
 constexpr std::size_t kReadChunkBytes = 64 * kKiB;
 constexpr int kReadsPerWakeup = 16;
 constexpr std::chrono::seconds kAcceptWarningInterval{1};
+constexpr std::size_t kFramesPerWrite = IOV_MAX;  // the most iovecs one sendmsg takes
 
 // Errors that end one pending connection, not the listening socket.
 bool is_per_connection_accept_error(const asio::error_code& error) {
@@ -53,10 +60,74 @@ struct TcpServer::Session {
     State state = State::open;
     bool peer_eof = false;          // the peer shut down its sending side
     bool waiting_readable = false;  // an async_wait(wait_read) is outstanding
-    bool writing = false;           // an async_write is outstanding
-    std::vector<Frame> frames_in_flight;  // the bytes being written: kept alive until the write completes
+    // A Transmit is being written: its frames are in frames_in_flight and, between
+    // handlers, an async_wait(wait_write) is outstanding to go on with them.
+    bool writing = false;
+    std::vector<Frame> frames_in_flight;  // the Transmit's frames, kept until all of them are written
+    std::size_t next_frame = 0;           // the first frame of frames_in_flight not wholly written
+    std::size_t next_frame_written = 0;   // bytes of that frame already written
     std::unique_ptr<asio::steady_timer> timer;  // made on first use: most sessions never need one
     std::uint64_t timer_generation = 0;         // a completion from an older arming is ignored
+
+    bool all_written() const { return next_frame == frames_in_flight.size(); }
+
+    // Nothing more will be written: frees the frames (no pending operation
+    // points into them; only write_available reads them, synchronously).
+    void drop_in_flight() {
+        writing = false;
+        std::vector<Frame>().swap(frames_in_flight);
+        next_frame = 0;
+        next_frame_written = 0;
+    }
+
+    struct WriteProgress {
+        std::size_t bytes = 0;  // written by this call
+        int error = 0;          // errno of a failed write; 0 if none failed
+    };
+
+    // Writes frames_in_flight from where the last call stopped, each syscall a
+    // gather of up to kFramesPerWrite frames, until all is written (then
+    // all_written()), the socket would block, or a write fails. Never blocks.
+    WriteProgress write_available() {
+        WriteProgress progress;
+        std::array<iovec, kFramesPerWrite> pieces;
+        while (!all_written()) {
+            std::size_t count = 0;
+            for (std::size_t i = next_frame; i < frames_in_flight.size() && count < pieces.size(); ++i, ++count) {
+                const std::string& frame = *frames_in_flight[i];
+                const std::size_t skip = i == next_frame ? next_frame_written : 0;
+                pieces[count].iov_base = const_cast<char*>(frame.data() + skip);
+                pieces[count].iov_len = frame.size() - skip;
+            }
+            msghdr message{};
+            message.msg_iov = pieces.data();
+            message.msg_iovlen = count;
+            const ssize_t sent = ::sendmsg(socket.native_handle(), &message, MSG_NOSIGNAL | MSG_DONTWAIT);
+            if (sent < 0) {
+                if (errno == EINTR) continue;
+                if (errno != EAGAIN && errno != EWOULDBLOCK) progress.error = errno;
+                return progress;
+            }
+            progress.bytes += static_cast<std::size_t>(sent);
+            advance(static_cast<std::size_t>(sent));
+        }
+        return progress;
+    }
+
+private:
+    // Moves next_frame / next_frame_written past `bytes` just written.
+    void advance(std::size_t bytes) {
+        while (!all_written()) {
+            const std::size_t left_in_frame = frames_in_flight[next_frame]->size() - next_frame_written;
+            if (bytes < left_in_frame) {
+                next_frame_written += bytes;
+                return;
+            }
+            bytes -= left_in_frame;
+            ++next_frame;
+            next_frame_written = 0;
+        }
+    }
 };
 
 TcpServer::TcpServer(asio::io_context& io, Broker& broker, const Logger& log, const asio::ip::tcp::endpoint& endpoint,
@@ -217,6 +288,9 @@ void TcpServer::drain() {
     }
 }
 
+// Called from drain() only. Writing here, synchronously, is safe: the core
+// calls nothing back, and whatever handle_written or a finalize makes due
+// (the next Transmit, a Close) is picked up by the loop in drain().
 void TcpServer::apply(Transmit&& transmit) {
     const auto found = sessions_.find(transmit.conn);
     MEMQ_CHECK(found != sessions_.end());
@@ -225,27 +299,43 @@ void TcpServer::apply(Transmit&& transmit) {
     MEMQ_CHECK(!session->writing);  // the core hands out one Transmit per connection at a time
     session->writing = true;
     session->frames_in_flight = std::move(transmit.frames);
-    std::vector<asio::const_buffer> buffers;  // async_write keeps its own copy of the sequence
-    buffers.reserve(session->frames_in_flight.size());
-    for (const Frame& frame : session->frames_in_flight) buffers.push_back(asio::buffer(*frame));
-    asio::async_write(session->socket, buffers,
-                      [this, session](const asio::error_code& error, std::size_t bytes) {
-                          on_written(session, error, bytes);
-                      });
+    session->next_frame = 0;
+    session->next_frame_written = 0;
+    write_in_flight(session);
 }
 
-void TcpServer::on_written(const SessionPtr& session, const asio::error_code& error, std::size_t bytes) {
-    session->writing = false;
-    std::vector<Frame>().swap(session->frames_in_flight);
-    if (session->state == Session::State::gone || session->state == Session::State::closing) return;
-    if (error) {
-        log_.debug("connection ", session->id, ": write failed: ", error.message());
+void TcpServer::write_in_flight(const SessionPtr& session) {
+    const Session::WriteProgress progress = session->write_available();
+    if (progress.bytes != 0) broker_.handle_written(session->id, progress.bytes);
+    if (progress.error != 0) {
+        log_.debug("connection ", session->id,
+                   ": write failed: ", std::error_code(progress.error, std::system_category()).message());
         finalize(session);
         return;
     }
-    broker_.handle_written(session->id, bytes);
-    drain();
+    if (!session->all_written()) {
+        wait_writable(session);  // the socket is full: go on when the peer has read some
+        return;
+    }
+    session->drop_in_flight();
     finish_if_flushed(session);
+}
+
+void TcpServer::wait_writable(const SessionPtr& session) {
+    session->socket.async_wait(asio::socket_base::wait_write,
+                               [this, session](const asio::error_code& error) { on_writable(session, error); });
+}
+
+void TcpServer::on_writable(const SessionPtr& session, const asio::error_code& error) {
+    // Closing or gone: the frames were dropped and nothing more is written.
+    if (session->state == Session::State::gone || session->state == Session::State::closing) return;
+    if (error) {
+        log_.debug("connection ", session->id, ": wait failed: ", error.message());
+        finalize(session);
+        return;
+    }
+    write_in_flight(session);
+    drain();
 }
 
 // ---- closing ---------------------------------------------------------------
@@ -286,6 +376,7 @@ void TcpServer::finish_if_flushed(const SessionPtr& session) {
 
 void TcpServer::begin_graceful_close(const SessionPtr& session) {
     session->state = Session::State::closing;
+    session->drop_in_flight();  // the core dropped this output too (or all of it was written)
     asio::error_code ignored;
     session->socket.shutdown(asio::socket_base::shutdown_send, ignored);
     if (session->peer_eof) {
@@ -310,9 +401,10 @@ void TcpServer::arm_timer(const SessionPtr& session, std::chrono::milliseconds t
 void TcpServer::finalize(SessionPtr session) {
     if (session->state == Session::State::gone) return;
     session->state = Session::State::gone;
+    session->drop_in_flight();
     if (session->timer) session->timer->cancel();
     asio::error_code ignored;
-    session->socket.close(ignored);  // outstanding waits and writes complete as aborted
+    session->socket.close(ignored);  // outstanding waits complete as aborted
     broker_.handle_disconnect(session->id);
     sessions_.erase(session->id);
     log_.debug("connection ", session->id, " closed");

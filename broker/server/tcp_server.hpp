@@ -6,8 +6,13 @@
 // - No protocol logic: bytes read go to Broker::handle_receive as they are;
 //   what to write and when to close comes from poll_transmit / poll_close.
 // - After every handle_* call the server drains both poll queues for every
-//   connection (a send fans out to others), and starts at most one gather
-//   write per connection, reporting it with handle_written when it completes.
+//   connection (a send fans out to others). A Transmit is written at once, in
+//   the handler that got it: non-blocking gather writes of up to IOV_MAX
+//   frames each, until all is written or the socket is full; only then does
+//   the session wait until writable and go on. Progress goes to the core with
+//   handle_written. At most one Transmit per connection is being written.
+// - Linux/POSIX only: writes are sendmsg(MSG_NOSIGNAL) on the native socket,
+//   so a vanished peer is an error (EPIPE), never a SIGPIPE.
 // - handle_disconnect is called exactly once per connection, when its socket
 //   is closed; connection ids count up from 1 and are never reused.
 // - Every wait is bounded: a closing connection lingers at most
@@ -74,7 +79,12 @@ private:
     void wait_readable(const SessionPtr& session);
     void on_readable(const SessionPtr& session, const asio::error_code& error);
     void on_peer_eof(const SessionPtr& session);
-    void on_written(const SessionPtr& session, const asio::error_code& error, std::size_t bytes);
+
+    // Writes what the socket takes now of the Transmit in flight, reports it
+    // to the core, then either ends the write or waits until writable.
+    void write_in_flight(const SessionPtr& session);
+    void wait_writable(const SessionPtr& session);
+    void on_writable(const SessionPtr& session, const asio::error_code& error);
 
     // Hands every pending Close and Transmit of the core to its session.
     void drain();
