@@ -26,6 +26,7 @@ class CMakeBuild(build_ext):
             "cmake", "-S", str(ROOT), "-B", str(build_dir),
             "-DCMAKE_BUILD_TYPE=Release",
             "-DMEMQ_BUILD_TESTS=OFF",
+            "-DMEMQ_BUILD_BENCH=OFF",
             "-DMEMQ_BUILD_PYTHON=ON",
             f"-DPython_EXECUTABLE={sys.executable}",
         ]

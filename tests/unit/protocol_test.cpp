@@ -5,7 +5,9 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <cstring>
 #include <limits>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -181,6 +183,22 @@ TEST(ParseLine, every_two_character_escape_is_decoded) {
               "unsubscribe topic=" + as_json_string("[\"\\/\b\f\n\r\t]"));
 }
 
+TEST(ParseLine, unicode_escapes_decode_to_utf8_in_either_case_of_hex) {
+    EXPECT_EQ(outcome(R"({"command": "unsubscribe", "topic": "\u00E9\u00e9\u20AC\uD83D\uDE00\u0041"})"),
+              "unsubscribe topic=" + as_json_string("\xc3\xa9\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80" "A"));
+}
+
+TEST(ParseLine, lone_or_mismatched_surrogate_escapes_are_not_json) {
+    // Accepted, they would put invalid UTF-8 into a topic or message and so
+    // into every frame that carries it. PROTOCOL.md does not name the reason;
+    // memq reads them as invalid JSON, as nlohmann does (RFC 8259 section 8.2).
+    for (const std::string escape : {"\\ud800", "\\udbff", "\\udc00", "\\udfff", "\\ud800x", "\\ud800\\u0041",
+                                     "\\udc00\\ud800", "\\ud800\\ud800", "\\ud83d"}) {
+        const std::string verdict = outcome(R"({"command": "unsubscribe", "topic": ")" + escape + R"("})");
+        EXPECT_EQ(verdict, bad_json) << escape;
+    }
+}
+
 TEST(ParseLine, escapes_in_keys_are_decoded_before_matching_the_template) {
     EXPECT_EQ(outcome(R"({"comm\u0061nd": "unsubscribe", "\u0074opic": "t"})"), R"(unsubscribe topic="t")");
     EXPECT_EQ(outcome(R"({"command": "unsubscribe", "top\nic": "t"})"), malformed);
@@ -242,6 +260,21 @@ TEST(ParseLine, text_that_is_not_json_is_a_parse_error) {
     for (const std::string line : {"hello", "{", "}", "{\"command\": \"subscribe\", \"topic\": \"t\"",
                                    "[1, 2", "\"unterminated", "subscribe t", "{command: \"subscribe\"}"}) {
         EXPECT_EQ(outcome(line), bad_json) << line;
+    }
+}
+
+TEST(ParseLine, a_line_cut_short_anywhere_is_a_parse_error_and_reads_no_byte_past_its_end) {
+    // Each prefix is copied to a heap buffer of exactly its size, so that a
+    // read past the end of the view is caught by AddressSanitizer builds.
+    const std::string full = R"({"command": "send", "topic": "t\u00e9", "msg": "m\n", "delivery": "all", "cache": true})";
+    ASSERT_EQ(outcome(full), "send topic=" + as_json_string("t\xc3\xa9") + " msg=" + as_json_string("m\n") +
+                                 " delivery=all cache=true");
+    for (std::size_t length = 1; length < full.size(); ++length) {
+        const std::unique_ptr<char[]> buffer(new char[length]);
+        std::memcpy(buffer.get(), full.data(), length);
+        const std::string_view prefix(buffer.get(), length);
+        if (memq::trim_line(prefix).size() != length) continue;  // parse_line takes trimmed lines
+        EXPECT_EQ(outcome(prefix), bad_json) << "prefix of length " << length << ": " << prefix;
     }
 }
 

@@ -1,0 +1,72 @@
+// wire.hpp — what memq-bench says and hears in each broker's protocol (memq's
+// aiomemq lines, the NATS text protocol, Redis RESP2 pub/sub): the bytes of a
+// publish, of each kind of handshake, and incremental parsers that count
+// deliveries and replies and read the send time carried in every payload.
+// Pure functions over byte ranges: no sockets, no clocks.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "histogram.hpp"
+
+namespace bench {
+
+enum class Proto : std::uint8_t { memq, nats, redis };
+
+std::optional<Proto> parse_proto(std::string_view name);
+std::string_view proto_name(Proto proto);
+
+// A payload is '~', the send time (CLOCK_MONOTONIC, ns) as kStampDigits
+// lowercase hex digits, then 'x' up to its size. Plain ASCII: a JSON string,
+// a NATS payload and a Redis bulk string carry it unchanged.
+inline constexpr char kStampMark = '~';
+inline constexpr std::size_t kStampDigits = 15;
+inline constexpr std::size_t kMinPayload = 1 + kStampDigits;
+
+void write_stamp(char* digits, std::uint64_t ns);
+// `mark` points at the '~'; false when the digits do not fit before `end`.
+bool read_stamp(const char* mark, const char* end, std::uint64_t& ns);
+
+// One complete publish command; the stamp digits go at stamp_offset.
+struct PublishTemplate {
+    std::string bytes;
+    std::size_t stamp_offset = 0;
+};
+PublishTemplate make_publish(Proto proto, std::string_view topic, std::size_t payload_bytes);
+
+// What a connection is for; each kind has its own handshake.
+enum class Role : std::uint8_t {
+    publisher,   // only publishes
+    subscriber,  // subscribed to one topic, only receives
+    idle,        // one round trip, then holds the connection open
+};
+
+// Bytes to send right after connecting (may be empty: nothing to wait for).
+std::string hello(Proto proto, Role role, std::string_view topic);
+
+// Whether `received` holds the whole reply to hello(): the bytes it takes up,
+// 0 while incomplete, -1 if the server refused.
+std::ptrdiff_t hello_reply_size(Proto proto, Role role, std::string_view received);
+
+// The reply a server's PING asks for, and nothing for the other protocols.
+std::string_view pong(Proto proto);
+
+struct Tally {
+    std::uint64_t messages = 0;  // deliveries (subscriber side)
+    std::uint64_t replies = 0;   // acks / integer replies / PONGs (publisher side, handshakes)
+    std::uint64_t errors = 0;    // refusals: memq success=false, NATS -ERR, RESP errors
+    std::uint64_t pings = 0;     // server PINGs that want a PONG
+};
+
+// Consumes the complete frames at the front of [data, data+size) and returns
+// how many bytes they took; a partial frame is left for the next call.
+// Deliveries whose stamp is readable are recorded as now_ns - stamp into
+// `latency` when it is not null.
+std::size_t parse_stream(Proto proto, const char* data, std::size_t size, Tally& tally, Histogram* latency,
+                         std::uint64_t now_ns);
+
+}  // namespace bench

@@ -1,0 +1,153 @@
+// wire_selftest.cpp — memq-bench-selftest: checks the stream parsers of
+// wire.cpp on synthetic server output for memq, NATS and Redis, fed whole and
+// split at every byte boundary, as memq-bench's reads may split it. Prints
+// "N passed, N failed"; exit status 0 when all passed.
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "histogram.hpp"
+#include "wire.hpp"
+
+namespace {
+
+using bench::Proto;
+using bench::Tally;
+
+int g_passed = 0;
+int g_failed = 0;
+
+void expect(bool ok, const std::string& what) {
+    if (ok) {
+        ++g_passed;
+    } else {
+        ++g_failed;
+        std::printf("FAILED: %s\n", what.c_str());
+    }
+}
+
+std::string stamped_payload(std::size_t size, std::uint64_t stamp) {
+    std::string payload(size, 'x');
+    payload[0] = bench::kStampMark;
+    bench::write_stamp(payload.data() + 1, stamp);
+    return payload;
+}
+
+struct Stream {
+    std::string bytes;
+    std::uint64_t messages = 0;
+    std::uint64_t replies = 0;
+    std::uint64_t pings = 0;
+    std::uint64_t errors = 0;
+};
+
+// What each broker sends a subscriber (and a publisher) in a short session.
+Stream sample(Proto proto, std::size_t payload_size) {
+    Stream s;
+    const std::string topic = "bench.1.2.0";
+    for (int i = 0; i < 5; ++i) {
+        const std::string payload = stamped_payload(payload_size, 1000 + static_cast<std::uint64_t>(i));
+        switch (proto) {
+            case Proto::memq:
+                if (i == 0) s.bytes += "{\"success\": true}\r\n", ++s.replies;
+                s.bytes += "{\"command\": \"send\", \"topic\": \"" + topic + "\", \"msg\": \"" + payload +
+                           "\", \"delivery\": \"all\", \"index\": " + std::to_string(i) + "}\r\n";
+                if (i == 3) s.bytes += "{\"success\": false, \"reason\": \"Malformed json message\"}\r\n", ++s.errors;
+                break;
+            case Proto::nats:
+                if (i == 0) s.bytes += "INFO {\"server_id\":\"x\",\"max_payload\":1048576}\r\nPONG\r\n", ++s.replies;
+                s.bytes += "MSG " + topic + " 1 " + std::to_string(payload.size()) + "\r\n" + payload + "\r\n";
+                if (i == 2) s.bytes += "PING\r\n", ++s.pings;
+                if (i == 3) s.bytes += "MSG " + topic + " 1 _INBOX.reply " + std::to_string(payload.size()) + "\r\n" + payload + "\r\n", ++s.messages;
+                if (i == 4) s.bytes += "-ERR 'Unknown Protocol Operation'\r\n", ++s.errors;
+                break;
+            case Proto::redis:
+                if (i == 0) {
+                    s.bytes += "*3\r\n$9\r\nsubscribe\r\n$" + std::to_string(topic.size()) + "\r\n" + topic + "\r\n:1\r\n";
+                    ++s.replies;
+                }
+                s.bytes += "*3\r\n$7\r\nmessage\r\n$" + std::to_string(topic.size()) + "\r\n" + topic + "\r\n$" +
+                           std::to_string(payload.size()) + "\r\n" + payload + "\r\n";
+                if (i == 2) s.bytes += ":1\r\n+PONG\r\n", s.replies += 2;
+                if (i == 4) s.bytes += "-ERR unknown command\r\n", ++s.errors;
+                break;
+        }
+        ++s.messages;
+    }
+    return s;
+}
+
+// Feeds `bytes` in pieces of `piece` bytes the way memq-bench does: append,
+// parse, keep the unparsed tail.
+Tally feed(Proto proto, const std::string& bytes, std::size_t piece, bench::Histogram& latency) {
+    Tally tally;
+    std::string buffer;
+    for (std::size_t at = 0; at < bytes.size(); at += piece) {
+        buffer.append(bytes, at, piece);
+        const std::size_t used = bench::parse_stream(proto, buffer.data(), buffer.size(), tally, &latency, 2000);
+        buffer.erase(0, used);
+    }
+    if (!buffer.empty()) ++tally.errors;  // bytes left over: a frame was not recognised
+    return tally;
+}
+
+void check_stream(Proto proto, std::size_t payload_size) {
+    const Stream s = sample(proto, payload_size);
+    const std::string name = std::string(bench::proto_name(proto)) + " payload " + std::to_string(payload_size);
+    for (std::size_t piece = 1; piece <= s.bytes.size(); piece = piece < 64 ? piece + 1 : piece * 2) {
+        bench::Histogram latency;
+        const Tally tally = feed(proto, s.bytes, piece, latency);
+        const std::string where = name + " in pieces of " + std::to_string(piece);
+        expect(tally.messages == s.messages, where + ": messages");
+        expect(tally.replies == s.replies, where + ": replies");
+        expect(tally.pings == s.pings, where + ": pings");
+        expect(tally.errors == s.errors, where + ": errors");
+        expect(latency.count() == s.messages, where + ": latency samples");
+        expect(latency.max() <= 1000 && latency.quantile(0.5) >= 990, where + ": latency values");
+    }
+}
+
+void check_templates() {
+    for (Proto proto : {Proto::memq, Proto::nats, Proto::redis}) {
+        const bench::PublishTemplate t = bench::make_publish(proto, "bench.t", 64);
+        const std::string name(bench::proto_name(proto));
+        expect(t.bytes[t.stamp_offset - 1] == bench::kStampMark, name + ": stamp follows the mark");
+        std::uint64_t stamp = 1;
+        expect(bench::read_stamp(t.bytes.data() + t.stamp_offset - 1, t.bytes.data() + t.bytes.size(), stamp) && stamp == 0,
+               name + ": template stamp reads back");
+    }
+    const bench::PublishTemplate memq = bench::make_publish(Proto::memq, "t", 16);
+    expect(memq.bytes == "{\"command\": \"send\", \"topic\": \"t\", \"msg\": \"~000000000000000\", \"delivery\": \"all\"}\n",
+           "memq publish line");
+    const bench::PublishTemplate nats = bench::make_publish(Proto::nats, "t", 16);
+    expect(nats.bytes == "PUB t 16\r\n~000000000000000\r\n", "NATS PUB");
+    const bench::PublishTemplate redis = bench::make_publish(Proto::redis, "t", 16);
+    expect(redis.bytes == "*3\r\n$7\r\nPUBLISH\r\n$1\r\nt\r\n$16\r\n~000000000000000\r\n", "RESP PUBLISH");
+    char digits[bench::kStampDigits + 1] = {};
+    digits[0] = bench::kStampMark;
+    bench::write_stamp(digits + 1, 0x123456789abcdefULL);
+    std::uint64_t back = 0;
+    expect(bench::read_stamp(digits, digits + sizeof(digits), back) && back == 0x123456789abcdefULL, "stamp round trip");
+}
+
+void check_histogram() {
+    bench::Histogram h;
+    for (std::uint64_t v = 1; v <= 100000; ++v) h.record(v * 1000);
+    const double p50 = static_cast<double>(h.quantile(0.5));
+    const double p99 = static_cast<double>(h.quantile(0.99));
+    expect(p50 > 50e6 * 0.98 && p50 < 50e6 * 1.02, "histogram p50 within 2%");
+    expect(p99 > 99e6 * 0.98 && p99 < 99e6 * 1.02, "histogram p99 within 2%");
+    expect(h.quantile(1.0) == 100000000, "histogram max");
+}
+
+}  // namespace
+
+int main() {
+    for (Proto proto : {Proto::memq, Proto::nats, Proto::redis}) {
+        for (std::size_t size : {16u, 64u, 1000u}) check_stream(proto, size);
+    }
+    check_templates();
+    check_histogram();
+    std::printf("%d passed, %d failed\n", g_passed, g_failed);
+    return g_failed == 0 ? 0 : 1;
+}

@@ -1,0 +1,391 @@
+#!/usr/bin/env python3
+"""bench/report.py — turns bench/run.sh's raw results (memq-bench JSON lines,
+memq-micro's Google Benchmark JSON, the machine's facts) into the medians
+table of docs/benchmarks.md and the chart docs/benchmarks.png."""
+
+import argparse
+import json
+import os
+import statistics
+import sys
+from collections import defaultdict
+
+SWEEP = [16, 64, 256, 1024, 4096, 16384, 65536]
+
+
+def load_results(path):
+    runs = defaultdict(list)  # (broker, workload) -> [result]
+    failures = []
+    with open(path) as handle:
+        for line in handle:
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                result = json.loads(line)
+            except json.JSONDecodeError:
+                failures.append(("?", "?", "unparsable line: " + line[:120]))
+                continue
+            broker, workload, _round = (result.get("label", "?/?/?").split("/") + ["?", "?"])[:3]
+            if result.get("failed") or result.get("errors") or result.get("lost", 0) > 0:
+                what = "; ".join(result.get("errors", [])) or "{} deliveries lost".format(result.get("lost"))
+                failures.append((broker, workload, what))
+            if not result.get("failed"):
+                runs[(broker, workload)].append(result)
+    return runs, failures
+
+
+def median(runs, broker, workload, key):
+    values = [r[key] for r in runs.get((broker, workload), []) if isinstance(r.get(key), (int, float)) and r[key] >= 0]
+    return statistics.median(values) if values else None
+
+
+def spread(runs, broker, workload, key):
+    values = [r[key] for r in runs.get((broker, workload), []) if isinstance(r.get(key), (int, float)) and r[key] >= 0]
+    return (min(values), max(values)) if values else None
+
+
+def si(value, digits=2):
+    if value is None:
+        return "—"
+    for factor, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= factor:
+            return "{:.{}f}{}".format(value / factor, digits, suffix)
+    return "{:.0f}".format(value)
+
+
+def rate_cell(runs, broker, workload, key):
+    middle = median(runs, broker, workload, key)
+    if middle is None:
+        return "—"
+    low, high = spread(runs, broker, workload, key)
+    if len(runs.get((broker, workload), [])) < 2:
+        return si(middle)
+    return "{} <sub>({}–{})</sub>".format(si(middle), si(low, 1), si(high, 1))
+
+
+def micros(value):
+    if value is None:
+        return "—"
+    if value >= 10000:
+        return "{:.1f} ms".format(value / 1000)
+    return "{:.0f}".format(value) if value >= 100 else "{:.1f}".format(value)
+
+
+def kib_cell(runs, broker, key):
+    value = median(runs, broker, "conns", key)
+    return "—" if value is None else "{:.1f} KiB".format(value / 1024)
+
+
+def latency_cell(runs, broker, workload):
+    parts = [median(runs, broker, workload, key) for key in ("p50_us", "p99_us", "p999_us")]
+    if parts[0] is None:
+        return "—"
+    return " / ".join(micros(p) for p in parts)
+
+
+def load_micro(path):
+    if not path or not os.path.exists(path):
+        return []
+    with open(path) as handle:
+        data = json.load(handle)
+    rows = defaultdict(list)
+    for bench in data.get("benchmarks", []):
+        if bench.get("run_type") == "aggregate" and bench.get("aggregate_name") != "median":
+            continue
+        name = bench.get("run_name", bench["name"])
+        rows[name].append(bench)
+    table = []
+    for name, benches in rows.items():
+        chosen = [b for b in benches if b.get("aggregate_name") == "median"] or benches
+        bench = chosen[0]
+        unit = bench.get("time_unit", "ns")
+        scale = {"ns": 1, "us": 1e3, "ms": 1e6, "s": 1e9}[unit]
+        cpu_ns = statistics.median([b["cpu_time"] * scale for b in chosen])
+        table.append({
+            "name": name,
+            "cpu_ns": cpu_ns,
+            "items_per_second": bench.get("items_per_second"),
+            "bytes_per_second": statistics.median([b["bytes_per_second"] for b in chosen])
+            if all("bytes_per_second" in b for b in chosen) else None,
+            "allocs_per_msg": bench.get("allocs_per_msg"),
+            "frames_per_msg": bench.get("frames_per_msg"),
+            "label": bench.get("label", ""),
+        })
+    return table
+
+
+MICRO_TEXT = {
+    "BM_parse_line/45": "parse: `memq::parse_line`, a typical 120-byte send line (UTF-8, JSON, template)",
+    "BM_parse_line/16384": "parse: the same with a 16 KiB message (16.5 KB line)",
+    "BM_validate_utf8/45": "validate: `memq::is_valid_utf8` of the 120-byte line",
+    "BM_validate_utf8/16384": "validate: the same, 16.5 KB line",
+    "BM_trim_line": "`memq::trim_line`",
+    "BM_encode_message/45": "serialize: `memq::encode_message`, the delivered frame of the 120-byte send",
+    "BM_encode_message/16384": "serialize: the same with a 16 KiB message",
+    "BM_route/1/45": "route: `Broker::handle_receive` of one 120-byte send line, 1 subscriber, "
+                     "every Transmit drained and written (the 1 → 1 path)",
+    "BM_route/100/45": "route: the same with 100 subscribers (per published message)",
+    "BM_route/1/16384": "route: 1 subscriber, a 16 KiB message",
+    "BM_route_pipelined": "route: 256 pipelined 120-byte send lines per `handle_receive`, 1 subscriber (per message)",
+}
+
+
+def chart(runs, brokers, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    colors = {"memqd": "#d62728", "nats": "#1f77b4", "redis": "#2ca02c"}
+    fig, axes = plt.subplots(2, 2, figsize=(12, 8.5))
+    width = 0.8 / max(1, len(brokers))
+
+    ax = axes[0][0]
+    groups = [("1to1", "msgs_per_s", "1 → 1\nmsg/s"), ("fanout100", "deliveries_per_s", "1 → 100\ndeliveries/s"),
+              ("100x100", "msgs_per_s", "100 → 100\nmsg/s")]
+    for i, broker in enumerate(brokers):
+        values = [(median(runs, broker, w, k) or 0) / 1e6 for w, k, _ in groups]
+        xs = [g + (i - (len(brokers) - 1) / 2) * width for g in range(len(groups))]
+        ax.bar(xs, values, width, label=broker, color=colors.get(broker))
+    ax.set_xticks(range(len(groups)), [label for _, _, label in groups])
+    ax.set_ylabel("millions per second")
+    ax.set_title("Throughput, 64-byte payloads (higher is better)")
+    ax.legend()
+
+    ax = axes[0][1]
+    labels = ["p50", "p99", "p99.9"]
+    for i, broker in enumerate(brokers):
+        values = [median(runs, broker, "latency10k", k) or 0 for k in ("p50_us", "p99_us", "p999_us")]
+        xs = [g + (i - (len(brokers) - 1) / 2) * width for g in range(len(labels))]
+        ax.bar(xs, values, width, label=broker, color=colors.get(broker))
+    ax.set_xticks(range(len(labels)), labels)
+    ax.set_yscale("log")
+    ax.set_ylabel("microseconds (log)")
+    ax.set_title("Latency at 10k msg/s, 1 → 1 (lower is better)")
+    ax.legend()
+
+    ax = axes[1][0]
+    for broker in brokers:
+        points = []
+        for size in SWEEP:
+            workload = "1to1" if size == 64 else "payload{}".format(size)
+            value = median(runs, broker, workload, "msgs_per_s")
+            if value:
+                points.append((size, value))
+        if points:
+            ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=broker, color=colors.get(broker))
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xticks(SWEEP, ["16", "64", "256", "1K", "4K", "16K", "64K"])
+    ax.set_xlabel("payload bytes")
+    ax.set_ylabel("msg/s (log)")
+    ax.set_title("Payload sweep, 1 → 1 (higher is better)")
+    ax.legend()
+
+    ax = axes[1][1]
+    for i, (key, label) in enumerate((("bytes_per_conn", "connected"), ("bytes_per_conn_greeted", "after a round trip"))):
+        values = [(median(runs, b, "conns", key) or 0) / 1024 for b in brokers]
+        xs = [x + (i - 0.5) * 0.38 for x in range(len(brokers))]
+        ax.bar(xs, values, 0.38, color=[colors.get(b, "#7f7f7f") for b in brokers],
+               alpha=1.0 if i == 0 else 0.45, hatch=None if i == 0 else "//", edgecolor="black", linewidth=0.5)
+        for x, value in zip(xs, values):
+            ax.annotate("{:.1f}".format(value), (x, value), ha="center", va="bottom", fontsize=8)
+    ax.set_xticks(range(len(brokers)), brokers)
+    ax.set_ylabel("KiB of broker RSS per connection")
+    ax.set_title("Memory per idle connection, 10,000 connections (lower is better)")
+    from matplotlib.patches import Patch
+    ax.legend(handles=[Patch(facecolor="#bbbbbb", edgecolor="black", label="connected"),
+                       Patch(facecolor="#bbbbbb", edgecolor="black", alpha=0.45, hatch="//",
+                             label="after one round trip")])
+
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+
+
+def write_markdown(args, runs, failures, brokers, meta, micro):
+    lines = []
+    add = lines.append
+    add("<!-- docs/benchmarks.md: memqd vs NATS vs Redis, measured and written by bench/run.sh"
+        " (bench/report.py); edit those, not this file. -->")
+    add("# Benchmarks")
+    add("")
+    add("memqd against NATS and Redis on the same work, measured by one load generator")
+    add("(`memq-bench`, in `bench/loadgen/`) that speaks all three protocols. Each figure")
+    add("is the median of {} interleaved round(s); small figures in brackets are the".format(meta.get("rounds", "?")))
+    add("lowest and highest round. Regenerate with `bench/run.sh` (about 10 minutes) or")
+    add("`bench/run.sh --quick` (one short round, a smoke run).")
+    add("")
+    add("## Machine")
+    add("")
+    add("| | |")
+    add("|---|---|")
+    add("| CPU | {} × {} |".format(meta.get("nproc", "?"), meta.get("cpu", "?")))
+    add("| memory | {} GiB |".format(meta.get("mem_gib", "?")))
+    add("| kernel | {} |".format(meta.get("kernel", "?")))
+    add("| load average before / after | {} / {} |".format(meta.get("load_before", "?"), meta.get("load_after", "?")))
+    add("| date | {} |".format(meta.get("date", "?")))
+    if meta.get("nice", 0):
+        add("| niceness of brokers and memq-bench | {} (the machine was shared) |".format(meta["nice"]))
+    add("| memq commit | {} |".format(meta.get("commit", "?")))
+    for broker, version in meta.get("versions", {}).items():
+        add("| {} | {} |".format(broker, version.replace("|", "\\|")))
+    add("")
+    add("Everything runs on these {} cores at once: the broker, and memq-bench's".format(meta.get("nproc", "?")))
+    add("publisher and subscriber threads. memqd runs with `--cache-size {}` (its".format(meta.get("cache_size", 100)))
+    add("default: every message is also kept for replay) and `--max-pending-bytes 64 MiB`;")
+    add("NATS and Redis with their defaults, persistence off for Redis.")
+    add("")
+    add("## Results (medians)")
+    add("")
+    header = "| workload | " + " | ".join(brokers) + " |"
+    add(header)
+    add("|---|" + "---|" * len(brokers))
+
+    def row(title, cell):
+        add("| {} | {} |".format(title, " | ".join(cell(b) for b in brokers)))
+
+    row("1 → 1, 64 B, pipelined: msg/s", lambda b: rate_cell(runs, b, "1to1", "msgs_per_s"))
+    row("fan-out 1 → 100, 64 B: deliveries/s", lambda b: rate_cell(runs, b, "fanout100", "deliveries_per_s"))
+    row("100 → 100 on 100 topics, 64 B: msg/s", lambda b: rate_cell(runs, b, "100x100", "msgs_per_s"))
+    row("latency at 10k msg/s, p50 / p99 / p99.9 (µs)", lambda b: latency_cell(runs, b, "latency10k"))
+    row("latency at saturation, p50 / p99 / p99.9 (µs)", lambda b: latency_cell(runs, b, "saturation"))
+    row("… throughput of that saturation run: msg/s", lambda b: si(median(runs, b, "saturation", "msgs_per_s")))
+    row("memory per idle connection, 10,000 connected", lambda b: kib_cell(runs, b, "bytes_per_conn"))
+    row("… after one round trip on each", lambda b: kib_cell(runs, b, "bytes_per_conn_greeted"))
+    row("broker CPU per delivery, 1 → 1 (µs)",
+        lambda b: "—" if median(runs, b, "1to1", "server_cpu_us_per_delivery") is None
+        else "{:.2f}".format(median(runs, b, "1to1", "server_cpu_us_per_delivery")))
+    row("broker CPU per delivery, 1 → 100 (µs)",
+        lambda b: "—" if median(runs, b, "fanout100", "server_cpu_us_per_delivery") is None
+        else "{:.3f}".format(median(runs, b, "fanout100", "server_cpu_us_per_delivery")))
+    row("broker CPU use during 1 → 1 (cores)",
+        lambda b: "—" if median(runs, b, "1to1", "server_cpu_util") is None
+        else "{:.2f}".format(median(runs, b, "1to1", "server_cpu_util")))
+    add("")
+    add("![memqd, NATS and Redis: throughput, latency, payload sweep, memory per connection]({})".format(
+        os.path.relpath(args.png, os.path.dirname(os.path.abspath(args.md)) or ".")))
+    add("")
+    add("### Payload sweep, 1 → 1 (msg/s, and payload MB/s)")
+    add("")
+    add("| payload | " + " | ".join(brokers) + " |")
+    add("|---|" + "---|" * len(brokers))
+    for size in SWEEP:
+        workload = "1to1" if size == 64 else "payload{}".format(size)
+
+        def cell(b, workload=workload):
+            value = median(runs, b, workload, "msgs_per_s")
+            if value is None:
+                return "—"
+            return "{} ({:.0f} MB/s)".format(si(value), median(runs, b, workload, "payload_mb_per_s"))
+
+        label = "{} B".format(size) if size < 1024 else "{} KiB".format(size // 1024)
+        add("| {} | {} |".format(label, " | ".join(cell(b) for b in brokers)))
+    add("")
+    add("## Core microbenchmarks (memq-micro)")
+    add("")
+    if micro:
+        add("Google Benchmark, median CPU time of the repetitions; `allocs/msg` counts")
+        add("`operator new` calls in the timed loop (global new/delete are replaced by")
+        add("counting ones in that binary), after a warm-up that fills the replay cache.")
+        add("")
+        add("| what | CPU time | per byte | allocs/msg |")
+        add("|---|---|---|---|")
+        for entry in micro:
+            name = entry["name"]
+            per = entry["cpu_ns"]
+            text = MICRO_TEXT.get(name, "`{}`".format(name))
+            if name == "BM_route_pipelined":
+                per = per / 256
+                time_text = "{:.0f} ns per message".format(per)
+            elif name.startswith("BM_route/100/"):
+                time_text = "{:.0f} ns per message ({:.1f} ns per delivery)".format(per, per / 100)
+            elif per >= 10000:
+                time_text = "{:.1f} µs".format(per / 1000)
+            else:
+                time_text = "{:.0f} ns".format(per)
+            rate = entry.get("bytes_per_second")
+            byte_text = "{:.2f} ns".format(1e9 / rate) if rate and not name.startswith("BM_route/100/") else "—"
+            allocs = entry["allocs_per_msg"]
+            add("| {} | {} | {} | {} |".format(text, time_text, byte_text,
+                                               "—" if allocs is None else "{:.2f}".format(allocs)))
+    else:
+        add("(not run)")
+    add("")
+    add("## How it is measured")
+    add("")
+    add("- **memq-bench** (`bench/loadgen/`): C++20, plain POSIX sockets and epoll, one")
+    add("  thread for all publishers and one for all subscribers. Publishers pipeline")
+    add("  64 KiB writes built from a prepared template (only the 16-byte stamp at the")
+    add("  head of each payload changes); subscribers read 256 KiB at a time and parse")
+    add("  only framing and the stamp. memq is spoken as aiomemq JSON lines (`send`,")
+    add("  `subscribe` with `\"cache\": false`), NATS as `CONNECT {\"verbose\":false,...}`,")
+    add("  `SUB`/`PUB`/`MSG` with `PING`/`PONG` to confirm subscriptions, Redis as RESP2")
+    add("  `SUBSCRIBE`/`PUBLISH` (each `PUBLISH` answered by an integer).")
+    add("- **Flow control**: a saturating publisher keeps at most a window of deliveries")
+    add("  in flight end to end (8 MiB of frames; 256 KiB for the saturation-latency")
+    add("  row), so no broker reaches its slow-consumer limit and nothing is dropped;")
+    add("  every run checks that all published messages were delivered (waiting up to")
+    add("  5 s after the measured phase for what is still in flight).")
+    add("- **Throughput** counts deliveries received by the subscribers during the")
+    add("  measured phase (after a warm-up); msg/s is deliveries / subscribers per topic.")
+    add("- **Latency**: each payload starts with `~` and its send time (CLOCK_MONOTONIC,")
+    add("  15 hex digits), taken when its batch is written; a subscriber subtracts it from")
+    add("  the time its read returned. At 10k msg/s the publisher is paced (open loop,")
+    add("  a timerfd per message). At saturation latency mostly measures the queue the")
+    add("  window allows, so it is reported with that run's throughput.")
+    add("- **Memory per idle connection**: a fresh broker instance; VmRSS from")
+    add("  `/proc/PID/status` before, then 1 s after 10,000 connections are accepted")
+    add("  (memq-bench waits until the broker holds 10,000 more descriptors), divided by")
+    add("  10,000. The second row is read again after one round trip on every connection")
+    add("  (memq: an `unsubscribe`; NATS: `CONNECT` + `PING`; Redis: `PING`), which is")
+    add("  when some brokers allocate their per-connection buffers.")
+    add("- **Broker CPU** is user + system time of the broker process from")
+    add("  `/proc/PID/stat` over the measured phase, per delivery.")
+    add("- Workloads are interleaved: each round runs every workload on every broker,")
+    add("  rotating which broker goes first. The machine is shared and noisy; compare")
+    add("  brokers within one run of this script, not across runs.")
+    add("")
+    add("## Running it")
+    add("")
+    add("- `bench/run.sh` — everything above; `--quick` for one short round;")
+    add("  `--nice -10` on a machine shared with other work; `--server-cmd \"CMD {port}")
+    add("  {cache_size}\" --server-name NAME` adds any aiomemq-protocol server as a column.")
+    add("  Raw results (one JSON line per run) stay in `build-bench/results/`.")
+    add("- `memq-bench --proto memq|nats|redis --port P [--pubs N --subs N --topics N")
+    add("  --payload B --rate R --duration S --pid BROKER_PID]` runs one workload and prints")
+    add("  one JSON line; `--workload conns --conns N --pid PID` measures idle connections.")
+    add("- `memq-micro` is a Google Benchmark binary (`--benchmark_filter=BM_route` etc.).")
+    add("- `memq-bench-selftest` checks the generator's three protocol parsers.")
+    if failures:
+        add("")
+        add("## Runs with errors")
+        add("")
+        for broker, workload, what in failures[:30]:
+            add("- {} {}: {}".format(broker, workload, what))
+    add("")
+    with open(args.md, "w") as handle:
+        handle.write("\n".join(lines))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--results", required=True)
+    parser.add_argument("--meta", required=True)
+    parser.add_argument("--micro")
+    parser.add_argument("--md", required=True)
+    parser.add_argument("--png", required=True)
+    args = parser.parse_args()
+
+    runs, failures = load_results(args.results)
+    with open(args.meta) as handle:
+        meta = json.load(handle)
+    brokers = list(meta.get("versions", {}).keys()) or sorted({b for b, _ in runs})
+    micro = load_micro(args.micro)
+    chart(runs, brokers, args.png)
+    write_markdown(args, runs, failures, brokers, meta, micro)
+    for broker, workload, what in failures:
+        print("report.py: {} {}: {}".format(broker, workload, what), file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

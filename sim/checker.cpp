@@ -1,0 +1,280 @@
+// checker.cpp — drives the broker core and checks each of its outputs
+// against the model (see checker.hpp).
+#include "checker.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <utility>
+
+namespace memq::sim {
+
+std::string printable(std::string_view bytes, std::size_t max_bytes) {
+    std::string out;
+    const std::size_t shown = std::min(bytes.size(), max_bytes);
+    for (std::size_t i = 0; i < shown; ++i) {
+        const auto c = static_cast<unsigned char>(bytes[i]);
+        if (c == '\n') {
+            out += "\\n";
+        } else if (c == '\r') {
+            out += "\\r";
+        } else if (c == '\\') {
+            out += "\\\\";
+        } else if (c < 0x20 || c >= 0x7F) {
+            char hex[8];
+            std::snprintf(hex, sizeof hex, "\\x%02x", c);
+            out += hex;
+        } else {
+            out.push_back(static_cast<char>(c));
+        }
+    }
+    if (shown < bytes.size()) out += "...(" + std::to_string(bytes.size()) + " bytes)";
+    return out;
+}
+
+std::string describe(const Expected& expected) {
+    switch (expected.kind) {
+        case Expected::Kind::ack: return "ack of request #" + std::to_string(expected.request);
+        case Expected::Kind::failure:
+            return "failure \"" + std::string(protocol_reason(expected.error)) + "\" of request #" +
+                   std::to_string(expected.request);
+        case Expected::Kind::message:
+            return "message index " + std::to_string(expected.message->index) + " on topic \"" +
+                   printable(expected.message->topic, 40) + "\" (" + printable(expected.frame) + ")";
+    }
+    return "?";
+}
+
+Checker::Checker(const Limits& limits, std::uint64_t broker_seed) : broker_(limits, broker_seed), model_(limits) {}
+
+void Checker::fail(const std::string& what) const { throw CheckFailure(what); }
+
+void Checker::connect(ConnId conn) {
+    model_.connect(conn);
+    inputs_[conn] = InputStream{};
+    broker_.handle_connect(conn);
+    settle();
+}
+
+void Checker::add_line(ConnId conn, const LineIntent& line) {
+    const auto found = inputs_.find(conn);
+    if (found == inputs_.end()) fail("simulator bug: a line for connection " + std::to_string(conn) + " not open");
+    if (line.bytes == 0) fail("simulator bug: a line of 0 bytes");
+    found->second.lines.push_back(line);
+    found->second.unread += line.bytes;
+}
+
+std::size_t Checker::unread_input(ConnId conn) const {
+    const auto found = inputs_.find(conn);
+    return found == inputs_.end() ? 0 : found->second.unread;
+}
+
+void Checker::receive(ConnId conn, std::string_view bytes) {
+    const auto found = inputs_.find(conn);
+    if (found == inputs_.end()) fail("simulator bug: bytes for connection " + std::to_string(conn) + " not open");
+    InputStream& in = found->second;
+    if (bytes.size() > in.unread) fail("simulator bug: more bytes received than written");
+    const std::size_t limit = model_.limits().line_bytes_max;
+    while (!bytes.empty()) {
+        // Walk the lines these bytes finish, applying each to the model; stop
+        // early right after a "one" delivery the broker has to choose for.
+        std::size_t take = 0;
+        while (take < bytes.size()) {
+            const LineIntent& line = in.lines.front();
+            const std::size_t before = in.front_received;
+            const std::size_t here = std::min(line.bytes - before, bytes.size() - take);
+            in.front_received += here;
+            take += here;
+            const std::size_t content = line.bytes - 1;  // what the line limit counts: all but the '\n'
+            if (content > limit && std::min(before, content) <= limit && std::min(in.front_received, content) > limit) {
+                model_.apply_line_too_long(conn, line);  // as soon as the limit is passed, '\n' or not
+            }
+            if (in.front_received < line.bytes) break;
+            const bool settled = content > limit || model_.apply_line(conn, line);
+            in.lines.pop_front();
+            in.front_received = 0;
+            if (!settled) break;
+        }
+        in.unread -= take;
+        broker_.handle_receive(conn, bytes.substr(0, take));
+        bytes.remove_prefix(take);
+        settle();
+    }
+}
+
+void Checker::written(ConnId conn, std::size_t bytes) {
+    model_.written(conn, bytes);
+    broker_.handle_written(conn, bytes);
+    settle();
+}
+
+void Checker::disconnect(ConnId conn) {
+    model_.disconnect(conn);
+    inputs_.erase(conn);
+    broker_.handle_disconnect(conn);
+    settle();
+}
+
+void Checker::settle() {
+    ++calls_;
+    closes_.clear();
+    while (std::optional<Close> close = broker_.poll_close()) closes_.push_back(*close);
+    if (model_.pending_one()) resolve_one();
+
+    for (const Close& close : closes_) {
+        if (!model_.close_due(close.conn)) {
+            std::string what = "unexpected Close of connection " + std::to_string(close.conn) + " (" +
+                               std::string(to_string(close.reason)) + ")";
+            if (model_.exists(close.conn)) {
+                const ModelConn& closed = model_.conn(close.conn);
+                what += ": the model has " + std::to_string(closed.pending_bytes()) + " bytes pending (limit " +
+                        std::to_string(model_.limits().pending_bytes_max) + ")";
+                if (closed.closing) what += ", closing as " + std::string(to_string(*closed.closing));
+                if (closed.close_emitted) what += ", Close already emitted";
+                if (!closed.closing) what += ", not closing";
+            } else {
+                what += ": the connection is not open";
+            }
+            fail(what);
+        }
+        const CloseReason expected = *model_.conn(close.conn).closing;
+        if (close.reason != expected) {
+            fail("connection " + std::to_string(close.conn) + " closed as \"" + std::string(to_string(close.reason)) +
+                 "\", expected \"" + std::string(to_string(expected)) + "\"");
+        }
+        model_.close_emitted(close.conn);
+    }
+    for (const ConnId conn : model_.touched()) {
+        if (model_.close_due(conn)) {
+            const ModelConn& closing = model_.conn(conn);
+            fail("expected a Close of connection " + std::to_string(conn) + " (" +
+                 std::string(to_string(*closing.closing)) + ") now; the model has " +
+                 std::to_string(closing.pending_bytes()) + " bytes pending (limit " +
+                 std::to_string(model_.limits().pending_bytes_max) + ")");
+        }
+    }
+    while (std::optional<Transmit> transmit = broker_.poll_transmit()) check_transmit(*transmit);
+    for (const ConnId conn : model_.touched()) check_connection(conn);
+    if (calls_ % invariants_every_ == 0) broker_.check_invariants();
+    model_.clear_touched();
+    if (on_close_) {
+        for (const Close& close : closes_) on_close_(close.conn, close.reason);
+    }
+}
+
+void Checker::resolve_one() {
+    const PendingOne& pending = *model_.pending_one();
+    const std::size_t limit = model_.limits().pending_bytes_max;
+    const std::size_t frame_bytes = pending.message->frame.size();
+    const std::size_t ack_bytes = pending.ack.bytes();
+    const auto closed_now = [&](ConnId conn) {
+        return std::any_of(closes_.begin(), closes_.end(), [&](const Close& close) {
+            return close.conn == conn && close.reason == CloseReason::slow_consumer;
+        });
+    };
+    // Does what the broker shows fit "it gave the message to `chosen`"?
+    const auto fits = [&](ConnId chosen) {
+        const auto fits_one = [&](ConnId conn) {
+            std::size_t pending_bytes = model_.conn(conn).pending_bytes();
+            bool closed = false;
+            if (conn == chosen) {
+                if (pending_bytes + frame_bytes > limit) {
+                    closed = true;
+                } else {
+                    pending_bytes += frame_bytes;
+                }
+            }
+            if (conn == pending.sender && !closed) {
+                if (pending_bytes + ack_bytes > limit) {
+                    closed = true;
+                } else {
+                    pending_bytes += ack_bytes;
+                }
+            }
+            if (closed != closed_now(conn)) return false;
+            return closed || broker_.pending_bytes(conn) == pending_bytes;
+        };
+        for (const ConnId candidate : pending.candidates) {
+            if (!fits_one(candidate)) return false;
+        }
+        const bool sender_is_candidate =
+            std::binary_search(pending.candidates.begin(), pending.candidates.end(), pending.sender);
+        return sender_is_candidate || fits_one(pending.sender);
+    };
+    std::size_t fitting = 0;
+    ConnId chosen = 0;
+    for (const ConnId candidate : pending.candidates) {
+        if (fits(candidate)) ++fitting, chosen = candidate;
+    }
+    if (fitting != 1) {
+        std::string what = "delivery \"one\" of index " + std::to_string(pending.message->index) + " on topic \"" +
+                           printable(pending.message->topic, 40) + "\" (frame " +
+                           std::to_string(frame_bytes) + " bytes) must reach exactly one of " +
+                           std::to_string(pending.candidates.size()) + " subscribers; what the broker shows fits " +
+                           std::to_string(fitting) + " choices. Per candidate (model pending / broker pending / closed now):";
+        for (const ConnId candidate : pending.candidates) {
+            what += " conn " + std::to_string(candidate) + ": " +
+                    std::to_string(model_.conn(candidate).pending_bytes()) + "/" +
+                    std::to_string(broker_.pending_bytes(candidate)) + "/" + (closed_now(candidate) ? "yes" : "no") + ";";
+        }
+        what += " sender conn " + std::to_string(pending.sender);
+        fail(what);
+    }
+    model_.resolve_one(chosen);
+}
+
+void Checker::check_transmit(Transmit& transmit) {
+    const ConnId conn = transmit.conn;
+    if (!model_.exists(conn)) fail("Transmit for connection " + std::to_string(conn) + ", which is not open");
+    const ModelConn& to = model_.conn(conn);
+    if (to.close_emitted || (to.closing && *to.closing == CloseReason::slow_consumer)) {
+        fail("Transmit for connection " + std::to_string(conn) + " after it was closed");
+    }
+    if (to.in_flight_bytes != 0) {
+        fail("a second Transmit for connection " + std::to_string(conn) + " while " +
+             std::to_string(to.in_flight_bytes) + " bytes of the last one are not written");
+    }
+    const std::size_t count = std::max(transmit.frames.size(), to.queued.size());
+    std::size_t bytes = 0;
+    for (std::size_t i = 0; i < count; ++i) {
+        const std::string where = "connection " + std::to_string(conn) + ", frame " + std::to_string(i + 1) + " of a Transmit";
+        if (i >= to.queued.size()) {
+            fail(where + ": expected nothing more, got \"" + printable(*transmit.frames[i]) + "\"");
+        }
+        const Expected& expected = to.queued[i];
+        if (i >= transmit.frames.size()) fail(where + ": expected " + describe(expected) + ", got nothing");
+        if (transmit.frames[i] == nullptr) fail(where + ": a null frame");
+        const std::string& got = *transmit.frames[i];
+        if (got != expected.frame) {
+            fail(where + ": expected " + describe(expected) + " \"" + printable(expected.frame) + "\", got \"" +
+                 printable(got) + "\"");
+        }
+        bytes += got.size();
+    }
+    if (transmit.bytes != bytes) {
+        fail("Transmit for connection " + std::to_string(conn) + " says " + std::to_string(transmit.bytes) +
+             " bytes, its frames hold " + std::to_string(bytes));
+    }
+    model_.transmit(conn, scratch_expected_);
+    if (on_transmit_) on_transmit_(conn, transmit.frames, scratch_expected_);
+}
+
+void Checker::check_connection(ConnId conn) {
+    const bool open = model_.exists(conn);
+    if (broker_.is_connected(conn) != open) {
+        fail("connection " + std::to_string(conn) + (open ? " is open" : " is gone") + " in the model but not in the broker");
+    }
+    if (!open) return;
+    const ModelConn& state = model_.conn(conn);
+    if (broker_.pending_bytes(conn) != state.pending_bytes()) {
+        fail("connection " + std::to_string(conn) + ": the broker has " + std::to_string(broker_.pending_bytes(conn)) +
+             " bytes pending, the model " + std::to_string(state.pending_bytes()) + " (" +
+             std::to_string(state.queued.size()) + " frames queued, " + std::to_string(state.in_flight_bytes) +
+             " bytes in flight)");
+    }
+    if (!state.queued.empty() && state.in_flight_bytes == 0 && !state.close_emitted) {
+        fail("connection " + std::to_string(conn) + ": a Transmit of " + std::to_string(state.queued.size()) +
+             " frames was due (nothing in flight), none came; first owed: " + describe(state.queued.front()));
+    }
+}
+
+}  // namespace memq::sim

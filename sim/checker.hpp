@@ -1,0 +1,96 @@
+// checker.hpp — the harness around the broker core: every handle_* call goes
+// through it, and every output of the core is checked against the Model.
+//
+// Rules:
+// - The checker owns the Broker and the Model and keeps them in step: a line
+//   is applied to the model exactly when its final '\n' is handed to
+//   handle_receive (lines within one call in stream order, as the core reads
+//   them), and a line that passes line_bytes_max when its byte number
+//   line_bytes_max + 1 is.
+// - After each call it drains poll_close and poll_transmit and checks them
+//   all: every Close must be due in the model (and every due Close must come),
+//   every Transmit must carry exactly the frames the model queued, every
+//   connection's pending_bytes must equal the model's, and the core's own
+//   check_invariants must hold.
+// - The only thing the model cannot know is which subscriber the broker
+//   picks for a "one" message. The checker cuts a receive right after such a
+//   line and reads the choice back from pending_bytes and the Closes: exactly
+//   one candidate must have taken the frame.
+// - Anything wrong throws CheckFailure (model.hpp) with what was expected and what
+//   happened. The handlers it calls must not call back into the checker.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "broker.hpp"
+#include "model.hpp"
+
+namespace memq::sim {
+
+// Printable form of wire bytes: escapes controls and non-ASCII, cuts long text.
+std::string printable(std::string_view bytes, std::size_t max_bytes = 200);
+// One expectation, for failure messages.
+std::string describe(const Expected& expected);
+
+class Checker {
+public:
+    // Handed every Transmit once it is checked: the frames to write and,
+    // one per frame, what the model says each one is.
+    using TransmitHandler = std::function<void(ConnId, std::vector<Frame>&, std::vector<Expected>&)>;
+    // Handed every Close once it is checked.
+    using CloseHandler = std::function<void(ConnId, CloseReason)>;
+
+    Checker(const Limits& limits, std::uint64_t broker_seed);
+
+    void on_transmit(TransmitHandler handler) { on_transmit_ = std::move(handler); }
+    void on_close(CloseHandler handler) { on_close_ = std::move(handler); }
+    // Run check_invariants() after every `every`-th call (1: after each).
+    void set_invariants_every(std::uint32_t every) { invariants_every_ = every == 0 ? 1 : every; }
+
+    void connect(ConnId conn);
+    // The bytes of `line` were written to conn's input stream (after every
+    // line added before). The strings it views must outlive its delivery.
+    void add_line(ConnId conn, const LineIntent& line);
+    // The next bytes of conn's input stream reach the broker.
+    void receive(ConnId conn, std::string_view bytes);
+    void written(ConnId conn, std::size_t bytes);
+    void disconnect(ConnId conn);
+
+    const Broker& broker() const { return broker_; }
+    const Model& model() const { return model_; }
+    // Bytes added with add_line and not yet received, for `conn`.
+    std::size_t unread_input(ConnId conn) const;
+    std::uint64_t calls() const { return calls_; }
+
+private:
+    struct InputStream {
+        std::deque<LineIntent> lines;
+        std::size_t front_received = 0;  // bytes of lines.front() already received
+        std::size_t unread = 0;
+    };
+
+    void settle();
+    void resolve_one();
+    void check_transmit(Transmit& transmit);
+    void check_connection(ConnId conn);
+    [[noreturn]] void fail(const std::string& what) const;
+
+    Broker broker_;
+    Model model_;
+    std::unordered_map<ConnId, InputStream> inputs_;
+    TransmitHandler on_transmit_;
+    CloseHandler on_close_;
+    std::vector<Close> closes_;              // drained this call
+    std::vector<Expected> scratch_expected_;
+    std::uint32_t invariants_every_ = 1;
+    std::uint64_t calls_ = 0;
+};
+
+}  // namespace memq::sim

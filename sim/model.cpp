@@ -1,0 +1,278 @@
+// model.cpp — the protocol model's rules (see model.hpp), one function per
+// paragraph of PROTOCOL.md's "Semantics".
+#include "model.hpp"
+
+#include <algorithm>
+#include <utility>
+
+namespace memq::sim {
+
+// The reasons PROTOCOL.md gives, written out here rather than taken from the
+// core: a core that swapped two of them must not agree with its own checker.
+std::string_view protocol_reason(LineError error) {
+    switch (error) {
+        case LineError::bad_utf8: return "Could not decode input as UTF-8";
+        case LineError::bad_json: return "Could not parse json";
+        case LineError::malformed: return "Malformed json message";
+        case LineError::line_too_long: return "Line too long";
+        case LineError::internal: return "Internal exception";
+    }
+    return "Internal exception";
+}
+
+// The replies, byte for byte as PROTOCOL.md spells them, each ending in "\r\n".
+Model::Model(const Limits& limits) : limits_(limits), ack_frame_("{\"success\": true}\r\n") {
+    for (std::size_t i = 0; i <= static_cast<std::size_t>(LineError::internal); ++i) {
+        error_frames_.push_back("{\"success\": false, \"reason\": \"" +
+                                std::string(protocol_reason(static_cast<LineError>(i))) + "\"}\r\n");
+    }
+}
+
+std::string_view Model::error_frame(LineError error) const { return error_frames_[static_cast<std::size_t>(error)]; }
+
+ModelConn& Model::find(ConnId conn) {
+    const auto found = conns_.find(conn);
+    if (found == conns_.end()) throw CheckFailure("simulator bug: model has no connection " + std::to_string(conn));
+    return found->second;
+}
+
+const ModelConn& Model::conn(ConnId conn) const {
+    const auto found = conns_.find(conn);
+    if (found == conns_.end()) throw CheckFailure("simulator bug: model has no connection " + std::to_string(conn));
+    return found->second;
+}
+
+void Model::touch(ConnId conn) {
+    if (std::find(touched_.begin(), touched_.end(), conn) == touched_.end()) touched_.push_back(conn);
+}
+
+void Model::clear_touched() { touched_.clear(); }
+
+void Model::connect(ConnId conn) {
+    if (!conns_.try_emplace(conn).second) throw CheckFailure("simulator bug: connection " + std::to_string(conn) + " twice");
+    touch(conn);
+}
+
+Expected Model::reply(const LineIntent& line, bool success, LineError error) const {
+    Expected expected;
+    expected.kind = success ? Expected::Kind::ack : Expected::Kind::failure;
+    expected.error = error;
+    expected.request = line.request;
+    expected.request_kind = line.request_kind;
+    expected.frame = success ? std::string_view(ack_frame_) : error_frame(error);
+    return expected;
+}
+
+Expected Model::message_frame(const MessagePtr& message) const {
+    Expected expected;
+    expected.kind = Expected::Kind::message;
+    expected.message = message;
+    expected.frame = message->frame;
+    return expected;
+}
+
+void Model::deliver(ConnId conn, Expected expected) {
+    ModelConn& to = find(conn);
+    if (to.closing) return;  // closing: it gets nothing more
+    touch(conn);
+    if (to.pending_bytes() + expected.bytes() > limits_.pending_bytes_max) {
+        // Slow consumer: closed at once, its queued output dropped (what is
+        // in flight stays in flight), and a Close is due now.
+        ++stats_.slow_consumer_closes;
+        to.queued.clear();
+        to.queued_bytes = 0;
+        begin_close(conn, CloseReason::slow_consumer);
+        return;
+    }
+    to.queued_bytes += expected.bytes();
+    to.queued.push_back(std::move(expected));
+    ++stats_.frames_owed;
+}
+
+void Model::begin_close(ConnId conn, CloseReason reason) {
+    ModelConn& closing = find(conn);
+    closing.closing = reason;
+    closing.reading = false;
+    if (reason != CloseReason::slow_consumer) ++stats_.graceful_closes;
+    leaving_.push_back(conn);
+    touch(conn);
+}
+
+void Model::settle() {
+    for (const ConnId conn : leaving_) {
+        for (auto& [name, topic] : topics_) topic.subscribers.erase(conn);
+    }
+    leaving_.clear();
+}
+
+bool Model::apply_line(ConnId conn, const LineIntent& line) {
+    if (pending_one_) throw CheckFailure("simulator bug: a line applied while a \"one\" delivery is unresolved");
+    ModelConn& sender = find(conn);
+    touch(conn);
+    if (!sender.reading) return true;
+    ++stats_.lines_applied;
+    switch (line.kind) {
+        case LineIntent::Kind::blank:
+            break;  // no reply, no change
+        case LineIntent::Kind::quit:
+            begin_close(conn, CloseReason::quit);  // no reply; what is queued is flushed first
+            break;
+        case LineIntent::Kind::error:
+            deliver(conn, reply(line, false, line.error));  // an error changes nothing else
+            break;
+        case LineIntent::Kind::subscribe:
+            subscribe(conn, line);
+            break;
+        case LineIntent::Kind::unsubscribe:
+            if (const auto topic = topics_.find(line.topic); topic != topics_.end()) topic->second.subscribers.erase(conn);
+            deliver(conn, reply(line, true));  // also when it was not subscribed
+            break;
+        case LineIntent::Kind::send:
+            publish(conn, line);
+            if (pending_one_) return false;
+            break;
+    }
+    settle();
+    return true;
+}
+
+void Model::apply_line_too_long(ConnId conn, const LineIntent& line) {
+    ModelConn& sender = find(conn);
+    touch(conn);
+    if (!sender.reading) return;
+    deliver(conn, reply(line, false, LineError::line_too_long));
+    // If that reply itself overflowed the connection, it is a slow consumer
+    // now, and nothing more happens to it.
+    if (sender.closing) {
+        ++stats_.too_long_overflows;
+    } else {
+        begin_close(conn, CloseReason::line_too_long);
+    }
+    sender.reading = false;
+    settle();
+}
+
+void Model::cache(ModelTopic& topic, const MessagePtr& message) {
+    if (limits_.cache_messages_max == 0) return;
+    if (topic.cache.size() == limits_.cache_messages_max) topic.cache.pop_front();
+    topic.cache.push_back(message);
+}
+
+void Model::publish(ConnId sender, const LineIntent& line) {
+    auto found = topics_.find(line.topic);
+    if (found == topics_.end()) found = topics_.emplace(std::string(line.topic), ModelTopic{}).first;
+    ModelTopic& topic = found->second;
+
+    // The message is the command's fields plus the topic's next index, which
+    // grows for every send whatever happens to the message.
+    auto message = std::make_shared<ModelMessage>();
+    message->topic = line.topic;
+    message->msg = line.msg;
+    message->index = topic.next_index++;
+    message->delivery = line.delivery;
+    message->cache = line.cache;
+    scratch_send_.topic.assign(line.topic);
+    scratch_send_.msg.assign(line.msg);
+    scratch_send_.delivery = line.delivery;
+    scratch_send_.cache = line.cache;
+    message->frame = encode_message(scratch_send_, message->index);
+    const MessagePtr shared = std::move(message);
+    ++stats_.messages_published;
+    const bool cache_it = line.cache.value_or(true);
+
+    if (line.delivery == Delivery::all) {
+        // Every subscriber of this moment (the sender too), then the cache.
+        for (const ConnId subscriber : topic.subscribers) deliver(subscriber, message_frame(shared));
+        if (cache_it) cache(topic, shared);
+    } else if (topic.subscribers.size() >= 2) {
+        // Exactly one of them, chosen by the broker: wait to learn which.
+        PendingOne pending;
+        pending.sender = sender;
+        pending.message = shared;
+        pending.candidates.assign(topic.subscribers.begin(), topic.subscribers.end());
+        pending.ack = reply(line, true);
+        pending_one_ = std::move(pending);
+        return;
+    } else if (topic.subscribers.size() == 1) {
+        deliver(*topic.subscribers.begin(), message_frame(shared));
+    } else if (cache_it) {
+        cache(topic, shared);  // nobody to take it: it waits for the first replay
+    }
+    deliver(sender, reply(line, true));  // deliveries come before the ack
+}
+
+void Model::resolve_one(ConnId chosen) {
+    if (!pending_one_) throw CheckFailure("simulator bug: resolve_one without a pending \"one\" delivery");
+    PendingOne pending = std::move(*pending_one_);
+    pending_one_.reset();
+    if (!std::binary_search(pending.candidates.begin(), pending.candidates.end(), chosen)) {
+        throw CheckFailure("simulator bug: resolve_one with a connection that is no candidate");
+    }
+    ++stats_.one_choices;
+    deliver(chosen, message_frame(pending.message));
+    deliver(pending.sender, std::move(pending.ack));
+    settle();
+}
+
+void Model::subscribe(ConnId subscriber, const LineIntent& line) {
+    auto found = topics_.find(line.topic);
+    if (found == topics_.end()) found = topics_.emplace(std::string(line.topic), ModelTopic{}).first;
+    ModelTopic& topic = found->second;
+    topic.subscribers.insert(subscriber);  // twice is the same as once
+    deliver(subscriber, reply(line, true));
+    if (!line.cache.value_or(true)) return;
+    // The replay: every cached message after last_seen, oldest first; a "one"
+    // message replayed is gone from the cache. (It is gone even when this very
+    // replay closes the subscriber as a slow consumer: it was handed out.)
+    std::deque<MessagePtr> kept;
+    for (const MessagePtr& message : topic.cache) {
+        if (message->index > line.last_seen) {
+            deliver(subscriber, message_frame(message));
+            if (message->delivery == Delivery::one) continue;
+        }
+        kept.push_back(message);
+    }
+    topic.cache = std::move(kept);
+}
+
+void Model::transmit(ConnId conn, std::vector<Expected>& out) {
+    ModelConn& from = find(conn);
+    touch(conn);
+    out.clear();
+    for (Expected& expected : from.queued) out.push_back(std::move(expected));
+    from.queued.clear();
+    from.in_flight_bytes += from.queued_bytes;
+    from.queued_bytes = 0;
+}
+
+void Model::written(ConnId conn, std::size_t bytes) {
+    ModelConn& to = find(conn);
+    touch(conn);
+    if (bytes > to.in_flight_bytes) {
+        throw CheckFailure("simulator bug: " + std::to_string(bytes) + " bytes written to connection " +
+                      std::to_string(conn) + " with only " + std::to_string(to.in_flight_bytes) + " in flight");
+    }
+    to.in_flight_bytes -= bytes;
+}
+
+bool Model::close_due(ConnId conn) const {
+    const auto found = conns_.find(conn);
+    if (found == conns_.end()) return false;
+    const ModelConn& closing = found->second;
+    if (!closing.closing || closing.close_emitted) return false;
+    return *closing.closing == CloseReason::slow_consumer || closing.pending_bytes() == 0;
+}
+
+void Model::close_emitted(ConnId conn) {
+    find(conn).close_emitted = true;
+    touch(conn);
+}
+
+void Model::disconnect(ConnId conn) {
+    find(conn);
+    for (auto& [name, topic] : topics_) topic.subscribers.erase(conn);  // it leaves every topic, nothing else changes
+    conns_.erase(conn);
+    touch(conn);
+}
+
+}  // namespace memq::sim

@@ -1,0 +1,189 @@
+// model.hpp — the checker's model of PROTOCOL.md: what the broker must do,
+// kept in plain, obviously correct data structures.
+//
+// Rules:
+// - Independent of the core: it shares the core's types (Limits, Delivery,
+//   LineError, CloseReason, ConnId) and trusts encode_message for the exact
+//   bytes of a delivered message (the codec properties test that encoder),
+//   nothing else — no TopicTable, no LineReader, no parser; the replies and
+//   their reasons it spells out itself, from PROTOCOL.md.
+//   What a line means comes from whoever wrote it (LineIntent), never from
+//   parsing it.
+// - Per topic: a std::set of subscribers, the next index, a std::deque cache
+//   of at most cache_messages_max messages. Per connection: the queue of
+//   frames it is owed and its pending bytes, exactly as the core counts them,
+//   so the slow-consumer rule is predicted, not guessed.
+// - The model never chooses. When the broker must choose (delivery "one" with
+//   two or more subscribers) the model records a PendingOne and stops until
+//   the checker tells it which candidate the broker picked (resolve_one).
+// - Anything that cannot happen in a correct run throws CheckFailure.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "broker.hpp"
+#include "client_core.hpp"
+
+namespace memq::sim {
+
+// A check failed: the message says what was expected and what happened.
+class CheckFailure : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+// What one line written by a simulated client means. The writer knows it, so
+// the model needs no parser.
+struct LineIntent {
+    enum class Kind : std::uint8_t { subscribe, unsubscribe, send, error, blank, quit };
+    Kind kind = Kind::blank;
+    Delivery delivery = Delivery::all;                // send
+    LineError error = LineError::internal;            // error: the reply it must get
+    RequestKind request_kind = RequestKind::raw;      // what the client's ClientCore calls the request
+    std::optional<bool> cache;                        // subscribe, send: absent is the default
+    std::int64_t last_seen = -1;                      // subscribe
+    RequestId request = 0;                            // the client's id for the reply; 0: no reply expected
+    std::string_view topic;                           // must stay valid until the line is applied
+    std::string_view msg;                             // send; same lifetime rule
+    std::size_t bytes = 0;                            // on the wire, the '\n' included
+};
+
+// A published message, shared by every expectation and cache entry that holds it.
+struct ModelMessage {
+    std::string topic;
+    std::string msg;
+    std::int64_t index = 0;
+    Delivery delivery = Delivery::all;
+    std::optional<bool> cache;
+    std::string frame;  // the exact bytes the broker must send
+};
+using MessagePtr = std::shared_ptr<const ModelMessage>;
+
+// One frame a connection is owed.
+struct Expected {
+    enum class Kind : std::uint8_t { ack, failure, message };
+    Kind kind = Kind::ack;
+    LineError error = LineError::internal;        // failure
+    RequestKind request_kind = RequestKind::raw;  // ack, failure
+    RequestId request = 0;                        // ack, failure
+    MessagePtr message;                           // message
+    std::string_view frame;                       // owned by the model or by *message
+
+    std::size_t bytes() const { return frame.size(); }
+};
+
+struct ModelConn {
+    std::deque<Expected> queued;  // owed, not yet handed over in a Transmit
+    std::size_t queued_bytes = 0;
+    std::size_t in_flight_bytes = 0;  // handed over, not yet written
+    bool reading = true;              // false once it quit, overflowed a line, or is closing
+    std::optional<CloseReason> closing;
+    bool close_emitted = false;
+
+    std::size_t pending_bytes() const { return queued_bytes + in_flight_bytes; }
+};
+
+struct ModelTopic {
+    std::set<ConnId> subscribers;
+    std::int64_t next_index = 0;
+    std::deque<MessagePtr> cache;  // oldest first
+};
+
+// A "one" message with two or more candidates: the broker picked one of them.
+struct PendingOne {
+    ConnId sender = 0;
+    MessagePtr message;
+    std::vector<ConnId> candidates;  // ascending
+    Expected ack;                    // the sender's, queued after the delivery
+};
+
+struct ModelStats {
+    std::uint64_t lines_applied = 0;
+    std::uint64_t messages_published = 0;
+    std::uint64_t frames_owed = 0;
+    std::uint64_t slow_consumer_closes = 0;
+    std::uint64_t graceful_closes = 0;  // quit and line too long
+    std::uint64_t one_choices = 0;      // PendingOnes resolved
+    std::uint64_t too_long_overflows = 0;  // a "Line too long" reply that itself overflowed the connection
+};
+
+// The reason a client sees for `error`, as PROTOCOL.md words it.
+std::string_view protocol_reason(LineError error);
+
+class Model {
+public:
+    explicit Model(const Limits& limits);
+
+    const Limits& limits() const { return limits_; }
+
+    void connect(ConnId conn);
+    // Applies one complete line of `conn` (a no-op once the connection stopped
+    // reading). Returns false when a PendingOne now waits for resolve_one.
+    bool apply_line(ConnId conn, const LineIntent& line);
+    // The current line of `conn` passed line_bytes_max: "Line too long", then
+    // a graceful close. `request` is the line's request id, for the reply.
+    void apply_line_too_long(ConnId conn, const LineIntent& line);
+    const std::optional<PendingOne>& pending_one() const { return pending_one_; }
+    void resolve_one(ConnId chosen);
+
+    // The broker handed every queued frame of `conn` over; they move to `out`.
+    void transmit(ConnId conn, std::vector<Expected>& out);
+    void written(ConnId conn, std::size_t bytes);
+    void close_emitted(ConnId conn);
+    void disconnect(ConnId conn);
+
+    bool exists(ConnId conn) const { return conns_.contains(conn); }
+    const ModelConn& conn(ConnId conn) const;
+    // A Close must come now: a slow consumer, or a graceful close whose output is all written.
+    bool close_due(ConnId conn) const;
+    const std::map<std::string, ModelTopic, std::less<>>& topics() const { return topics_; }
+    std::size_t connection_count() const { return conns_.size(); }
+
+    // Connections whose state changed since the last clear_touched(), once each.
+    const std::vector<ConnId>& touched() const { return touched_; }
+    void clear_touched();
+
+    const ModelStats& stats() const { return stats_; }
+    std::string_view ack_frame() const { return ack_frame_; }
+    std::string_view error_frame(LineError error) const;
+
+private:
+    ModelConn& find(ConnId conn);
+    void touch(ConnId conn);
+    // Queues `expected` for `conn`, or closes it as a slow consumer when the
+    // frame would take its pending bytes past the limit.
+    void deliver(ConnId conn, Expected expected);
+    void begin_close(ConnId conn, CloseReason reason);
+    // Closing connections leave their topics after each command (the broker
+    // takes them out after the command, never inside a fan-out).
+    void settle();
+    Expected reply(const LineIntent& line, bool success, LineError error = LineError::internal) const;
+    Expected message_frame(const MessagePtr& message) const;
+    void publish(ConnId sender, const LineIntent& line);
+    void subscribe(ConnId subscriber, const LineIntent& line);
+    void cache(ModelTopic& topic, const MessagePtr& message);
+
+    Limits limits_;
+    std::map<std::string, ModelTopic, std::less<>> topics_;
+    std::unordered_map<ConnId, ModelConn> conns_;
+    std::vector<ConnId> leaving_;
+    std::optional<PendingOne> pending_one_;
+    std::vector<ConnId> touched_;
+    std::string ack_frame_;
+    std::vector<std::string> error_frames_;
+    Send scratch_send_;  // reused to encode messages without fresh strings
+    ModelStats stats_;
+};
+
+}  // namespace memq::sim

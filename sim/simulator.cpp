@@ -1,0 +1,553 @@
+// simulator.cpp — the run loop: clients, links, faults, the two phases, the
+// digest, the trace and the failure report (see simulator.hpp).
+#include "simulator.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cinttypes>
+#include <deque>
+#include <memory>
+#include <variant>
+#include <vector>
+
+#include "checker.hpp"
+#include "client_core.hpp"
+#include "digest.hpp"
+#include "network.hpp"
+#include "prng.hpp"
+#include "swarm.hpp"
+#include "workload.hpp"
+
+namespace memq::sim {
+namespace {
+
+// What the trace and the failure report show, one record per event.
+enum class Ev : std::uint8_t {
+    connect, resume, issue, receive, written, transmit, close, read, event, stall, unstall, drop, finish
+};
+
+struct TraceRecord {
+    std::uint64_t tick = 0;
+    Ev ev = Ev::connect;
+    std::uint32_t client = 0;
+    ConnId conn = 0;
+    std::uint64_t a = 0;
+    std::uint64_t b = 0;
+};
+
+std::string_view event_kind_name(std::uint64_t kind) {
+    static constexpr std::array<std::string_view, 5> names{"ack", "failure", "message", "protocol-error", "gap"};
+    return kind < names.size() ? names[kind] : "?";
+}
+
+std::string format(const TraceRecord& r) {
+    char text[200];
+    const auto tick = static_cast<unsigned long long>(r.tick);
+    const auto conn = static_cast<unsigned long long>(r.conn);
+    const auto a = static_cast<unsigned long long>(r.a);
+    const auto b = static_cast<unsigned long long>(r.b);
+    switch (r.ev) {
+        case Ev::connect: std::snprintf(text, sizeof text, "t%llu client %u: connect as conn %llu (socket buffer %llu)", tick, r.client, conn, a); break;
+        case Ev::resume: std::snprintf(text, sizeof text, "t%llu client %u conn %llu: resubscribe_all, %llu topics", tick, r.client, conn, a); break;
+        case Ev::issue:
+            std::snprintf(text, sizeof text, "t%llu client %u conn %llu: writes %s request #%llu",
+                          tick, r.client, conn, std::string(to_string(static_cast<OpKind>(a))).c_str(), b);
+            break;
+        case Ev::receive: std::snprintf(text, sizeof text, "t%llu conn %llu: handle_receive %llu bytes", tick, conn, a); break;
+        case Ev::written: std::snprintf(text, sizeof text, "t%llu conn %llu: handle_written %llu bytes", tick, conn, a); break;
+        case Ev::transmit: std::snprintf(text, sizeof text, "t%llu conn %llu: Transmit %llu frames, %llu bytes", tick, conn, a, b); break;
+        case Ev::close:
+            std::snprintf(text, sizeof text, "t%llu conn %llu: Close (%s)", tick, conn,
+                          std::string(to_string(static_cast<CloseReason>(a))).c_str());
+            break;
+        case Ev::read: std::snprintf(text, sizeof text, "t%llu client %u conn %llu: reads %llu bytes", tick, r.client, conn, a); break;
+        case Ev::event:
+            std::snprintf(text, sizeof text, "t%llu client %u conn %llu: gets %s (%llu)", tick, r.client, conn,
+                          std::string(event_kind_name(a)).c_str(), b);
+            break;
+        case Ev::stall: std::snprintf(text, sizeof text, "t%llu client %u conn %llu: stops reading", tick, r.client, conn); break;
+        case Ev::unstall: std::snprintf(text, sizeof text, "t%llu client %u conn %llu: reads again", tick, r.client, conn); break;
+        case Ev::drop: std::snprintf(text, sizeof text, "t%llu client %u conn %llu: drops the connection (%llu bytes still reach the broker)", tick, r.client, conn, a); break;
+        case Ev::finish: std::snprintf(text, sizeof text, "t%llu client %u conn %llu: connection gone (handle_disconnect)", tick, r.client, conn); break;
+    }
+    return text;
+}
+
+struct SimClient {
+    enum class State : std::uint8_t { offline, online, closed_by_server };
+
+    ClientCore core;
+    State state = State::offline;
+    ConnId conn = 0;
+    bool rough = false;     // may send garbage, blank, quit and over-long lines
+    bool stalled = false;   // does not read: its socket buffer fills, the broker's queue grows
+    bool quitting = false;  // wrote "quit": writes nothing more on this connection
+    RequestId last_request = 0;
+    UpLink up;
+    DownLink down;
+    std::deque<Expected> owed;  // what the frames handed over to this connection are, in order
+    std::string scratch;
+};
+
+class Simulation {
+public:
+    Simulation(std::uint64_t seed, const RunConfig& config);
+    RunResult run();
+
+private:
+    bool faults() const { return faulty_; }
+    void tick();
+    void step(std::uint32_t index);
+    void drain(std::uint32_t index);
+    void connect(std::uint32_t index);
+    void issue(std::uint32_t index);
+    void deliver(SimClient& client);
+    void write(SimClient& client);
+    void read(std::uint32_t index);
+    void drop(std::uint32_t index);
+    void finish(std::uint32_t index);
+    void go_offline(SimClient& client);
+    void check_event(std::uint32_t index, const Event& event);
+    Expected take_owed(std::uint32_t index, std::string_view got);
+    bool quiet() const;
+    void check_liveness();
+    void check_state();
+    std::size_t cut(std::size_t available);
+    void record(Ev ev, std::uint32_t client, ConnId conn, std::uint64_t a = 0, std::uint64_t b = 0);
+    std::string recent() const;
+
+    std::uint64_t seed_;
+    RunConfig config_;
+    SwarmOptions options_;
+    std::unique_ptr<Workload> workload_;
+    std::unique_ptr<Checker> checker_;
+    Prng ops_prng_;    // what clients ask
+    Prng net_prng_;    // when and how many bytes move
+    Prng fault_prng_;  // stalls, drops, reconnects
+    std::vector<SimClient> clients_;
+    std::vector<std::int32_t> owner_;  // conn -> client index, -1 when free
+    std::vector<ConnId> free_ids_;
+    ConnId next_id_ = 1;
+    bool faulty_ = true;
+    std::uint64_t tick_ = 0;
+    RunStats stats_;
+    Digest digest_;
+    std::array<TraceRecord, 48> ring_{};
+    std::uint64_t ring_count_ = 0;
+    std::vector<LineIntent> scratch_intents_;
+};
+
+std::uint64_t child_seed(std::uint64_t& state) { return splitmix64(state); }
+
+// Faults off means a fast network: readers keep up and socket buffers are ample.
+constexpr std::size_t kDrainSocketBuffer = 1 << 20;
+
+Simulation::Simulation(std::uint64_t seed, const RunConfig& config)
+    : seed_(seed), config_(config), ops_prng_(0), net_prng_(0), fault_prng_(0) {
+    std::uint64_t state = seed;
+    options_ = draw_swarm(child_seed(state));
+    workload_ = std::make_unique<Workload>(options_, child_seed(state));
+    checker_ = std::make_unique<Checker>(options_.limits, child_seed(state));
+    ops_prng_ = Prng(child_seed(state));
+    net_prng_ = Prng(child_seed(state));
+    fault_prng_ = Prng(child_seed(state));
+    if (config_.trace_out == nullptr) config_.trace_out = stdout;
+    checker_->set_invariants_every(config_.invariants_every);
+
+    clients_.resize(options_.clients);
+    for (std::uint32_t i = 0; i < options_.clients; ++i) clients_[i].rough = i < options_.garbage_clients;
+
+    checker_->on_transmit([this](ConnId conn, std::vector<Frame>& frames, std::vector<Expected>& expected) {
+        SimClient& client = clients_[static_cast<std::size_t>(owner_[conn])];
+        std::size_t bytes = 0;
+        for (const Frame& frame : frames) bytes += frame->size();
+        record(Ev::transmit, static_cast<std::uint32_t>(owner_[conn]), conn, frames.size(), bytes);
+        digest_.mix(5, conn, bytes);
+        client.down.hand_over(frames);
+        for (Expected& owed : expected) client.owed.push_back(std::move(owed));
+    });
+    checker_->on_close([this](ConnId conn, CloseReason reason) {
+        const auto index = static_cast<std::uint32_t>(owner_[conn]);
+        SimClient& client = clients_[index];
+        record(Ev::close, index, conn, static_cast<std::uint64_t>(reason));
+        digest_.mix(6, conn, static_cast<std::uint64_t>(reason));
+        ++stats_.closes[static_cast<std::size_t>(reason)];
+        client.state = SimClient::State::closed_by_server;  // its unread input is dropped when it goes offline
+        if (reason == CloseReason::slow_consumer) {
+            // An abrupt close: unsent output is gone, and of what sits in the
+            // socket buffer only a prefix may still reach the client.
+            client.down.drop_unsent();
+            client.down.truncate(fault_prng_.below(client.down.buffered() + 1));
+        } else if (client.down.unsent() != 0) {
+            throw CheckFailure("a graceful Close of conn " + std::to_string(conn) + " came with " +
+                          std::to_string(client.down.unsent()) + " bytes not yet written");
+        }
+    });
+}
+
+void Simulation::record(Ev ev, std::uint32_t client, ConnId conn, std::uint64_t a, std::uint64_t b) {
+    TraceRecord& r = ring_[ring_count_++ % ring_.size()];
+    r = TraceRecord{tick_, ev, client, conn, a, b};
+    if (config_.trace) std::fprintf(config_.trace_out, "%s\n", format(r).c_str());
+}
+
+std::string Simulation::recent() const {
+    std::string out;
+    const std::uint64_t first = ring_count_ > ring_.size() ? ring_count_ - ring_.size() : 0;
+    for (std::uint64_t i = first; i < ring_count_; ++i) out += "  " + format(ring_[i % ring_.size()]) + "\n";
+    return out;
+}
+
+std::size_t Simulation::cut(std::size_t available) {
+    if (!faults() || options_.whole.hit(net_prng_)) return available;
+    return 1 + net_prng_.below(available);
+}
+
+void Simulation::connect(std::uint32_t index) {
+    SimClient& client = clients_[index];
+    ConnId conn;
+    if (!free_ids_.empty() && fault_prng_.below(2) == 0) {
+        // Reuse a freed id: the core must not confuse the new connection with the old one.
+        const std::size_t pick = fault_prng_.below(free_ids_.size());
+        conn = free_ids_[pick];
+        free_ids_[pick] = free_ids_.back();
+        free_ids_.pop_back();
+    } else {
+        conn = next_id_++;
+        owner_.resize(next_id_, -1);
+    }
+    owner_[conn] = static_cast<std::int32_t>(index);
+    client.conn = conn;
+    client.state = SimClient::State::online;
+    client.stalled = false;
+    client.quitting = false;
+    const std::size_t capacity = options_.socket_buffer_min +
+                                 net_prng_.below(options_.socket_buffer_max - options_.socket_buffer_min + 1);
+    client.down.set_capacity(capacity);
+    ++stats_.connects;
+    record(Ev::connect, index, conn, capacity);
+    digest_.mix(1, conn, capacity);
+    checker_->connect(conn);
+
+    if (client.core.subscriptions() > 0 && options_.resume.hit(fault_prng_)) {
+        // Resume: re-subscribe every topic where it stopped.
+        const std::size_t count = client.core.resubscribe_all();
+        client.core.take_output(client.scratch);
+        scratch_intents_.clear();
+        workload_->resubscribe_intents(client.scratch, client.last_request + 1, scratch_intents_);
+        if (scratch_intents_.size() != count) throw CheckFailure("resubscribe_all wrote a different number of lines than it said");
+        client.last_request += count;
+        for (const LineIntent& intent : scratch_intents_) checker_->add_line(conn, intent);
+        client.up.write(client.scratch);
+        stats_.ops += count;
+        ++stats_.resumes;
+        record(Ev::resume, index, conn, count);
+        digest_.mix(9, count);
+    }
+}
+
+void Simulation::issue(std::uint32_t index) {
+    SimClient& client = clients_[index];
+    const std::uint64_t burst = 1 + ops_prng_.below(options_.burst_max);
+    for (std::uint64_t i = 0; i < burst && stats_.ops < config_.ops && !client.quitting; ++i) {
+        OpKind kind;
+        const LineIntent intent = workload_->issue(ops_prng_, client.core, client.rough, kind);
+        client.core.take_output(client.scratch);
+        if (client.scratch.size() != intent.bytes) throw CheckFailure("simulator bug: a request wrote an unexpected line length");
+        client.up.write(client.scratch);
+        checker_->add_line(client.conn, intent);
+        if (intent.request != 0) client.last_request = intent.request;
+        if (kind == OpKind::quit) client.quitting = true;
+        ++stats_.ops;
+        record(Ev::issue, index, client.conn, static_cast<std::uint64_t>(kind), intent.request);
+        digest_.mix(8, static_cast<std::uint64_t>(kind), intent.bytes);
+    }
+}
+
+void Simulation::deliver(SimClient& client) {
+    const std::size_t n = cut(client.up.size());
+    const ConnId conn = client.conn;
+    record(Ev::receive, static_cast<std::uint32_t>(owner_[conn]), conn, n);
+    digest_.mix(2, conn, n);
+    checker_->receive(conn, client.up.peek(n));
+    if (client.state == SimClient::State::online) client.up.consume(n);
+}
+
+void Simulation::write(SimClient& client) {
+    const std::size_t n = cut(std::min(client.down.unsent(), client.down.room()));
+    client.down.send(n);
+    record(Ev::written, static_cast<std::uint32_t>(owner_[client.conn]), client.conn, n);
+    digest_.mix(3, client.conn, n);
+    checker_->written(client.conn, n);
+}
+
+void Simulation::read(std::uint32_t index) {
+    SimClient& client = clients_[index];
+    const std::size_t n = cut(client.down.buffered());
+    const std::string_view bytes = client.down.peek(n);
+    record(Ev::read, index, client.conn, n);
+    digest_.bytes(bytes);
+    stats_.bytes_received += n;
+    client.core.receive(bytes);
+    client.down.consume(n);
+    while (std::optional<Event> event = client.core.poll_event()) check_event(index, *event);
+}
+
+Expected Simulation::take_owed(std::uint32_t index, std::string_view got) {
+    SimClient& client = clients_[index];
+    if (client.owed.empty()) {
+        throw CheckFailure("client " + std::to_string(index) + " (conn " + std::to_string(client.conn) + ") got " +
+                      std::string(got) + ", but it was owed nothing more");
+    }
+    Expected owed = std::move(client.owed.front());
+    client.owed.pop_front();
+    return owed;
+}
+
+void Simulation::check_event(std::uint32_t index, const Event& event) {
+    SimClient& client = clients_[index];
+    const auto wrong = [&](const std::string& got, const Expected& owed) {
+        return CheckFailure("client " + std::to_string(index) + " (conn " + std::to_string(client.conn) +
+                       ") got " + got + ", expected " + describe(owed));
+    };
+    if (const auto* ack = std::get_if<Ack>(&event)) {
+        ++stats_.acks;
+        record(Ev::event, index, client.conn, 0, ack->request);
+        digest_.mix(7, 0, ack->request);
+        const std::string got = "ack of request #" + std::to_string(ack->request);
+        const Expected owed = take_owed(index, got);
+        if (owed.kind != Expected::Kind::ack || owed.request != ack->request || owed.request_kind != ack->kind) {
+            throw wrong(got, owed);
+        }
+    } else if (const auto* refused = std::get_if<memq::Failure>(&event)) {
+        ++stats_.failures;
+        record(Ev::event, index, client.conn, 1, refused->request);
+        digest_.mix(7, 1, refused->request);
+        const std::string got = "failure \"" + refused->reason + "\" of request #" + std::to_string(refused->request);
+        const Expected owed = take_owed(index, got);
+        if (owed.kind != Expected::Kind::failure || owed.request != refused->request ||
+            owed.request_kind != refused->kind || refused->reason != protocol_reason(owed.error)) {
+            throw wrong(got, owed);
+        }
+    } else if (const auto* message = std::get_if<Message>(&event)) {
+        ++stats_.messages;
+        record(Ev::event, index, client.conn, 2, static_cast<std::uint64_t>(message->index));
+        digest_.mix(7, 2, static_cast<std::uint64_t>(message->index));
+        const Expected owed = take_owed(index, message->raw);
+        const ModelMessage* m = owed.message.get();
+        if (owed.kind != Expected::Kind::message || m->topic != message->topic || m->msg != message->msg ||
+            m->index != message->index || m->delivery != message->delivery || m->cache != message->cache) {
+            throw wrong("message \"" + printable(message->raw) + "\"", owed);
+        }
+    } else if (const auto* gap = std::get_if<Gap>(&event)) {
+        ++stats_.gaps;  // a resumed subscriber learns what it missed: informative, not an error
+        record(Ev::event, index, client.conn, 4, static_cast<std::uint64_t>(gap->got_index));
+        digest_.mix(7, 4, static_cast<std::uint64_t>(gap->got_index));
+    } else if (const auto* error = std::get_if<ProtocolError>(&event)) {
+        throw CheckFailure("client " + std::to_string(index) + " (conn " + std::to_string(client.conn) +
+                      ") could not read what the broker sent: " + error->description + ": \"" +
+                      printable(error->raw) + "\"");
+    }
+}
+
+void Simulation::go_offline(SimClient& client) {
+    client.core.reset();  // pending requests are lost with the connection; subscriptions stay for a resume
+    client.up.clear();
+    client.down.clear();
+    client.owed.clear();
+    owner_[client.conn] = -1;
+    free_ids_.push_back(client.conn);
+    client.state = SimClient::State::offline;
+    client.stalled = false;
+}
+
+void Simulation::drop(std::uint32_t index) {
+    SimClient& client = clients_[index];
+    // Bytes already on their way may still reach the broker before it sees the connection go.
+    const std::size_t n = fault_prng_.below(client.up.size() + 1);
+    ++stats_.drops;
+    record(Ev::drop, index, client.conn, n);
+    digest_.mix(10, client.conn, n);
+    if (n > 0) checker_->receive(client.conn, client.up.peek(n));
+    checker_->disconnect(client.conn);
+    go_offline(client);
+}
+
+void Simulation::finish(std::uint32_t index) {
+    SimClient& client = clients_[index];
+    record(Ev::finish, index, client.conn);
+    digest_.mix(4, client.conn);
+    checker_->disconnect(client.conn);
+    go_offline(client);
+}
+
+void Simulation::step(std::uint32_t index) {
+    SimClient& client = clients_[index];
+    using State = SimClient::State;
+    if (client.state == State::offline) {
+        if (faults() && options_.reconnect.hit(fault_prng_)) connect(index);
+        return;
+    }
+    if (client.state == State::online && faults()) {
+        if (options_.disconnect.hit(fault_prng_)) return drop(index);
+        if (client.stalled ? options_.unstall.hit(fault_prng_) : options_.stall.hit(fault_prng_)) {
+            client.stalled = !client.stalled;
+            record(client.stalled ? Ev::stall : Ev::unstall, index, client.conn);
+        }
+        if (!client.quitting && stats_.ops < config_.ops && options_.issue.hit(ops_prng_)) issue(index);
+    }
+    if (!faults()) return drain(index);
+    if (client.state == State::online && !client.up.empty() && options_.deliver.hit(net_prng_)) deliver(client);
+    if (client.state == State::online && client.down.unsent() != 0 && client.down.room() != 0 &&
+        options_.write.hit(net_prng_)) {
+        write(client);
+    }
+    if (client.state != State::offline && client.down.buffered() != 0 && !client.stalled &&
+        options_.read.hit(net_prng_)) {
+        read(index);
+    }
+    if (client.state == State::closed_by_server &&
+        (client.down.buffered() == 0 || (faults() && !options_.linger.hit(fault_prng_)))) {
+        finish(index);
+    }
+}
+
+// Faults off: a fast network. Every byte moves as far as it can this tick.
+void Simulation::drain(std::uint32_t index) {
+    SimClient& client = clients_[index];
+    using State = SimClient::State;
+    if (client.state == State::online && !client.up.empty()) deliver(client);
+    for (;;) {
+        if (client.state == State::online && client.down.unsent() != 0 && client.down.room() != 0) write(client);
+        if (client.state == State::offline || client.down.buffered() == 0) break;
+        read(index);
+    }
+    if (client.state == State::closed_by_server) finish(index);
+}
+
+void Simulation::tick() {
+    ++tick_;
+    const auto count = static_cast<std::uint32_t>(clients_.size());
+    const auto start = static_cast<std::uint32_t>(net_prng_.below(count));
+    for (std::uint32_t i = 0; i < count; ++i) step((start + i) % count);
+}
+
+bool Simulation::quiet() const {
+    for (const SimClient& client : clients_) {
+        if (client.state == SimClient::State::closed_by_server) return false;
+        if (client.state == SimClient::State::online &&
+            (!client.up.empty() || client.down.unsent() != 0 || client.down.buffered() != 0)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+void Simulation::check_liveness() {
+    const Model& model = checker_->model();
+    for (std::uint32_t i = 0; i < clients_.size(); ++i) {
+        const SimClient& client = clients_[i];
+        if (client.state != SimClient::State::online) continue;
+        const std::string who = "liveness: client " + std::to_string(i) + " (conn " + std::to_string(client.conn) + ")";
+        if (!client.owed.empty()) throw CheckFailure(who + " never got " + describe(client.owed.front()));
+        const ModelConn& conn = model.conn(client.conn);
+        if (!conn.queued.empty()) throw CheckFailure(who + " is still owed " + describe(conn.queued.front()));
+        if (conn.in_flight_bytes != 0) throw CheckFailure(who + " has bytes in flight after the drain");
+        if (client.core.pending_requests() != 0) {
+            throw CheckFailure(who + " has " + std::to_string(client.core.pending_requests()) + " requests never answered");
+        }
+    }
+}
+
+// The broker's topics against the model's, after the drain: same topics, same
+// next index, same cached indices, same number of subscribers.
+void Simulation::check_state() {
+    const TopicTable& table = checker_->broker().topics();
+    const auto& topics = checker_->model().topics();
+    if (table.size() != topics.size()) {
+        throw CheckFailure("the broker has " + std::to_string(table.size()) + " topics, the model " + std::to_string(topics.size()));
+    }
+    for (const auto& [name, topic] : topics) {
+        const Topic* real = table.find(name);
+        const std::string which = "topic \"" + printable(name, 40) + "\": ";
+        if (real == nullptr) throw CheckFailure(which + "missing in the broker");
+        if (real->next_index != topic.next_index) {
+            throw CheckFailure(which + "next index " + std::to_string(real->next_index) + ", expected " + std::to_string(topic.next_index));
+        }
+        if (real->subscribers.size() != topic.subscribers.size()) {
+            throw CheckFailure(which + std::to_string(real->subscribers.size()) + " subscribers, expected " +
+                          std::to_string(topic.subscribers.size()));
+        }
+        bool same = real->cache.size() == topic.cache.size();
+        for (std::size_t i = 0; same && i < topic.cache.size(); ++i) {
+            same = real->cache[i].index == topic.cache[i]->index && real->cache[i].delivery == topic.cache[i]->delivery;
+        }
+        if (!same) {
+            std::string what = which + "cache holds indices";
+            for (const CachedMessage& cached : real->cache) what.append(" ").append(std::to_string(cached.index));
+            what += ", expected";
+            for (const MessagePtr& cached : topic.cache) what.append(" ").append(std::to_string(cached->index));
+            throw CheckFailure(what);
+        }
+    }
+}
+
+RunResult Simulation::run() {
+    RunResult result;
+    result.seed = seed_;
+    result.options = describe(options_);
+    result.replay = replay_command(seed_, config_);
+    try {
+        for (std::uint32_t i = 0; i < clients_.size(); ++i) connect(i);
+        // Phase 1: faults on.
+        while (stats_.ops < config_.ops && (config_.ticks == 0 || tick_ < config_.ticks)) tick();
+        stats_.ticks = tick_;
+        // Phase 2: faults off until every queue drains.
+        faulty_ = false;
+        for (SimClient& client : clients_) {
+            client.stalled = false;
+            client.down.set_capacity(std::max<std::size_t>(client.down.capacity(), kDrainSocketBuffer));
+        }
+        while (!quiet()) {
+            if (stats_.drain_ticks++ >= config_.drain_ticks_max) {
+                throw CheckFailure("liveness: the run did not drain in " + std::to_string(config_.drain_ticks_max) + " ticks");
+            }
+            tick();
+        }
+        check_liveness();
+        check_state();
+    } catch (const CheckFailure& failure) {
+        result.ok = false;
+        result.failure = failure.what();
+    } catch (const std::exception& exception) {
+        result.ok = false;
+        result.failure = std::string("exception: ") + exception.what();
+    }
+    if (!result.ok) {
+        result.failure = "at tick " + std::to_string(tick_) + " after " + std::to_string(stats_.ops) +
+                         " requests: " + result.failure;
+        result.recent = recent();
+    }
+    stats_.core_calls = checker_->calls();
+    stats_.model = checker_->model().stats();
+    digest_.mix(stats_.ops, stats_.ticks, stats_.drain_ticks);
+    result.digest = digest_.value();
+    result.stats = stats_;
+    return result;
+}
+
+}  // namespace
+
+RunResult simulate(std::uint64_t seed, const RunConfig& config) {
+    Simulation simulation(seed, config);
+    return simulation.run();
+}
+
+std::string replay_command(std::uint64_t seed, const RunConfig& config) {
+    std::string command = "memq-sim --seed " + std::to_string(seed);
+    if (config.ops != RunConfig{}.ops) command += " --ops " + std::to_string(config.ops);
+    if (config.ticks != RunConfig{}.ticks) command += " --ticks " + std::to_string(config.ticks);
+    return command;
+}
+
+}  // namespace memq::sim

@@ -1,0 +1,25 @@
+# same_digest.cmake — runs memq-sim twice with one seed, in two processes, and
+# fails unless both runs print the same digest (their last line).
+# Usage: cmake -DSIM=path/to/memq-sim [-DSEED=N] [-DOPS=N] -P same_digest.cmake
+if(NOT DEFINED SEED)
+  set(SEED 20240601)
+endif()
+if(NOT DEFINED OPS)
+  set(OPS 20000)
+endif()
+foreach(run first second)
+  execute_process(COMMAND ${SIM} --seed ${SEED} --ops ${OPS}
+                  OUTPUT_VARIABLE output RESULT_VARIABLE status)
+  if(NOT status EQUAL 0)
+    message(FATAL_ERROR "memq-sim --seed ${SEED} --ops ${OPS} failed:\n${output}")
+  endif()
+  string(STRIP "${output}" output)
+  string(REGEX MATCH "digest 0x[0-9a-f]+$" ${run} "${output}")
+  if(NOT ${run})
+    message(FATAL_ERROR "no digest on the last line:\n${output}")
+  endif()
+endforeach()
+if(NOT first STREQUAL second)
+  message(FATAL_ERROR "seed ${SEED}: the first run printed '${first}', the second '${second}'")
+endif()
+message(STATUS "seed ${SEED}: both runs printed ${first}")
