@@ -1,16 +1,25 @@
 #!/usr/bin/env bash
 # test.sh — sets up, builds and runs every memq test suite. This is the
 # command the README gives and the one .ci/run calls.
+#   1. the C++ suites (ctest) on the Release build in build/;
+#   2. the same suites built with AddressSanitizer + UndefinedBehaviorSanitizer
+#      in build-asan/ (skip with MEMQ_SKIP_SANITIZERS=1 for a quicker local run);
+#   3. the Python conformance suite against memqd, through the memq package.
 set -euo pipefail
 cd "$(dirname "$0")"
 
 scripts/setup.sh
 scripts/build.sh
 
-echo "== C++ suites (ctest)"
+echo "== C++ suites (ctest, Release)"
 (cd build && ctest --output-on-failure --timeout 300 -j "$(nproc)")
 
-if [ -x scripts/test-python.sh ]; then
-  echo "== Python suite (pytest)"
-  scripts/test-python.sh
+if [ "${MEMQ_SKIP_SANITIZERS:-0}" != 1 ]; then
+  echo "== C++ suites (ctest, ASan + UBSan)"
+  MEMQ_BUILD_DIR=build-asan scripts/build.sh -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMEMQ_SANITIZE=ON
+  (cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+     ctest --output-on-failure --timeout 600 -j "$(nproc)")
 fi
+
+echo "== Python suite (pytest)"
+scripts/test-python.sh

@@ -254,7 +254,9 @@ void ClientCore::handle_message(Message message) {
     }
     if (subscription.awaiting_first_after_resume) {
         subscription.awaiting_first_after_resume = false;
-        if (subscription.last_index && message.index != *subscription.last_index + 1) {
+        // A gap is a first index past last + 1 (written so that last = INT64_MAX cannot overflow).
+        if (subscription.last_index && message.index > *subscription.last_index &&
+            message.index - 1 != *subscription.last_index) {
             events_.emplace_back(Gap{message.topic, *subscription.last_index + 1, message.index});
         }
     }

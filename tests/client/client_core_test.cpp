@@ -2,6 +2,8 @@
 // message decoding at any split, protocol errors, and resume bookkeeping.
 #include <gtest/gtest.h>
 
+#include <limits>
+
 #include <string>
 #include <string_view>
 #include <vector>
@@ -422,6 +424,20 @@ TEST(ClientCoreResume, FirstMessageAfterResumeThatSkipsIndicesIsReportedAsAGap) 
     EXPECT_EQ(gap.got_index, 10);
     EXPECT_EQ(std::get<Message>(events[2]).index, 10);
     EXPECT_EQ(std::get<Message>(events[3]).index, 11);
+}
+
+TEST(ClientCoreResume, AMessageBelowLastSeenAfterAResumeIsNoGapEvenAtTheLargestLastSeen) {
+    ClientCore core;
+    core.subscribe("t", std::numeric_limits<std::int64_t>::max());
+    core.receive(kAck);
+    drain(core);
+    core.reset();
+    core.resubscribe_all();
+    core.receive(std::string(kAck) + message_line("t", "fresh topic", 0));
+    const auto events = drain(core);
+    ASSERT_EQ(events.size(), 2u);
+    EXPECT_TRUE(std::holds_alternative<Ack>(events[0]));
+    EXPECT_EQ(std::get<Message>(events[1]).index, 0) << "an index below last_seen is not a gap";
 }
 
 TEST(ClientCoreResume, ResumeThatContinuesExactlyReportsNoGap) {

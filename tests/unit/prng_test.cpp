@@ -119,6 +119,28 @@ TEST(Prng, below_on_a_huge_bound_uses_the_upper_half) {
     EXPECT_LT(upper, 600);
 }
 
+TEST(Prng, below_matches_the_reference_multiply_and_reject_method) {
+    // The high half of next() * bound, rejecting a low half below 2^64 mod bound
+    // (Lemire): the same draws on every platform, unlike next() % bound.
+    Prng prng(42);
+    std::vector<std::uint64_t> draws;
+    for (const std::uint64_t bound : {6ULL, 6ULL, 6ULL, 1000ULL, 1000ULL, (1ULL << 63) + 1, 3ULL, 7ULL}) {
+        draws.push_back(prng.below(bound));
+    }
+    EXPECT_EQ(draws, (std::vector<std::uint64_t>{0, 2, 4, 924, 991, 7099593415032875292ULL, 2, 5}));
+}
+
+TEST(Prng, below_rejects_the_biased_draws_of_a_huge_bound) {
+    // For bound 2^63 + 1 almost half of all draws fall in the biased zone and
+    // must be drawn again; seed 7 rejects its second draw, among others.
+    Prng prng(7);
+    std::vector<std::uint64_t> draws;
+    for (int i = 0; i < 6; ++i) draws.push_back(prng.below((1ULL << 63) + 1));
+    EXPECT_EQ(draws, (std::vector<std::uint64_t>{6461677535414237997ULL, 7744196453246319819ULL,
+                                                 9049029322324588832ULL, 9139072988219048332ULL,
+                                                 1400256439129669809ULL, 6750200521807187948ULL}));
+}
+
 TEST(Prng, below_is_deterministic_for_a_seed) {
     Prng a(77);
     Prng b(77);
