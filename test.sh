@@ -4,7 +4,9 @@
 #   1. the C++ suites (ctest) on the Release build in build/;
 #   2. the same suites built with AddressSanitizer + UndefinedBehaviorSanitizer
 #      in build-asan/ (skip with MEMQ_SKIP_SANITIZERS=1 for a quicker local run);
-#   3. the Python conformance suite against memqd, through the memq package.
+#   3. libFuzzer on the codec and on the whole core, MEMQ_FUZZ_SECONDS each
+#      (default 30; 0 skips; scripts/fuzz.sh runs longer campaigns);
+#   4. the Python conformance suite against memqd, through the memq package.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -19,6 +21,11 @@ if [ "${MEMQ_SKIP_SANITIZERS:-0}" != 1 ]; then
   MEMQ_BUILD_DIR=build-asan scripts/build.sh -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMEMQ_SANITIZE=ON
   (cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
      ctest --output-on-failure --timeout 600 -j "$(nproc)")
+fi
+
+if [ "${MEMQ_FUZZ_SECONDS:-30}" != 0 ]; then
+  echo "== Fuzzing (libFuzzer, ASan + UBSan)"
+  scripts/fuzz.sh "${MEMQ_FUZZ_SECONDS:-30}"
 fi
 
 echo "== Python suite (pytest)"

@@ -6,6 +6,7 @@
 #include <array>
 #include <charconv>
 #include <limits>
+#include <optional>
 
 #include <nlohmann/json.hpp>
 
@@ -231,8 +232,11 @@ namespace {
 // The same text with every number that is a float or has 20 or more digits
 // (never an int64 to us, so never anything but "other") written as 0.5;
 // strings, and every other byte, are left as they are. A valid JSON text stays
-// valid and an invalid one invalid: a number token is replaced by a number token.
-std::string tame_numbers(std::string_view line) {
+// valid and an invalid one invalid: a number token is replaced by a number
+// token. A number token followed at once by a character that could continue a
+// number (`1e400e5`) is never valid JSON, and "0.5" could glue onto it, so that
+// text gives nullopt: it is invalid as it stands.
+std::optional<std::string> tame_numbers(std::string_view line) {
     std::string out;
     out.reserve(line.size());
     const auto is_digit = [](char c) { return c >= '0' && c <= '9'; };
@@ -272,23 +276,34 @@ std::string tame_numbers(std::string_view line) {
         }
         const bool valid_integer_part = integer_digits == 1 || (integer_digits > 1 && line[digits_start] != '0');
         const bool tame = valid_integer_part && (is_float || integer_digits >= 20);
+        if (i < line.size() && (is_digit(line[i]) || std::string_view(".eE+-").find(line[i]) != std::string_view::npos)) {
+            return std::nullopt;
+        }
         out.append(tame ? std::string_view("0.5") : line.substr(start, i - start));
-        if (i == start) out.push_back(line[i++]);  // a lone '-'
     }
     return out;
 }
 
+// nlohmann reads past two things that JSON (and the Python reference) reject:
+// a leading UTF-8 byte order mark, which it skips, and a NUL byte, which it
+// takes for the end of the input. Neither can be in a valid line.
+bool nlohmann_would_misread(std::string_view line) {
+    return line.starts_with("\xEF\xBB\xBF") || line.find('\0') != std::string_view::npos;
+}
+
 ParseResult parse_with_nlohmann(std::string_view line) {
+    if (nlohmann_would_misread(line)) return LineError::bad_json;
     CommandFields fields;
     CommandSax sax(fields);
     if (Json::sax_parse(line.begin(), line.end(), &sax, nlohmann::detail::input_format_t::json, true)) {
         return to_command(fields);
     }
     if (!sax.number_overflow) return LineError::bad_json;
-    const std::string tamed = tame_numbers(line);
+    const std::optional<std::string> tamed = tame_numbers(line);
+    if (!tamed) return LineError::bad_json;
     CommandFields tamed_fields;
     CommandSax tamed_sax(tamed_fields);
-    if (!Json::sax_parse(tamed.begin(), tamed.end(), &tamed_sax, nlohmann::detail::input_format_t::json, true)) {
+    if (!Json::sax_parse(tamed->begin(), tamed->end(), &tamed_sax, nlohmann::detail::input_format_t::json, true)) {
         return LineError::bad_json;
     }
     return to_command(tamed_fields);

@@ -17,8 +17,6 @@ std::string printable(std::string_view bytes, std::size_t max_bytes) {
             out += "\\n";
         } else if (c == '\r') {
             out += "\\r";
-        } else if (c == '\\') {
-            out += "\\\\";
         } else if (c < 0x20 || c >= 0x7F) {
             char hex[8];
             std::snprintf(hex, sizeof hex, "\\x%02x", c);
@@ -154,7 +152,7 @@ void Checker::settle() {
     }
     while (std::optional<Transmit> transmit = broker_.poll_transmit()) check_transmit(*transmit);
     for (const ConnId conn : model_.touched()) check_connection(conn);
-    if (calls_ % invariants_every_ == 0) broker_.check_invariants();
+    if (invariants_every_ != 0 && calls_ % invariants_every_ == 0) broker_.check_invariants();
     model_.clear_touched();
     if (on_close_) {
         for (const Close& close : closes_) on_close_(close.conn, close.reason);
@@ -207,14 +205,15 @@ void Checker::resolve_one() {
     }
     if (fitting != 1) {
         std::string what = "delivery \"one\" of index " + std::to_string(pending.message->index) + " on topic \"" +
-                           printable(pending.message->topic, 40) + "\" (frame " +
-                           std::to_string(frame_bytes) + " bytes) must reach exactly one of " +
-                           std::to_string(pending.candidates.size()) + " subscribers; what the broker shows fits " +
-                           std::to_string(fitting) + " choices. Per candidate (model pending / broker pending / closed now):";
+                           printable(pending.message->topic, 40) + "\" (frame " + std::to_string(frame_bytes) +
+                           " bytes) must reach exactly one of " + std::to_string(pending.candidates.size()) +
+                           " subscribers; what the broker shows fits " + std::to_string(fitting) +
+                           " choices. Per candidate (model pending / broker pending / closed now):";
         for (const ConnId candidate : pending.candidates) {
             what += " conn " + std::to_string(candidate) + ": " +
                     std::to_string(model_.conn(candidate).pending_bytes()) + "/" +
-                    std::to_string(broker_.pending_bytes(candidate)) + "/" + (closed_now(candidate) ? "yes" : "no") + ";";
+                    std::to_string(broker_.pending_bytes(candidate)) + "/" + (closed_now(candidate) ? "yes" : "no") +
+                    ";";
         }
         what += " sender conn " + std::to_string(pending.sender);
         fail(what);
@@ -236,7 +235,8 @@ void Checker::check_transmit(Transmit& transmit) {
     const std::size_t count = std::max(transmit.frames.size(), to.queued.size());
     std::size_t bytes = 0;
     for (std::size_t i = 0; i < count; ++i) {
-        const std::string where = "connection " + std::to_string(conn) + ", frame " + std::to_string(i + 1) + " of a Transmit";
+        const std::string where =
+            "connection " + std::to_string(conn) + ", frame " + std::to_string(i + 1) + " of a Transmit";
         if (i >= to.queued.size()) {
             fail(where + ": expected nothing more, got \"" + printable(*transmit.frames[i]) + "\"");
         }
@@ -261,7 +261,8 @@ void Checker::check_transmit(Transmit& transmit) {
 void Checker::check_connection(ConnId conn) {
     const bool open = model_.exists(conn);
     if (broker_.is_connected(conn) != open) {
-        fail("connection " + std::to_string(conn) + (open ? " is open" : " is gone") + " in the model but not in the broker");
+        fail("connection " + std::to_string(conn) + (open ? " is open" : " is gone") +
+             " in the model but not in the broker");
     }
     if (!open) return;
     const ModelConn& state = model_.conn(conn);

@@ -11,7 +11,7 @@
 //   all: every Close must be due in the model (and every due Close must come),
 //   every Transmit must carry exactly the frames the model queued, every
 //   connection's pending_bytes must equal the model's, and the core's own
-//   check_invariants must hold.
+//   check_invariants must hold (after every call unless told otherwise).
 // - The only thing the model cannot know is which subscriber the broker
 //   picks for a "one" message. The checker cuts a receive right after such a
 //   line and reads the choice back from pending_bytes and the Closes: exactly
@@ -34,7 +34,8 @@
 
 namespace memq::sim {
 
-// Printable form of wire bytes: escapes controls and non-ASCII, cuts long text.
+// Printable form of wire bytes: \r, \n and \xNN for controls and non-ASCII
+// (backslashes stay as they are, so JSON escapes read naturally); long text is cut.
 std::string printable(std::string_view bytes, std::size_t max_bytes = 200);
 // One expectation, for failure messages.
 std::string describe(const Expected& expected);
@@ -51,8 +52,10 @@ public:
 
     void on_transmit(TransmitHandler handler) { on_transmit_ = std::move(handler); }
     void on_close(CloseHandler handler) { on_close_ = std::move(handler); }
-    // Run check_invariants() after every `every`-th call (1: after each).
-    void set_invariants_every(std::uint32_t every) { invariants_every_ = every == 0 ? 1 : every; }
+    // Run the core's check_invariants() after every `every`-th call (1: after
+    // each, the default; 0: only when check_invariants() below is called).
+    void set_invariants_every(std::uint32_t every) { invariants_every_ = every; }
+    void check_invariants() const { broker_.check_invariants(); }
 
     void connect(ConnId conn);
     // The bytes of `line` were written to conn's input stream (after every
@@ -87,7 +90,7 @@ private:
     std::unordered_map<ConnId, InputStream> inputs_;
     TransmitHandler on_transmit_;
     CloseHandler on_close_;
-    std::vector<Close> closes_;              // drained this call
+    std::vector<Close> closes_;  // drained this call
     std::vector<Expected> scratch_expected_;
     std::uint32_t invariants_every_ = 1;
     std::uint64_t calls_ = 0;

@@ -16,9 +16,7 @@ namespace memq::sim {
 
 class Digest {
 public:
-    void mix(std::uint64_t value) {
-        state_ = rotl(state_ ^ (value * kMul1), 31) * kMul2;
-    }
+    void mix(std::uint64_t value) { state_ = rotl(state_ ^ (value * kMul1), 31) * kMul2; }
 
     void mix(std::uint64_t a, std::uint64_t b) {
         mix(a);

@@ -55,14 +55,18 @@ void write_number(std::uint64_t value) {
     write_text(text);
 }
 
-extern "C" void on_abort(int) {
-    // Not async-signal-safe, but the abort comes from a MEMQ_CHECK in the
-    // core, never from inside stdio: flush so that --trace shows the path.
+// A failed MEMQ_CHECK (SIGABRT) or a crash (SIGSEGV, SIGBUS, SIGFPE, SIGILL)
+// kills the process: say which seed was running and how to replay it.
+extern "C" void on_fatal_signal(int signal_number) {
+    // Not async-signal-safe, but these signals come from the core or the
+    // simulator, not from inside stdio: flush so that --trace shows the path.
     std::fflush(stdout);
     for (std::size_t i = 0; i < kMaxJobs; ++i) {
         const std::uint64_t seed = g_running[i].load(std::memory_order_relaxed);
         if (seed == kNoSeed) continue;
-        write_text("\nmemq-sim: FAIL: the process aborted (an invariant check of the core failed) while running seed ");
+        write_text(signal_number == SIGABRT
+                       ? "\nmemq-sim: FAIL: the process aborted (an invariant check failed) while running seed "
+                       : "\nmemq-sim: FAIL: the process crashed while running seed ");
         write_number(seed);
         write_text("\nreplay: memq-sim --seed ");
         write_number(seed);
@@ -76,8 +80,8 @@ extern "C" void on_abort(int) {
         }
         write_text(" --trace\n");
     }
-    std::signal(SIGABRT, SIG_DFL);
-    std::abort();
+    std::signal(signal_number, SIG_DFL);
+    std::raise(signal_number);
 }
 
 void usage(std::FILE* out) {
@@ -91,7 +95,8 @@ void usage(std::FILE* out) {
                  "  --ticks N    ticks per run in the fault phase, at most (default: no bound)\n"
                  "  --trace      print every event of the run\n"
                  "  --jobs N     run that many seeds at once (default 1)\n"
-                 "  --invariants-every N  run the core's check_invariants after every N-th call (default 1)\n"
+                 "  --invariants-every N  run the core's check_invariants after every N-th call into the core\n"
+                 "               (default 0: after every tick; 1: after every call)\n"
                  "The last line is the digest of the run (or of all runs, in seed order).\n",
                  static_cast<unsigned long long>(RunConfig{}.ops));
 }
@@ -123,19 +128,23 @@ void print_failure(const RunResult& result) {
 
 std::string summary(const RunResult& result, double seconds) {
     const auto& s = result.stats;
-    char text[512];
+    char text[768];
     std::snprintf(text, sizeof text,
                   "ok: %llu requests, %llu ticks (+%llu to drain), %llu core calls; clients got %llu acks, "
                   "%llu failures, %llu messages, %llu gaps; %llu connects (%llu resumed), %llu drops, closes: "
-                  "quit %llu, line too long %llu, slow consumer %llu; %.3f s, %.0f requests/s",
+                  "quit %llu, line too long %llu, slow consumer %llu; %llu \"one\" choices read back, %llu "
+                  "\"Line too long\" replies that overflowed; %.3f s: %.0f requests/s, %.0f client operations/s",
                   static_cast<unsigned long long>(s.ops), static_cast<unsigned long long>(s.ticks),
                   static_cast<unsigned long long>(s.drain_ticks), static_cast<unsigned long long>(s.core_calls),
                   static_cast<unsigned long long>(s.acks), static_cast<unsigned long long>(s.failures),
                   static_cast<unsigned long long>(s.messages), static_cast<unsigned long long>(s.gaps),
                   static_cast<unsigned long long>(s.connects), static_cast<unsigned long long>(s.resumes),
                   static_cast<unsigned long long>(s.drops), static_cast<unsigned long long>(s.closes[0]),
-                  static_cast<unsigned long long>(s.closes[1]), static_cast<unsigned long long>(s.closes[2]), seconds,
-                  seconds > 0 ? static_cast<double>(s.ops) / seconds : 0.0);
+                  static_cast<unsigned long long>(s.closes[1]), static_cast<unsigned long long>(s.closes[2]),
+                  static_cast<unsigned long long>(s.model.one_choices),
+                  static_cast<unsigned long long>(s.model.too_long_overflows), seconds,
+                  seconds > 0 ? static_cast<double>(s.ops) / seconds : 0.0,
+                  seconds > 0 ? static_cast<double>(s.ops + s.acks + s.failures + s.messages) / seconds : 0.0);
     return text;
 }
 
@@ -177,7 +186,7 @@ int main(int argc, char** argv) {
         } else if (arg == "--jobs") {
             value(jobs);
         } else if (arg == "--invariants-every") {
-            std::uint64_t every = 1;
+            std::uint64_t every = 0;
             value(every);
             config.invariants_every = static_cast<std::uint32_t>(every);
         } else if (arg == "--trace") {
@@ -198,7 +207,8 @@ int main(int argc, char** argv) {
     jobs = std::max<std::uint64_t>(1, std::min<std::uint64_t>(jobs, kMaxJobs));
     g_config = config;
     for (auto& running : g_running) running.store(kNoSeed);
-    std::signal(SIGABRT, on_abort);
+    for (const int signal_number : {SIGABRT, SIGSEGV, SIGBUS, SIGFPE, SIGILL})
+        std::signal(signal_number, on_fatal_signal);
 
     std::vector<std::uint64_t> seeds;
     if (have_range) {
@@ -261,17 +271,21 @@ int main(int argc, char** argv) {
         return 0;
     }
     memq::sim::Digest all;
-    std::uint64_t ops = 0, messages = 0, overflows = 0;
+    std::uint64_t ops = 0, replies = 0, messages = 0;
     for (const RunResult& result : results) {
         all.mix(result.digest);
         ops += result.stats.ops;
+        replies += result.stats.acks + result.stats.failures;
         messages += result.stats.messages;
-        overflows += result.stats.model.too_long_overflows;
     }
-    std::fprintf(stderr, "too_long_overflows %llu\n", static_cast<unsigned long long>(overflows));
-    std::printf("ok: %zu seeds, %llu requests, %llu messages received, %.3f s, %.0f requests/s (%llu jobs)\n",
-                seeds.size(), static_cast<unsigned long long>(ops), static_cast<unsigned long long>(messages), seconds,
-                seconds > 0 ? static_cast<double>(ops) / seconds : 0.0, static_cast<unsigned long long>(jobs));
+    // Client operations: every request a client wrote, every reply and message it read.
+    const double client_ops = static_cast<double>(ops + replies + messages);
+    std::printf(
+        "ok: %zu seeds, %llu requests, %llu replies and %llu messages received, %.3f s: %.0f requests/s, "
+        "%.0f client operations/s (%llu jobs)\n",
+        seeds.size(), static_cast<unsigned long long>(ops), static_cast<unsigned long long>(replies),
+        static_cast<unsigned long long>(messages), seconds, seconds > 0 ? static_cast<double>(ops) / seconds : 0.0,
+        seconds > 0 ? client_ops / seconds : 0.0, static_cast<unsigned long long>(jobs));
     std::printf("digest 0x%016llx\n", static_cast<unsigned long long>(all.value()));
     return 0;
 }

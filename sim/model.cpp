@@ -49,7 +49,8 @@ void Model::touch(ConnId conn) {
 void Model::clear_touched() { touched_.clear(); }
 
 void Model::connect(ConnId conn) {
-    if (!conns_.try_emplace(conn).second) throw CheckFailure("simulator bug: connection " + std::to_string(conn) + " twice");
+    if (!conns_.try_emplace(conn).second)
+        throw CheckFailure("simulator bug: connection " + std::to_string(conn) + " twice");
     touch(conn);
 }
 
@@ -112,19 +113,17 @@ bool Model::apply_line(ConnId conn, const LineIntent& line) {
     if (!sender.reading) return true;
     ++stats_.lines_applied;
     switch (line.kind) {
-        case LineIntent::Kind::blank:
-            break;  // no reply, no change
+        case LineIntent::Kind::blank: break;  // no reply, no change
         case LineIntent::Kind::quit:
             begin_close(conn, CloseReason::quit);  // no reply; what is queued is flushed first
             break;
         case LineIntent::Kind::error:
             deliver(conn, reply(line, false, line.error));  // an error changes nothing else
             break;
-        case LineIntent::Kind::subscribe:
-            subscribe(conn, line);
-            break;
+        case LineIntent::Kind::subscribe: subscribe(conn, line); break;
         case LineIntent::Kind::unsubscribe:
-            if (const auto topic = topics_.find(line.topic); topic != topics_.end()) topic->second.subscribers.erase(conn);
+            if (const auto topic = topics_.find(line.topic); topic != topics_.end())
+                topic->second.subscribers.erase(conn);
             deliver(conn, reply(line, true));  // also when it was not subscribed
             break;
         case LineIntent::Kind::send:
@@ -250,7 +249,7 @@ void Model::written(ConnId conn, std::size_t bytes) {
     touch(conn);
     if (bytes > to.in_flight_bytes) {
         throw CheckFailure("simulator bug: " + std::to_string(bytes) + " bytes written to connection " +
-                      std::to_string(conn) + " with only " + std::to_string(to.in_flight_bytes) + " in flight");
+                           std::to_string(conn) + " with only " + std::to_string(to.in_flight_bytes) + " in flight");
     }
     to.in_flight_bytes -= bytes;
 }

@@ -48,15 +48,15 @@ public:
 struct LineIntent {
     enum class Kind : std::uint8_t { subscribe, unsubscribe, send, error, blank, quit };
     Kind kind = Kind::blank;
-    Delivery delivery = Delivery::all;                // send
-    LineError error = LineError::internal;            // error: the reply it must get
-    RequestKind request_kind = RequestKind::raw;      // what the client's ClientCore calls the request
-    std::optional<bool> cache;                        // subscribe, send: absent is the default
-    std::int64_t last_seen = -1;                      // subscribe
-    RequestId request = 0;                            // the client's id for the reply; 0: no reply expected
-    std::string_view topic;                           // must stay valid until the line is applied
-    std::string_view msg;                             // send; same lifetime rule
-    std::size_t bytes = 0;                            // on the wire, the '\n' included
+    Delivery delivery = Delivery::all;            // send
+    LineError error = LineError::internal;        // error: the reply it must get
+    RequestKind request_kind = RequestKind::raw;  // what the client's ClientCore calls the request
+    std::optional<bool> cache;                    // subscribe, send: absent is the default
+    std::int64_t last_seen = -1;                  // subscribe
+    RequestId request = 0;                        // the client's id for the reply; 0: no reply expected
+    std::string_view topic;                       // must stay valid until the line is applied
+    std::string_view msg;                         // send; same lifetime rule
+    std::size_t bytes = 0;                        // on the wire, the '\n' included
 };
 
 // A published message, shared by every expectation and cache entry that holds it.
@@ -113,8 +113,8 @@ struct ModelStats {
     std::uint64_t messages_published = 0;
     std::uint64_t frames_owed = 0;
     std::uint64_t slow_consumer_closes = 0;
-    std::uint64_t graceful_closes = 0;  // quit and line too long
-    std::uint64_t one_choices = 0;      // PendingOnes resolved
+    std::uint64_t graceful_closes = 0;     // quit and line too long
+    std::uint64_t one_choices = 0;         // PendingOnes resolved
     std::uint64_t too_long_overflows = 0;  // a "Line too long" reply that itself overflowed the connection
 };
 

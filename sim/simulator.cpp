@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <array>
-#include <cinttypes>
 #include <deque>
 #include <memory>
 #include <variant>
@@ -22,53 +21,96 @@ namespace memq::sim {
 namespace {
 
 // What the trace and the failure report show, one record per event.
-enum class Ev : std::uint8_t {
-    connect, resume, issue, receive, written, transmit, close, read, event, stall, unstall, drop, finish
+enum class TraceKind : std::uint8_t {
+    connect,
+    resume,
+    issue,
+    receive,
+    written,
+    transmit,
+    close,
+    read,
+    event,
+    stall,
+    unstall,
+    drop,
+    finish
 };
+
+// What a client got, in a TraceKind::event record.
+enum class Got : std::uint8_t { ack, failure, message, gap };
 
 struct TraceRecord {
     std::uint64_t tick = 0;
-    Ev ev = Ev::connect;
+    TraceKind kind = TraceKind::connect;
     std::uint32_t client = 0;
     ConnId conn = 0;
     std::uint64_t a = 0;
     std::uint64_t b = 0;
 };
 
-std::string_view event_kind_name(std::uint64_t kind) {
-    static constexpr std::array<std::string_view, 5> names{"ack", "failure", "message", "protocol-error", "gap"};
-    return kind < names.size() ? names[kind] : "?";
-}
-
 std::string format(const TraceRecord& r) {
-    char text[200];
+    char text[240];
     const auto tick = static_cast<unsigned long long>(r.tick);
     const auto conn = static_cast<unsigned long long>(r.conn);
     const auto a = static_cast<unsigned long long>(r.a);
     const auto b = static_cast<unsigned long long>(r.b);
-    switch (r.ev) {
-        case Ev::connect: std::snprintf(text, sizeof text, "t%llu client %u: connect as conn %llu (socket buffer %llu)", tick, r.client, conn, a); break;
-        case Ev::resume: std::snprintf(text, sizeof text, "t%llu client %u conn %llu: resubscribe_all, %llu topics", tick, r.client, conn, a); break;
-        case Ev::issue:
-            std::snprintf(text, sizeof text, "t%llu client %u conn %llu: writes %s request #%llu",
-                          tick, r.client, conn, std::string(to_string(static_cast<OpKind>(a))).c_str(), b);
+    const std::string who =
+        "t" + std::to_string(tick) + " client " + std::to_string(r.client) + " conn " + std::to_string(conn) + ": ";
+    const std::string broker = "t" + std::to_string(tick) + " conn " + std::to_string(conn) + ": ";
+    switch (r.kind) {
+        case TraceKind::connect:
+            std::snprintf(text, sizeof text, "%sconnects (socket buffer %llu bytes)", who.c_str(), a);
             break;
-        case Ev::receive: std::snprintf(text, sizeof text, "t%llu conn %llu: handle_receive %llu bytes", tick, conn, a); break;
-        case Ev::written: std::snprintf(text, sizeof text, "t%llu conn %llu: handle_written %llu bytes", tick, conn, a); break;
-        case Ev::transmit: std::snprintf(text, sizeof text, "t%llu conn %llu: Transmit %llu frames, %llu bytes", tick, conn, a, b); break;
-        case Ev::close:
-            std::snprintf(text, sizeof text, "t%llu conn %llu: Close (%s)", tick, conn,
+        case TraceKind::resume:
+            std::snprintf(text, sizeof text, "%sresubscribe_all: %llu topics", who.c_str(), a);
+            break;
+        case TraceKind::issue:
+            if (b == 0) {
+                std::snprintf(text, sizeof text, "%swrites %s (no reply expected)", who.c_str(),
+                              std::string(to_string(static_cast<OpKind>(a))).c_str());
+            } else {
+                std::snprintf(text, sizeof text, "%swrites %s (request #%llu)", who.c_str(),
+                              std::string(to_string(static_cast<OpKind>(a))).c_str(), b);
+            }
+            break;
+        case TraceKind::receive:
+            std::snprintf(text, sizeof text, "%shandle_receive %llu bytes", broker.c_str(), a);
+            break;
+        case TraceKind::written:
+            std::snprintf(text, sizeof text, "%shandle_written %llu bytes", broker.c_str(), a);
+            break;
+        case TraceKind::transmit:
+            std::snprintf(text, sizeof text, "%sTransmit of %llu frames, %llu bytes", broker.c_str(), a, b);
+            break;
+        case TraceKind::close:
+            std::snprintf(text, sizeof text, "%sClose (%s)", broker.c_str(),
                           std::string(to_string(static_cast<CloseReason>(a))).c_str());
             break;
-        case Ev::read: std::snprintf(text, sizeof text, "t%llu client %u conn %llu: reads %llu bytes", tick, r.client, conn, a); break;
-        case Ev::event:
-            std::snprintf(text, sizeof text, "t%llu client %u conn %llu: gets %s (%llu)", tick, r.client, conn,
-                          std::string(event_kind_name(a)).c_str(), b);
+        case TraceKind::read: std::snprintf(text, sizeof text, "%sreads %llu bytes", who.c_str(), a); break;
+        case TraceKind::event:
+            switch (static_cast<Got>(a)) {
+                case Got::ack:
+                    std::snprintf(text, sizeof text, "%sgets the ack of request #%llu", who.c_str(), b);
+                    break;
+                case Got::failure:
+                    std::snprintf(text, sizeof text, "%sgets a failure for request #%llu", who.c_str(), b);
+                    break;
+                case Got::message: std::snprintf(text, sizeof text, "%sgets message index %llu", who.c_str(), b); break;
+                case Got::gap:
+                    std::snprintf(text, sizeof text, "%sgets a gap before index %llu", who.c_str(), b);
+                    break;
+            }
             break;
-        case Ev::stall: std::snprintf(text, sizeof text, "t%llu client %u conn %llu: stops reading", tick, r.client, conn); break;
-        case Ev::unstall: std::snprintf(text, sizeof text, "t%llu client %u conn %llu: reads again", tick, r.client, conn); break;
-        case Ev::drop: std::snprintf(text, sizeof text, "t%llu client %u conn %llu: drops the connection (%llu bytes still reach the broker)", tick, r.client, conn, a); break;
-        case Ev::finish: std::snprintf(text, sizeof text, "t%llu client %u conn %llu: connection gone (handle_disconnect)", tick, r.client, conn); break;
+        case TraceKind::stall: std::snprintf(text, sizeof text, "%sstops reading", who.c_str()); break;
+        case TraceKind::unstall: std::snprintf(text, sizeof text, "%sreads again", who.c_str()); break;
+        case TraceKind::drop:
+            std::snprintf(text, sizeof text, "%sdrops the connection (%llu more bytes reach the broker first)",
+                          who.c_str(), a);
+            break;
+        case TraceKind::finish:
+            std::snprintf(text, sizeof text, "%sconnection gone (handle_disconnect)", who.c_str());
+            break;
     }
     return text;
 }
@@ -111,9 +153,9 @@ private:
     Expected take_owed(std::uint32_t index, std::string_view got);
     bool quiet() const;
     void check_liveness();
-    void check_state();
+    void check_state(bool full);
     std::size_t cut(std::size_t available);
-    void record(Ev ev, std::uint32_t client, ConnId conn, std::uint64_t a = 0, std::uint64_t b = 0);
+    void record(TraceKind kind, std::uint32_t client, ConnId conn, std::uint64_t a = 0, std::uint64_t b = 0);
     std::string recent() const;
 
     std::uint64_t seed_;
@@ -139,6 +181,10 @@ private:
 
 std::uint64_t child_seed(std::uint64_t& state) { return splitmix64(state); }
 
+// The broker's topics are compared with the model's every this many ticks
+// (and in full after the drain).
+constexpr std::uint64_t kStateCheckTicks = 32;
+
 // Faults off means a fast network: readers keep up and socket buffers are ample.
 constexpr std::size_t kDrainSocketBuffer = 1 << 20;
 
@@ -161,7 +207,10 @@ Simulation::Simulation(std::uint64_t seed, const RunConfig& config)
         SimClient& client = clients_[static_cast<std::size_t>(owner_[conn])];
         std::size_t bytes = 0;
         for (const Frame& frame : frames) bytes += frame->size();
-        record(Ev::transmit, static_cast<std::uint32_t>(owner_[conn]), conn, frames.size(), bytes);
+        record(TraceKind::transmit, static_cast<std::uint32_t>(owner_[conn]), conn, frames.size(), bytes);
+        if (config_.trace) {
+            for (const Frame& frame : frames) std::fprintf(config_.trace_out, "    < %s\n", printable(*frame).c_str());
+        }
         digest_.mix(5, conn, bytes);
         client.down.hand_over(frames);
         for (Expected& owed : expected) client.owed.push_back(std::move(owed));
@@ -169,7 +218,7 @@ Simulation::Simulation(std::uint64_t seed, const RunConfig& config)
     checker_->on_close([this](ConnId conn, CloseReason reason) {
         const auto index = static_cast<std::uint32_t>(owner_[conn]);
         SimClient& client = clients_[index];
-        record(Ev::close, index, conn, static_cast<std::uint64_t>(reason));
+        record(TraceKind::close, index, conn, static_cast<std::uint64_t>(reason));
         digest_.mix(6, conn, static_cast<std::uint64_t>(reason));
         ++stats_.closes[static_cast<std::size_t>(reason)];
         client.state = SimClient::State::closed_by_server;  // its unread input is dropped when it goes offline
@@ -180,14 +229,14 @@ Simulation::Simulation(std::uint64_t seed, const RunConfig& config)
             client.down.truncate(fault_prng_.below(client.down.buffered() + 1));
         } else if (client.down.unsent() != 0) {
             throw CheckFailure("a graceful Close of conn " + std::to_string(conn) + " came with " +
-                          std::to_string(client.down.unsent()) + " bytes not yet written");
+                               std::to_string(client.down.unsent()) + " bytes not yet written");
         }
     });
 }
 
-void Simulation::record(Ev ev, std::uint32_t client, ConnId conn, std::uint64_t a, std::uint64_t b) {
+void Simulation::record(TraceKind kind, std::uint32_t client, ConnId conn, std::uint64_t a, std::uint64_t b) {
     TraceRecord& r = ring_[ring_count_++ % ring_.size()];
-    r = TraceRecord{tick_, ev, client, conn, a, b};
+    r = TraceRecord{tick_, kind, client, conn, a, b};
     if (config_.trace) std::fprintf(config_.trace_out, "%s\n", format(r).c_str());
 }
 
@@ -221,11 +270,11 @@ void Simulation::connect(std::uint32_t index) {
     client.state = SimClient::State::online;
     client.stalled = false;
     client.quitting = false;
-    const std::size_t capacity = options_.socket_buffer_min +
-                                 net_prng_.below(options_.socket_buffer_max - options_.socket_buffer_min + 1);
+    const std::size_t capacity =
+        options_.socket_buffer_min + net_prng_.below(options_.socket_buffer_max - options_.socket_buffer_min + 1);
     client.down.set_capacity(capacity);
     ++stats_.connects;
-    record(Ev::connect, index, conn, capacity);
+    record(TraceKind::connect, index, conn, capacity);
     digest_.mix(1, conn, capacity);
     checker_->connect(conn);
 
@@ -235,13 +284,14 @@ void Simulation::connect(std::uint32_t index) {
         client.core.take_output(client.scratch);
         scratch_intents_.clear();
         workload_->resubscribe_intents(client.scratch, client.last_request + 1, scratch_intents_);
-        if (scratch_intents_.size() != count) throw CheckFailure("resubscribe_all wrote a different number of lines than it said");
+        if (scratch_intents_.size() != count)
+            throw CheckFailure("resubscribe_all wrote a different number of lines than it said");
         client.last_request += count;
         for (const LineIntent& intent : scratch_intents_) checker_->add_line(conn, intent);
         client.up.write(client.scratch);
         stats_.ops += count;
         ++stats_.resumes;
-        record(Ev::resume, index, conn, count);
+        record(TraceKind::resume, index, conn, count);
         digest_.mix(9, count);
     }
 }
@@ -253,13 +303,15 @@ void Simulation::issue(std::uint32_t index) {
         OpKind kind;
         const LineIntent intent = workload_->issue(ops_prng_, client.core, client.rough, kind);
         client.core.take_output(client.scratch);
-        if (client.scratch.size() != intent.bytes) throw CheckFailure("simulator bug: a request wrote an unexpected line length");
+        if (client.scratch.size() != intent.bytes)
+            throw CheckFailure("simulator bug: a request wrote an unexpected line length");
         client.up.write(client.scratch);
         checker_->add_line(client.conn, intent);
         if (intent.request != 0) client.last_request = intent.request;
         if (kind == OpKind::quit) client.quitting = true;
         ++stats_.ops;
-        record(Ev::issue, index, client.conn, static_cast<std::uint64_t>(kind), intent.request);
+        record(TraceKind::issue, index, client.conn, static_cast<std::uint64_t>(kind), intent.request);
+        if (config_.trace) std::fprintf(config_.trace_out, "    > %s\n", printable(client.scratch).c_str());
         digest_.mix(8, static_cast<std::uint64_t>(kind), intent.bytes);
     }
 }
@@ -267,7 +319,7 @@ void Simulation::issue(std::uint32_t index) {
 void Simulation::deliver(SimClient& client) {
     const std::size_t n = cut(client.up.size());
     const ConnId conn = client.conn;
-    record(Ev::receive, static_cast<std::uint32_t>(owner_[conn]), conn, n);
+    record(TraceKind::receive, static_cast<std::uint32_t>(owner_[conn]), conn, n);
     digest_.mix(2, conn, n);
     checker_->receive(conn, client.up.peek(n));
     if (client.state == SimClient::State::online) client.up.consume(n);
@@ -276,7 +328,7 @@ void Simulation::deliver(SimClient& client) {
 void Simulation::write(SimClient& client) {
     const std::size_t n = cut(std::min(client.down.unsent(), client.down.room()));
     client.down.send(n);
-    record(Ev::written, static_cast<std::uint32_t>(owner_[client.conn]), client.conn, n);
+    record(TraceKind::written, static_cast<std::uint32_t>(owner_[client.conn]), client.conn, n);
     digest_.mix(3, client.conn, n);
     checker_->written(client.conn, n);
 }
@@ -285,7 +337,7 @@ void Simulation::read(std::uint32_t index) {
     SimClient& client = clients_[index];
     const std::size_t n = cut(client.down.buffered());
     const std::string_view bytes = client.down.peek(n);
-    record(Ev::read, index, client.conn, n);
+    record(TraceKind::read, index, client.conn, n);
     digest_.bytes(bytes);
     stats_.bytes_received += n;
     client.core.receive(bytes);
@@ -297,7 +349,7 @@ Expected Simulation::take_owed(std::uint32_t index, std::string_view got) {
     SimClient& client = clients_[index];
     if (client.owed.empty()) {
         throw CheckFailure("client " + std::to_string(index) + " (conn " + std::to_string(client.conn) + ") got " +
-                      std::string(got) + ", but it was owed nothing more");
+                           std::string(got) + ", but it was owed nothing more");
     }
     Expected owed = std::move(client.owed.front());
     client.owed.pop_front();
@@ -307,12 +359,12 @@ Expected Simulation::take_owed(std::uint32_t index, std::string_view got) {
 void Simulation::check_event(std::uint32_t index, const Event& event) {
     SimClient& client = clients_[index];
     const auto wrong = [&](const std::string& got, const Expected& owed) {
-        return CheckFailure("client " + std::to_string(index) + " (conn " + std::to_string(client.conn) +
-                       ") got " + got + ", expected " + describe(owed));
+        return CheckFailure("client " + std::to_string(index) + " (conn " + std::to_string(client.conn) + ") got " +
+                            got + ", expected " + describe(owed));
     };
     if (const auto* ack = std::get_if<Ack>(&event)) {
         ++stats_.acks;
-        record(Ev::event, index, client.conn, 0, ack->request);
+        record(TraceKind::event, index, client.conn, static_cast<std::uint64_t>(Got::ack), ack->request);
         digest_.mix(7, 0, ack->request);
         const std::string got = "ack of request #" + std::to_string(ack->request);
         const Expected owed = take_owed(index, got);
@@ -321,7 +373,7 @@ void Simulation::check_event(std::uint32_t index, const Event& event) {
         }
     } else if (const auto* refused = std::get_if<memq::Failure>(&event)) {
         ++stats_.failures;
-        record(Ev::event, index, client.conn, 1, refused->request);
+        record(TraceKind::event, index, client.conn, static_cast<std::uint64_t>(Got::failure), refused->request);
         digest_.mix(7, 1, refused->request);
         const std::string got = "failure \"" + refused->reason + "\" of request #" + std::to_string(refused->request);
         const Expected owed = take_owed(index, got);
@@ -331,7 +383,8 @@ void Simulation::check_event(std::uint32_t index, const Event& event) {
         }
     } else if (const auto* message = std::get_if<Message>(&event)) {
         ++stats_.messages;
-        record(Ev::event, index, client.conn, 2, static_cast<std::uint64_t>(message->index));
+        record(TraceKind::event, index, client.conn, static_cast<std::uint64_t>(Got::message),
+               static_cast<std::uint64_t>(message->index));
         digest_.mix(7, 2, static_cast<std::uint64_t>(message->index));
         const Expected owed = take_owed(index, message->raw);
         const ModelMessage* m = owed.message.get();
@@ -341,12 +394,13 @@ void Simulation::check_event(std::uint32_t index, const Event& event) {
         }
     } else if (const auto* gap = std::get_if<Gap>(&event)) {
         ++stats_.gaps;  // a resumed subscriber learns what it missed: informative, not an error
-        record(Ev::event, index, client.conn, 4, static_cast<std::uint64_t>(gap->got_index));
+        record(TraceKind::event, index, client.conn, static_cast<std::uint64_t>(Got::gap),
+               static_cast<std::uint64_t>(gap->got_index));
         digest_.mix(7, 4, static_cast<std::uint64_t>(gap->got_index));
     } else if (const auto* error = std::get_if<ProtocolError>(&event)) {
         throw CheckFailure("client " + std::to_string(index) + " (conn " + std::to_string(client.conn) +
-                      ") could not read what the broker sent: " + error->description + ": \"" +
-                      printable(error->raw) + "\"");
+                           ") could not read what the broker sent: " + error->description + ": \"" +
+                           printable(error->raw) + "\"");
     }
 }
 
@@ -366,7 +420,7 @@ void Simulation::drop(std::uint32_t index) {
     // Bytes already on their way may still reach the broker before it sees the connection go.
     const std::size_t n = fault_prng_.below(client.up.size() + 1);
     ++stats_.drops;
-    record(Ev::drop, index, client.conn, n);
+    record(TraceKind::drop, index, client.conn, n);
     digest_.mix(10, client.conn, n);
     if (n > 0) checker_->receive(client.conn, client.up.peek(n));
     checker_->disconnect(client.conn);
@@ -375,7 +429,7 @@ void Simulation::drop(std::uint32_t index) {
 
 void Simulation::finish(std::uint32_t index) {
     SimClient& client = clients_[index];
-    record(Ev::finish, index, client.conn);
+    record(TraceKind::finish, index, client.conn);
     digest_.mix(4, client.conn);
     checker_->disconnect(client.conn);
     go_offline(client);
@@ -392,7 +446,7 @@ void Simulation::step(std::uint32_t index) {
         if (options_.disconnect.hit(fault_prng_)) return drop(index);
         if (client.stalled ? options_.unstall.hit(fault_prng_) : options_.stall.hit(fault_prng_)) {
             client.stalled = !client.stalled;
-            record(client.stalled ? Ev::stall : Ev::unstall, index, client.conn);
+            record(client.stalled ? TraceKind::stall : TraceKind::unstall, index, client.conn);
         }
         if (!client.quitting && stats_.ops < config_.ops && options_.issue.hit(ops_prng_)) issue(index);
     }
@@ -430,6 +484,8 @@ void Simulation::tick() {
     const auto count = static_cast<std::uint32_t>(clients_.size());
     const auto start = static_cast<std::uint32_t>(net_prng_.below(count));
     for (std::uint32_t i = 0; i < count; ++i) step((start + i) % count);
+    if (config_.invariants_every == 0) checker_->check_invariants();
+    if (tick_ % kStateCheckTicks == 0) check_state(false);
 }
 
 bool Simulation::quiet() const {
@@ -454,32 +510,36 @@ void Simulation::check_liveness() {
         if (!conn.queued.empty()) throw CheckFailure(who + " is still owed " + describe(conn.queued.front()));
         if (conn.in_flight_bytes != 0) throw CheckFailure(who + " has bytes in flight after the drain");
         if (client.core.pending_requests() != 0) {
-            throw CheckFailure(who + " has " + std::to_string(client.core.pending_requests()) + " requests never answered");
+            throw CheckFailure(who + " has " + std::to_string(client.core.pending_requests()) +
+                               " requests never answered");
         }
     }
 }
 
-// The broker's topics against the model's, after the drain: same topics, same
-// next index, same cached indices, same number of subscribers.
-void Simulation::check_state() {
+// The broker's topics against the model's: same topics, same next index,
+// same number of subscribers and of cached messages; with `full`, the same
+// cached indices too. Cheap without `full`: it runs every kStateCheckTicks.
+void Simulation::check_state(bool full) {
     const TopicTable& table = checker_->broker().topics();
     const auto& topics = checker_->model().topics();
     if (table.size() != topics.size()) {
-        throw CheckFailure("the broker has " + std::to_string(table.size()) + " topics, the model " + std::to_string(topics.size()));
+        throw CheckFailure("the broker has " + std::to_string(table.size()) + " topics, the model " +
+                           std::to_string(topics.size()));
     }
     for (const auto& [name, topic] : topics) {
         const Topic* real = table.find(name);
         const std::string which = "topic \"" + printable(name, 40) + "\": ";
         if (real == nullptr) throw CheckFailure(which + "missing in the broker");
         if (real->next_index != topic.next_index) {
-            throw CheckFailure(which + "next index " + std::to_string(real->next_index) + ", expected " + std::to_string(topic.next_index));
+            throw CheckFailure(which + "next index " + std::to_string(real->next_index) + ", expected " +
+                               std::to_string(topic.next_index));
         }
         if (real->subscribers.size() != topic.subscribers.size()) {
             throw CheckFailure(which + std::to_string(real->subscribers.size()) + " subscribers, expected " +
-                          std::to_string(topic.subscribers.size()));
+                               std::to_string(topic.subscribers.size()));
         }
         bool same = real->cache.size() == topic.cache.size();
-        for (std::size_t i = 0; same && i < topic.cache.size(); ++i) {
+        for (std::size_t i = 0; full && same && i < topic.cache.size(); ++i) {
             same = real->cache[i].index == topic.cache[i]->index && real->cache[i].delivery == topic.cache[i]->delivery;
         }
         if (!same) {
@@ -510,12 +570,13 @@ RunResult Simulation::run() {
         }
         while (!quiet()) {
             if (stats_.drain_ticks++ >= config_.drain_ticks_max) {
-                throw CheckFailure("liveness: the run did not drain in " + std::to_string(config_.drain_ticks_max) + " ticks");
+                throw CheckFailure("liveness: the run did not drain in " + std::to_string(config_.drain_ticks_max) +
+                                   " ticks");
             }
             tick();
         }
         check_liveness();
-        check_state();
+        check_state(true);
     } catch (const CheckFailure& failure) {
         result.ok = false;
         result.failure = failure.what();

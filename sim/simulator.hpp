@@ -26,9 +26,11 @@ struct RunConfig {
     std::uint64_t ops = 100'000;  // requests issued in the fault phase, at most
     std::uint64_t ticks = 0;      // ticks of the fault phase, at most (0: no bound)
     std::uint64_t drain_ticks_max = 100'000;
-    std::uint32_t invariants_every = 1;  // run the core's check_invariants after every n-th call
-    bool trace = false;                  // print every event to trace_out
-    std::FILE* trace_out = nullptr;      // stdout when null
+    // The core's check_invariants runs after every tick (0), or after every
+    // n-th call into the core (1: after each call: slower, pinpoints the call).
+    std::uint32_t invariants_every = 0;
+    bool trace = false;              // print every event to trace_out
+    std::FILE* trace_out = nullptr;  // stdout when null
 };
 
 struct RunStats {
@@ -38,7 +40,7 @@ struct RunStats {
     std::uint64_t core_calls = 0;
     std::uint64_t connects = 0;
     std::uint64_t resumes = 0;
-    std::uint64_t drops = 0;  // clients that dropped their connection
+    std::uint64_t drops = 0;              // clients that dropped their connection
     std::uint64_t closes[3] = {0, 0, 0};  // by CloseReason
     std::uint64_t acks = 0;
     std::uint64_t failures = 0;

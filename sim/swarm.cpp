@@ -14,9 +14,7 @@ T pick(Prng& prng, const std::array<T, N>& choices) {
 }
 
 // Uniform in [low, high].
-std::uint64_t between(Prng& prng, std::uint64_t low, std::uint64_t high) {
-    return low + prng.below(high - low + 1);
-}
+std::uint64_t between(Prng& prng, std::uint64_t low, std::uint64_t high) { return low + prng.below(high - low + 1); }
 
 // A rate of ppm parts per million, or (with probability 1/off_odds) none at
 // all: swarm testing wants some runs without each feature.
@@ -39,21 +37,28 @@ SwarmOptions draw_swarm(std::uint64_t seed) {
     limits.cache_messages_max = pick(prng, std::array<std::size_t, 8>{0, 1, 2, 3, 5, 10, 32, 100});
     switch (prng.below(10)) {
         case 0: limits.pending_bytes_max = between(prng, 40, 300); break;
-        case 1: case 2: limits.pending_bytes_max = between(prng, 300, 1000); break;
-        case 3: case 4: case 5: limits.pending_bytes_max = between(prng, 1000, 32 * kKiB); break;
+        case 1:
+        case 2: limits.pending_bytes_max = between(prng, 300, 1000); break;
+        case 3:
+        case 4:
+        case 5: limits.pending_bytes_max = between(prng, 1000, 32 * kKiB); break;
         default: limits.pending_bytes_max = 64 * kMiB; break;
     }
     switch (prng.below(10)) {
         case 0: limits.line_bytes_max = between(prng, 80, 400); break;
-        case 1: case 2: case 3: case 4: limits.line_bytes_max = between(prng, 400, 8 * kKiB); break;
+        case 1:
+        case 2:
+        case 3:
+        case 4: limits.line_bytes_max = between(prng, 400, 8 * kKiB); break;
         default: limits.line_bytes_max = 1 * kMiB; break;
     }
 
     switch (prng.below(10)) {
-        case 0: case 1: options.socket_buffer_min = 1, options.socket_buffer_max = between(prng, 1, 64); break;
-        case 2: case 3: case 4:
-            options.socket_buffer_min = 64, options.socket_buffer_max = between(prng, 64, 4096);
-            break;
+        case 0:
+        case 1: options.socket_buffer_min = 1, options.socket_buffer_max = between(prng, 1, 64); break;
+        case 2:
+        case 3:
+        case 4: options.socket_buffer_min = 64, options.socket_buffer_max = between(prng, 64, 4096); break;
         default: options.socket_buffer_min = 4096, options.socket_buffer_max = between(prng, 4096, 256 * kKiB); break;
     }
 
@@ -115,20 +120,17 @@ std::string describe(const SwarmOptions& options) {
         out += ':';
         out += std::to_string(options.weights[i]);
     }
-    std::snprintf(text, sizeof text,
-                  " ppm: issue=%llu deliver=%llu write=%llu read=%llu whole=%llu stall=%llu unstall=%llu "
-                  "disconnect=%llu reconnect=%llu resume=%llu long_message=%llu (max %zu)",
-                  static_cast<unsigned long long>(options.issue.ppm()),
-                  static_cast<unsigned long long>(options.deliver.ppm()),
-                  static_cast<unsigned long long>(options.write.ppm()),
-                  static_cast<unsigned long long>(options.read.ppm()),
-                  static_cast<unsigned long long>(options.whole.ppm()),
-                  static_cast<unsigned long long>(options.stall.ppm()),
-                  static_cast<unsigned long long>(options.unstall.ppm()),
-                  static_cast<unsigned long long>(options.disconnect.ppm()),
-                  static_cast<unsigned long long>(options.reconnect.ppm()),
-                  static_cast<unsigned long long>(options.resume.ppm()),
-                  static_cast<unsigned long long>(options.long_message.ppm()), options.long_message_max);
+    std::snprintf(
+        text, sizeof text,
+        " ppm: issue=%llu deliver=%llu write=%llu read=%llu whole=%llu stall=%llu unstall=%llu "
+        "disconnect=%llu reconnect=%llu resume=%llu long_message=%llu (max %zu)",
+        static_cast<unsigned long long>(options.issue.ppm()), static_cast<unsigned long long>(options.deliver.ppm()),
+        static_cast<unsigned long long>(options.write.ppm()), static_cast<unsigned long long>(options.read.ppm()),
+        static_cast<unsigned long long>(options.whole.ppm()), static_cast<unsigned long long>(options.stall.ppm()),
+        static_cast<unsigned long long>(options.unstall.ppm()),
+        static_cast<unsigned long long>(options.disconnect.ppm()),
+        static_cast<unsigned long long>(options.reconnect.ppm()), static_cast<unsigned long long>(options.resume.ppm()),
+        static_cast<unsigned long long>(options.long_message.ppm()), options.long_message_max);
     out += text;
     return out;
 }

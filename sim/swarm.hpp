@@ -73,13 +73,13 @@ struct SwarmOptions {
     Rate whole;                   // a link moves all it can, not a random part of it
     Rate stall;                   // a reader stops reading (its socket buffer fills up)
     Rate unstall;
-    Rate disconnect;              // a client drops its connection
-    Rate reconnect;               // an offline client comes back
-    Rate resume;                  // ... re-subscribing where it stopped (resubscribe_all)
-    Rate linger;                  // after a Close, the client keeps reading this tick
-    Rate explicit_last_seen;      // a subscribe gives last_seen
-    Rate explicit_cache;          // a subscribe or send gives "cache"
-    Rate long_message;            // a send carries a long message
+    Rate disconnect;          // a client drops its connection
+    Rate reconnect;           // an offline client comes back
+    Rate resume;              // ... re-subscribing where it stopped (resubscribe_all)
+    Rate linger;              // after a Close, the client keeps reading this tick
+    Rate explicit_last_seen;  // a subscribe gives last_seen
+    Rate explicit_cache;      // a subscribe or send gives "cache"
+    Rate long_message;        // a send carries a long message
     std::size_t long_message_max = 0;
 };
 

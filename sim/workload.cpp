@@ -34,8 +34,8 @@ Workload::Workload(const SwarmOptions& options, std::uint64_t seed) : options_(o
     std::uint32_t rough = 0, clean = 0;
     for (std::size_t i = 0; i < kOpKinds; ++i) {
         const auto kind = static_cast<OpKind>(i);
-        const bool rough_only = kind == OpKind::garbage || kind == OpKind::blank || kind == OpKind::quit ||
-                                kind == OpKind::too_long;
+        const bool rough_only =
+            kind == OpKind::garbage || kind == OpKind::blank || kind == OpKind::quit || kind == OpKind::too_long;
         std::uint32_t weight = options.weights[i];
         if (kind == OpKind::too_long && limit_lines_.empty()) weight = 0;
         rough += weight;
@@ -47,9 +47,21 @@ Workload::Workload(const SwarmOptions& options, std::uint64_t seed) : options_(o
 
 void Workload::build_topics(Prng& prng) {
     const std::vector<std::string> odd = {
-        "",          "a b",       "quo\"te",         "back\\slash", "\xc3\xbcn\xc3\xaf""c\xc3\xb6""d\xc3\xa9",
-        "\xe4\xb8\xad\xe6\x96\x87", "\xf0\x9f\x8e\x89", "tab\there", "new\nline", std::string("nul\0byte", 8),
-        "\xe2\x80\xa8", "{\"json\": 1}", "quit",
+        "",
+        "a b",
+        "quo\"te",
+        "back\\slash",
+        "\xc3\xbcn\xc3\xaf"
+        "c\xc3\xb6"
+        "d\xc3\xa9",
+        "\xe4\xb8\xad\xe6\x96\x87",
+        "\xf0\x9f\x8e\x89",
+        "tab\there",
+        "new\nline",
+        std::string("nul\0byte", 8),
+        "\xe2\x80\xa8",
+        "{\"json\": 1}",
+        "quit",
     };
     std::set<std::string> seen;
     for (std::uint32_t i = 0; i < options_.topics; ++i) {
@@ -64,9 +76,22 @@ void Workload::build_topics(Prng& prng) {
 
 void Workload::build_messages(Prng& prng) {
     messages_ = {
-        "", "x", "hello", "42", "with \"quotes\"", "back\\slash", "line\nbreak\r\n", "\t\b\f\x01\x1f",
-        "\xc3\xbcn\xc3\xaf""c\xc3\xb6""d\xc3\xa9 \xe2\x9c\x93", "\xe4\xb8\xad\xe6\x96\x87", "\xf0\x9f\x8e\x89\xf0\x9f\x9a\x80",
-        "\xe2\x80\xa8", std::string("nul\0in", 6), "{\"command\": \"send\"}",
+        "",
+        "x",
+        "hello",
+        "42",
+        "with \"quotes\"",
+        "back\\slash",
+        "line\nbreak\r\n",
+        "\t\b\f\x01\x1f",
+        "\xc3\xbcn\xc3\xaf"
+        "c\xc3\xb6"
+        "d\xc3\xa9 \xe2\x9c\x93",
+        "\xe4\xb8\xad\xe6\x96\x87",
+        "\xf0\x9f\x8e\x89\xf0\x9f\x9a\x80",
+        "\xe2\x80\xa8",
+        std::string("nul\0in", 6),
+        "{\"command\": \"send\"}",
         "a longer message that goes on for a while, though not for long",
     };
     // Long messages: patterned text, now and then a character that needs escaping.
@@ -134,8 +159,8 @@ void Workload::build_raw_lines() {
     refuse("\xff", LineError::bad_utf8);
     refuse("{\"command\": \"subscribe\", \"topic\": \"\xc0\xaf\"}", LineError::bad_utf8);  // overlong '/'
     refuse("{\"command\": \"send\", \"topic\": \"t\", \"msg\": \"\xed\xa0\x80\", \"delivery\": \"all\"}",
-           LineError::bad_utf8);  // a surrogate
-    refuse("\xf4\x90\x80\x80", LineError::bad_utf8);  // past U+10FFFF
+           LineError::bad_utf8);                               // a surrogate
+    refuse("\xf4\x90\x80\x80", LineError::bad_utf8);           // past U+10FFFF
     refuse("{\"topic\": \"\xe2\x82\"}", LineError::bad_utf8);  // truncated sequence
     refuse("\x80{}", LineError::bad_utf8);
     refuse("{\"command\": \"subscribe\", \"topic\": \"\xf5\x80\x80\x80\"}", LineError::bad_utf8);
@@ -307,7 +332,8 @@ void Workload::resubscribe_intents(std::string_view output, RequestId first_requ
             throw CheckFailure("resubscribe_all wrote a line that is no subscribe: " + std::string(line));
         }
         const auto topic = topic_index_.find(object["topic"].get<std::string>());
-        if (topic == topic_index_.end()) throw CheckFailure("resubscribe_all named a topic never used: " + std::string(line));
+        if (topic == topic_index_.end())
+            throw CheckFailure("resubscribe_all named a topic never used: " + std::string(line));
         LineIntent intent;
         intent.kind = Kind::subscribe;
         intent.request_kind = RequestKind::resubscribe;

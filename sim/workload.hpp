@@ -70,7 +70,7 @@ private:
     std::vector<RawLine> garbage_;
     std::vector<RawLine> blanks_;
     std::vector<RawLine> quits_;
-    std::vector<RawLine> limit_lines_;  // around line_bytes_max; empty when that is too big to send often
+    std::vector<RawLine> limit_lines_;         // around line_bytes_max; empty when that is too big to send often
     std::array<std::string, 2> pad_messages_;  // the messages of the two valid lines in limit_lines_
     static constexpr std::string_view kPadTopic = "pad";
     std::vector<std::uint32_t> cumulative_rough_;

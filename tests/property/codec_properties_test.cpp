@@ -32,10 +32,10 @@ rc::Gen<std::optional<bool>> optional_bool() {
 }
 
 rc::Gen<memq::Send> any_send() {
-    return rc::gen::build<memq::Send>(rc::gen::set(&memq::Send::topic, unicode_text()),
-                                      rc::gen::set(&memq::Send::msg, unicode_text()),
-                                      rc::gen::set(&memq::Send::delivery, rc::gen::element(Delivery::all, Delivery::one)),
-                                      rc::gen::set(&memq::Send::cache, optional_bool()));
+    return rc::gen::build<memq::Send>(
+        rc::gen::set(&memq::Send::topic, unicode_text()), rc::gen::set(&memq::Send::msg, unicode_text()),
+        rc::gen::set(&memq::Send::delivery, rc::gen::element(Delivery::all, Delivery::one)),
+        rc::gen::set(&memq::Send::cache, optional_bool()));
 }
 
 // The command a line parses to; fails the property when it is an error.

@@ -44,7 +44,7 @@ struct CoreModel {
 // The system under test: the broker inside the checker, plus what a shell
 // would remember (which connections the broker closed).
 struct CoreSut {
-    CoreSut(const memq::Limits& limits, std::uint64_t seed) : checker(limits, seed) {
+    CoreSut(const memq::Limits& limits, std::uint64_t seed) : checker(limits, seed), broker_seed(seed) {
         checker.on_close([this](ConnId conn, memq::CloseReason) { closed.insert(conn); });
     }
 
@@ -53,7 +53,8 @@ struct CoreSut {
     void write(ConnId conn, const std::string& line, LineIntent intent, std::vector<std::size_t> cuts) {
         if (closed.contains(conn)) return;
         intent.bytes = line.size();
-        if (intent.kind != LineIntent::Kind::blank && intent.kind != LineIntent::Kind::quit) intent.request = next_request++;
+        if (intent.kind != LineIntent::Kind::blank && intent.kind != LineIntent::Kind::quit)
+            intent.request = next_request++;
         checker.add_line(conn, intent);
         for (std::size_t& position : cuts) position %= line.size();
         cuts.push_back(line.size());
@@ -69,23 +70,28 @@ struct CoreSut {
     // Strings the intents view must outlive them.
     std::string_view keep(std::string text) { return strings.emplace_back(std::move(text)); }
 
+    // Runs `body`, turning a checker failure into a property failure that
+    // names the broker's limits and seed too.
+    template <typename Body>
+    void checked(Body&& body) {
+        try {
+            body();
+        } catch (const memq::sim::CheckFailure& failure) {
+            const memq::Limits& limits = checker.model().limits();
+            RC_FAIL(std::string(failure.what()) + "\n(pending_bytes_max " + std::to_string(limits.pending_bytes_max) +
+                    ", line_bytes_max " + std::to_string(limits.line_bytes_max) + ", cache_messages_max " +
+                    std::to_string(limits.cache_messages_max) + ", broker seed " + std::to_string(broker_seed) + ")");
+        }
+    }
+
     memq::sim::Checker checker;
+    std::uint64_t broker_seed;
     std::set<ConnId> closed;
     std::deque<std::string> strings;
     memq::RequestId next_request = 1;
 };
 
 using Command = rc::state::Command<CoreModel, CoreSut>;
-
-// Runs `body`, turning a checker failure into a property failure.
-template <typename Body>
-void checked(Body&& body) {
-    try {
-        body();
-    } catch (const memq::sim::CheckFailure& failure) {
-        RC_FAIL(failure.what());
-    }
-}
 
 struct OnConnection : Command {
     ConnId conn = *rc::gen::inRange<ConnId>(1, kConnIds + 1);
@@ -97,7 +103,7 @@ struct Connect : Command {
     void checkPreconditions(const CoreModel& model) const override { RC_PRE(!model.open.contains(conn)); }
     void apply(CoreModel& model) const override { model.open.insert(conn); }
     void run(const CoreModel&, CoreSut& sut) const override {
-        checked([&] { sut.checker.connect(conn); });
+        sut.checked([&] { sut.checker.connect(conn); });
     }
     void show(std::ostream& os) const override { os << "Connect(" << conn << ")"; }
 };
@@ -105,7 +111,7 @@ struct Connect : Command {
 struct Disconnect : OnConnection {
     void apply(CoreModel& model) const override { model.open.erase(conn); }
     void run(const CoreModel&, CoreSut& sut) const override {
-        checked([&] { sut.checker.disconnect(conn); });
+        sut.checked([&] { sut.checker.disconnect(conn); });
         sut.closed.erase(conn);
     }
     void show(std::ostream& os) const override { os << "Disconnect(" << conn << ")"; }
@@ -129,7 +135,7 @@ struct Subscribe : OnConnection {
         intent.last_seen = last_seen.value_or(-1);
         intent.cache = cache;
         const std::string line = memq::encode_command(memq::Subscribe{topic, last_seen.value_or(-1), cache});
-        checked([&] { sut.write(conn, line, intent, cuts); });
+        sut.checked([&] { sut.write(conn, line, intent, cuts); });
     }
     void show(std::ostream& os) const override {
         os << "Subscribe(" << conn << ", \"" << topic << "\", last_seen " << last_seen.value_or(-1) << ", cache "
@@ -146,7 +152,7 @@ struct Unsubscribe : OnConnection {
         LineIntent intent;
         intent.kind = LineIntent::Kind::unsubscribe;
         intent.topic = sut.keep(topic);
-        checked([&] { sut.write(conn, memq::encode_command(memq::Unsubscribe{topic}), intent, cuts); });
+        sut.checked([&] { sut.write(conn, memq::encode_command(memq::Unsubscribe{topic}), intent, cuts); });
     }
     void show(std::ostream& os) const override { os << "Unsubscribe(" << conn << ", \"" << topic << "\")"; }
 };
@@ -155,8 +161,8 @@ struct Send : OnConnection {
     std::string topic = *any_topic();
     std::string msg = *memq::property::unicode_text();
     Delivery delivery = *rc::gen::element(Delivery::all, Delivery::one);
-    std::optional<bool> cache = *rc::gen::element(std::optional<bool>(), std::optional<bool>(true),
-                                                  std::optional<bool>(false));
+    std::optional<bool> cache =
+        *rc::gen::element(std::optional<bool>(), std::optional<bool>(true), std::optional<bool>(false));
     std::vector<std::size_t> cuts = *rc::gen::arbitrary<std::vector<std::size_t>>();
 
     void apply(CoreModel&) const override {}
@@ -167,7 +173,9 @@ struct Send : OnConnection {
         intent.msg = sut.keep(msg);
         intent.delivery = delivery;
         intent.cache = cache;
-        checked([&] { sut.write(conn, memq::encode_command(memq::Send{topic, msg, delivery, cache}), intent, cuts); });
+        sut.checked([&] {
+            sut.write(conn, memq::encode_command(memq::Send{topic, msg, delivery, cache}), intent, cuts);
+        });
     }
     void show(std::ostream& os) const override {
         os << "Send(" << conn << ", \"" << topic << "\", " << msg.size() << " bytes, "
@@ -214,7 +222,7 @@ struct Garbage : OnConnection {
             intent.kind = LineIntent::Kind::error;
             intent.error = LineError::bad_json;  // what it would be, were it not too long
         }
-        checked([&] { sut.write(conn, line, intent, cuts); });
+        sut.checked([&] { sut.write(conn, line, intent, cuts); });
     }
     void show(std::ostream& os) const override {
         if (which < kGarbage.size()) {
@@ -234,7 +242,7 @@ struct DrainWrites : OnConnection {
         if (sut.closed.contains(conn)) return;  // a closed socket is written no more
         const std::size_t in_flight = sut.checker.model().conn(conn).in_flight_bytes;
         if (in_flight == 0) return;
-        checked([&] { sut.checker.written(conn, std::min(bytes, in_flight)); });
+        sut.checked([&] { sut.checker.written(conn, std::min(bytes, in_flight)); });
     }
     void show(std::ostream& os) const override { os << "DrainWrites(" << conn << ", " << bytes << ")"; }
 };

@@ -61,7 +61,7 @@ inline bool reference_valid_utf8(std::string_view bytes) {
             if ((next & 0xC0) != 0x80) return false;
             code_point = (code_point << 6) | (next & 0x3Fu);
         }
-        if (code_point < smallest) return false;                          // overlong
+        if (code_point < smallest) return false;                         // overlong
         if (code_point >= 0xD800 && code_point <= 0xDFFF) return false;  // surrogate
         if (code_point > 0x10FFFF) return false;
         i += length;

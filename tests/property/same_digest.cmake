@@ -5,7 +5,7 @@ if(NOT DEFINED SEED)
   set(SEED 20240601)
 endif()
 if(NOT DEFINED OPS)
-  set(OPS 20000)
+  set(OPS 100000)
 endif()
 foreach(run first second)
   execute_process(COMMAND ${SIM} --seed ${SEED} --ops ${OPS}

@@ -126,6 +126,29 @@ TEST(NumberOverflow, invalid_json_around_an_overflowing_number_is_still_invalid)
     }
 }
 
+TEST(NumberOverflow, an_overflowing_number_run_into_more_number_characters_is_not_json) {
+    for (const std::string line : {"[1e400e5]", "[1e4001.5]", "[1e400.5]", "[1e400+1]", "[1e400-1]", "[1e400E2]"}) {
+        EXPECT_EQ(describe(memq::parse_line(line)), "error: Could not parse json") << line;
+    }
+}
+
+TEST(NulByte, a_nul_byte_after_a_valid_command_makes_the_line_unparseable) {
+    const std::string line = std::string(R"({"command": "subscribe", "topic": "t"})") + '\0' + "junk";
+    EXPECT_EQ(describe(memq::parse_line(line)), "error: Could not parse json");
+    EXPECT_EQ(describe(memq::parse_line_reference(line)), "error: Could not parse json");
+}
+
+TEST(NulByte, a_raw_nul_byte_inside_a_string_makes_the_line_unparseable) {
+    const std::string line = std::string(R"({"command": "subscribe", "topic": "t)") + '\0' + "\"}";
+    EXPECT_EQ(describe(memq::parse_line(line)), "error: Could not parse json");
+}
+
+TEST(ByteOrderMark, a_leading_utf8_byte_order_mark_makes_the_line_unparseable) {
+    const std::string line = "\xEF\xBB\xBF" R"({"command": "subscribe", "topic": "t"})";
+    EXPECT_EQ(describe(memq::parse_line(line)), "error: Could not parse json");
+    EXPECT_EQ(describe(memq::parse_line_reference(line)), "error: Could not parse json");
+}
+
 TEST(NumberOverflow, strings_that_look_like_numbers_are_left_alone) {
     const auto result =
         memq::parse_line(R"({"command": "send", "topic": "1e400", "msg": "9\"1e400", "delivery": "all", "cache": 1e400})");
