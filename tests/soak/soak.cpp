@@ -144,10 +144,13 @@ struct Client {
 
 // A connection we dropped while it may have been subscribed: until memqd has
 // closed its end (inode gone from /proc/<memqd>/fd), memqd may still pick it
-// for a "one" message. With the inode unknown, a 5 s allowance stands in.
+// for a "one" message; so may any send written before that was seen. With the
+// inode unknown, a 5 s allowance stands in.
+// A send written before `gone` (the tick memqd's end was first seen closed) may have met it.
 struct Taint {
     std::uint64_t inode = 0;
     Clock::time_point until;
+    Tick gone = kNever;
 };
 
 struct Counts {
@@ -444,10 +447,9 @@ private:
         return 0;
     }
 
-    // Some connection dropped from `topic` may still be registered in memqd.
-    bool tainted(const std::string& topic) {
-        const auto it = tainted_.find(topic);
-        if (it == tainted_.end()) return false;
+    // Marks the taints whose connection memqd has closed by now, as seen at this tick.
+    void refresh_taints() {
+        if (tainted_.empty()) return;
         std::unordered_set<std::uint64_t> open;
         const std::string directory = "/proc/" + std::to_string(memqd_pid_) + "/fd";
         std::error_code error;
@@ -455,12 +457,31 @@ private:
             const std::string target = std::filesystem::read_symlink(entry.path(), error).string();
             if (target.rfind("socket:[", 0) == 0) open.insert(std::stoull(target.substr(8)));
         }
-        const auto now = Clock::now();
-        std::erase_if(it->second, [&](const Taint& taint) {
-            return taint.inode != 0 ? !open.contains(taint.inode) : now > taint.until;
-        });
-        if (it->second.empty()) tainted_.erase(it);
-        return tainted_.contains(topic);
+        const auto wall = Clock::now();
+        const Tick now = ++tick_;
+        for (auto& [topic, taints] : tainted_) {
+            for (Taint& taint : taints) {
+                const bool gone = taint.inode != 0 ? !open.contains(taint.inode) : wall > taint.until;
+                if (gone && taint.gone == kNever) taint.gone = now;
+            }
+        }
+    }
+
+    // A connection dropped from `topic` may have been registered in memqd when a
+    // send written at `written` was processed.
+    bool tainted(const std::string& topic, Tick written) {
+        refresh_taints();
+        const auto it = tainted_.find(topic);
+        if (it == tainted_.end()) return false;
+        return std::any_of(it->second.begin(), it->second.end(), [&](const Taint& taint) { return taint.gone > written; });
+    }
+
+    // Taints seen gone before `barrier` matter to no send still unacked.
+    void forget_taints(Tick barrier) {
+        for (auto it = tainted_.begin(); it != tainted_.end();) {
+            std::erase_if(it->second, [&](const Taint& taint) { return taint.gone < barrier; });
+            it = it->second.empty() ? tainted_.erase(it) : std::next(it);
+        }
     }
 
     // Forgets messages nobody can still receive: acked before every connected
@@ -471,6 +492,7 @@ private:
         for (const Client& client : clients_) {
             if (client.up()) barrier = std::min(barrier, client.last_reply_written);
         }
+        forget_taints(barrier);
         for (auto it = published_.begin(); it != published_.end();) {
             const Published& message = it->second;
             if (message.acked != kNever && message.acked < barrier) {
@@ -570,7 +592,7 @@ private:
             for (Client* client : certain) client->owed.push_back(Owed{id, now, false});
             return;
         }
-        if (certain.empty() || uncertain || tainted(message.topic)) return;  // the broker's choice cannot be checked
+        if (certain.empty() || uncertain || tainted(message.topic, message.written)) return;  // the broker's choice cannot be checked
         message.one_candidates_left = static_cast<int>(certain.size());
         if (!message.receivers.empty()) {
             message.one_checked = true;
