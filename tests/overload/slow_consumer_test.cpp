@@ -37,9 +37,11 @@ constexpr std::uint64_t kMessages = kVolume / kMessageBytes;
 constexpr std::uint64_t kWindow = 24;  // 1.5 MiB
 constexpr std::uint64_t kProbeEvery = 32;
 constexpr auto kProbeBound = kSanitized ? 2000ms : 250ms;
-// memqd's own allowance on top of its resting RSS: the non-reader's queue
-// (the pending limit), the readers' windows, read buffers and allocator slack.
-constexpr std::uint64_t kMemorySlack = kSanitized ? 320 * kMiB : 24 * kMiB;
+// memqd's own allowance on top of its resting RSS besides the pending limit: the
+// readers' windows, read buffers and allocator slack. Under ASan freed memory
+// stays resident in its quarantine (256 MiB by default), so the bound there only
+// catches a runaway; leaks are LeakSanitizer's job at memqd's exit (exit code checked).
+constexpr std::uint64_t kMemorySlack = kSanitized ? 448 * kMiB : 24 * kMiB;
 
 // A subscriber on its own thread: reads every delivery of one topic and checks
 // that message i carries index i and the expected length.
