@@ -13,6 +13,7 @@ std::string_view to_string(CloseReason reason) {
         case CloseReason::quit: return "quit";
         case CloseReason::line_too_long: return "line too long";
         case CloseReason::slow_consumer: return "slow consumer";
+        case CloseReason::too_many_connections: return "too many connections";
     }
     return "unknown";
 }
@@ -22,7 +23,7 @@ Frame make_frame(std::string text) { return std::make_shared<const std::string>(
 }  // namespace
 
 Broker::Broker(const Limits& limits, std::uint64_t seed)
-    : limits_(limits), prng_(seed), topics_(limits.cache_messages_max), ack_frame_(make_frame(encode_ack())) {
+    : limits_(limits), prng_(seed), topics_(limits.cache_messages_max, limits.cache_bytes_max), ack_frame_(make_frame(encode_ack())) {
     for (std::size_t i = 0; i < error_frames_.size(); ++i) {
         error_frames_[i] = make_frame(encode_error(static_cast<LineError>(i)));
     }
@@ -42,6 +43,15 @@ std::size_t Broker::pending_bytes(ConnId conn) const {
 void Broker::handle_connect(ConnId conn) {
     const auto [entry, inserted] = connections_.try_emplace(conn, std::make_unique<Connection>(conn, limits_));
     MEMQ_CHECK(inserted);
+    Connection& connected = *entry->second;
+    if (admitted_ >= limits_.connections_max) {
+        connected.refused = true;
+        ++stats_.connections_refused;
+        begin_close(connected, CloseReason::too_many_connections);
+        settle_closes();
+        return;
+    }
+    ++admitted_;
     ++stats_.connections_accepted;
 }
 
@@ -99,31 +109,52 @@ void Broker::execute(Connection& sender, Command& command) {
     }
 }
 
-void Broker::publish(Connection& sender, const Send& send) {
-    Topic& topic = topics_.find_or_create(send.topic);
-    const std::int64_t index = topic.next_index++;
-    ++stats_.messages_published;
-    const Frame frame = make_frame(encode_message(send, index));
-    const bool cache_it = send.cache.value_or(true);
+bool Broker::topic_allowed(const Topic* found, bool needs_state) const {
+    if (found == nullptr && topics_.size() >= limits_.indexed_topics_max) return false;
+    const bool new_state = needs_state && (found == nullptr || found->state == nullptr);
+    return !new_state || topics_.stateful_count() < limits_.topics_max;
+}
 
+void Broker::refuse(Connection& sender, LineError error) {
+    enqueue(sender, error_frames_[static_cast<std::size_t>(error)]);
+    ++stats_.errors_replied;
+    if (error == LineError::too_many_topics) ++stats_.topics_refused;
+}
+
+void Broker::publish(Connection& sender, const Send& send) {
+    Topic* found = topics_.find(send.topic);
+    const std::int64_t index = found != nullptr ? found->next_index : 0;
+    const Frame frame = make_frame(encode_message(send, index));
+    const bool has_subscribers = found != nullptr && !found->subscribers().empty();
+    // Cached: asked to be (the default), not handed to a "one" subscriber, and within the budget.
+    const bool cache_it = send.cache.value_or(true) && (send.delivery == Delivery::all || !has_subscribers) &&
+                          topics_.cacheable(frame->size());
+    if (!topic_allowed(found, cache_it)) return refuse(sender, LineError::too_many_topics);
+
+    Topic& topic = found != nullptr ? *found : topics_.find_or_create(send.topic);
+    ++topic.next_index;
+    ++stats_.messages_published;
     if (send.delivery == Delivery::all) {
         // enqueue() may condemn a slow consumer, but it only leaves its topics
         // in settle_closes(), so this vector does not change under the loop.
-        for (Subscriber* subscriber : topic.subscribers) {
+        for (Subscriber* subscriber : topic.subscribers()) {
             if (enqueue(static_cast<Connection&>(*subscriber), frame)) ++stats_.messages_delivered;
         }
-        if (cache_it) topics_.cache(topic, CachedMessage{index, Delivery::all, frame});
-    } else if (!topic.subscribers.empty()) {
-        Subscriber* chosen = topic.subscribers[prng_.below(topic.subscribers.size())];
+    } else if (has_subscribers) {
+        const std::span<Subscriber* const> subscribers = topic.subscribers();
+        Subscriber* chosen = subscribers[prng_.below(subscribers.size())];
         if (enqueue(static_cast<Connection&>(*chosen), frame)) ++stats_.messages_delivered;
-    } else if (cache_it) {
-        topics_.cache(topic, CachedMessage{index, Delivery::one, frame});
+    }
+    if (cache_it) {
+        stats_.cache_evictions += topics_.cache(topic, CachedMessage{index, send.delivery, frame}).evicted_for_bytes;
     }
     enqueue(sender, ack_frame_);
 }
 
 void Broker::subscribe(Connection& subscriber, const Subscribe& subscribe) {
-    Topic& topic = topics_.find_or_create(subscribe.topic);
+    Topic* found = topics_.find(subscribe.topic);
+    if (!topic_allowed(found, true)) return refuse(subscriber, LineError::too_many_topics);
+    Topic& topic = found != nullptr ? *found : topics_.find_or_create(subscribe.topic);
     topics_.join(topic, subscriber);
     enqueue(subscriber, ack_frame_);
     if (!subscribe.cache) return;
@@ -188,6 +219,7 @@ void Broker::handle_disconnect(ConnId conn) {
     const auto found = connections_.find(conn);
     MEMQ_CHECK(found != connections_.end());
     topics_.leave_all(*found->second);
+    if (!found->second->refused) --admitted_;
     connections_.erase(found);
     // ready_, closes_due_ and leaving_ may still name `conn`: they are checked
     // against connections_ when read, and a reused id is a new Connection that
@@ -233,7 +265,13 @@ std::optional<Close> Broker::poll_close() {
 void Broker::check_invariants() const {
     topics_.check_invariants();
     MEMQ_CHECK(leaving_.empty());
+    MEMQ_CHECK(topics_.size() <= limits_.indexed_topics_max);
+    MEMQ_CHECK(topics_.stateful_count() <= limits_.topics_max);
+    MEMQ_CHECK(admitted_ <= limits_.connections_max);
+    std::size_t admitted = 0;
     for (const auto& [id, connection] : connections_) {
+        if (!connection->refused) ++admitted;
+        if (connection->refused) MEMQ_CHECK(connection->close_reason == CloseReason::too_many_connections);
         MEMQ_CHECK(connection->id == id);
         std::size_t queued_bytes = 0;
         for (const Frame& frame : connection->queued) queued_bytes += frame->size();
@@ -244,9 +282,11 @@ void Broker::check_invariants() const {
         if (connection->closing) MEMQ_CHECK(connection->positions.empty());
         if (connection->close_reason == CloseReason::slow_consumer) MEMQ_CHECK(connection->queued.empty());
         for (const auto& [topic, position] : connection->positions) {
-            MEMQ_CHECK(position < topic->subscribers.size() && topic->subscribers[position] == connection.get());
+            const std::span<Subscriber* const> subscribers = topic->subscribers();
+            MEMQ_CHECK(position < subscribers.size() && subscribers[position] == connection.get());
         }
     }
+    MEMQ_CHECK(admitted == admitted_);
 }
 
 }  // namespace memq

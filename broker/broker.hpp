@@ -8,6 +8,12 @@
 //   recipients; per connection the core queues frames and counts their bytes.
 // - A connection whose pending bytes would pass Limits::pending_bytes_max is
 //   closed as a slow consumer at once: its output is dropped, nobody waits.
+// - Limits::topics_max and indexed_topics_max are checked before a subscribe
+//   or send does anything: past them it gets "Too many topics" and changes
+//   nothing (no index consumed, no delivery, no cache, no subscription).
+// - A connection past Limits::connections_max is refused: handle_connect
+//   queues its Close (too_many_connections) at once, it takes no input, and
+//   it does not count against the limit.
 // - Replies on one connection keep request order; a send's deliveries are
 //   queued before the sender's ack; a subscribe's ack before its replay.
 //
@@ -51,6 +57,7 @@ enum class CloseReason : std::uint8_t {
     quit,           // the client sent "quit"; its earlier replies were flushed first
     line_too_long,  // "Line too long" was sent and flushed first
     slow_consumer,  // pending output passed pending_bytes_max; output dropped
+    too_many_connections,  // refused on connect: connections_max were open already
 };
 std::string_view to_string(CloseReason reason);
 
@@ -68,6 +75,9 @@ struct BrokerStats {
     std::uint64_t messages_delivered = 0;  // frames queued to subscribers, replays included
     std::uint64_t slow_consumer_closes = 0;
     std::uint64_t line_too_long_closes = 0;
+    std::uint64_t connections_refused = 0;  // past connections_max
+    std::uint64_t topics_refused = 0;       // commands answered "Too many topics"
+    std::uint64_t cache_evictions = 0;      // cached messages evicted to stay within cache_bytes_max
 };
 
 class Broker {
@@ -88,7 +98,8 @@ public:
 
     const Limits& limits() const { return limits_; }
     const BrokerStats& stats() const { return stats_; }
-    std::size_t connection_count() const { return connections_.size(); }
+    std::size_t connection_count() const { return connections_.size(); }  // refused ones included
+    std::size_t admitted_count() const { return admitted_; }               // what connections_max bounds
     bool is_connected(ConnId conn) const { return connections_.contains(conn); }
     // Bytes queued or being written for `conn` (0 for an unknown connection).
     std::size_t pending_bytes(ConnId conn) const;
@@ -104,6 +115,7 @@ private:
         bool in_ready_list = false;
         bool closing = false;             // takes no input, gets no deliveries, in no topic
         bool close_emitted = false;
+        bool refused = false;             // past connections_max: closed on connect, never counted
         std::optional<CloseReason> close_reason;
     };
 
@@ -112,6 +124,11 @@ private:
     void execute(Connection& sender, Command& command);
     void publish(Connection& sender, const Send& send);
     void subscribe(Connection& subscriber, const Subscribe& subscribe);
+    // Whether a command naming `name` may go on: false when it would make a
+    // new topic known past indexed_topics_max, or give one more topic state
+    // (when `needs_state`) past topics_max. `found` is the topic, if known.
+    bool topic_allowed(const Topic* found, bool needs_state) const;
+    void refuse(Connection& sender, LineError error);
     // Queues `frame` for `recipient` and returns true; returns false when the
     // recipient is closing, or is closed by this frame as a slow consumer.
     bool enqueue(Connection& recipient, const Frame& frame);
@@ -130,7 +147,8 @@ private:
     std::deque<ConnId> closes_due_;  // connections whose Close may be due
     std::vector<ConnId> leaving_;    // closing connections still in topics
     Frame ack_frame_;
-    std::array<Frame, 5> error_frames_;  // one per LineError
+    std::array<Frame, kLineErrorCount> error_frames_;  // one per LineError
+    std::size_t admitted_ = 0;  // connections not refused
     BrokerStats stats_;
 };
 

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstddef>
+#include <limits>
 
 namespace memq {
 
@@ -21,6 +22,21 @@ struct Limits {
     std::size_t pending_bytes_max = 64 * kMiB;
     // Messages kept per topic for replay after last_seen (0 disables caching).
     std::size_t cache_messages_max = 100;
+    // Bytes of cached frames across all topics. Caching past it evicts the
+    // globally oldest cached messages first; a frame bigger than the whole
+    // budget is delivered but not cached.
+    std::size_t cache_bytes_max = 256 * kMiB;
+    // Topics that hold state: a subscriber or a cached message. A subscribe
+    // or send that would give one more topic state gets "Too many topics".
+    std::size_t topics_max = 100'000;
+    // Topics known at all, index-only ones included (an index never goes
+    // back, so a known topic is never forgotten). A command naming a new
+    // topic past it gets "Too many topics".
+    std::size_t indexed_topics_max = 1'000'000;
+    // Open connections. One more is refused: accepted, then closed at once
+    // (CloseReason::too_many_connections). memqd derives its default from
+    // the open-file limit; the core's default is no limit.
+    std::size_t connections_max = std::numeric_limits<std::size_t>::max();
 };
 
 }  // namespace memq

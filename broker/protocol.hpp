@@ -43,14 +43,17 @@ struct Send {
 // The connection asked to be closed (the line "quit"); it gets no reply.
 struct Quit {};
 
-// Why a line was refused, in the order the checks run.
+// Why a line was refused, in the order the checks run. The last one is the
+// broker's, not the parser's: a valid command that a limit refuses.
 enum class LineError : std::uint8_t {
-    bad_utf8,       // "Could not decode input as UTF-8"
-    bad_json,       // "Could not parse json"
-    malformed,      // "Malformed json message"
-    line_too_long,  // "Line too long" (then the connection is closed)
-    internal,       // "Internal exception" (never expected)
+    bad_utf8,         // "Could not decode input as UTF-8"
+    bad_json,         // "Could not parse json"
+    malformed,        // "Malformed json message"
+    line_too_long,    // "Line too long" (then the connection is closed)
+    internal,         // "Internal exception" (never expected)
+    too_many_topics,  // "Too many topics" (topics_max or indexed_topics_max)
 };
+inline constexpr std::size_t kLineErrorCount = 6;
 
 using Command = std::variant<Subscribe, Unsubscribe, Send, Quit>;
 using ParseResult = std::variant<Command, LineError>;

@@ -1,9 +1,18 @@
-// topic_table.cpp — membership bookkeeping, the cache ring, and their invariants.
+// topic_table.cpp — membership bookkeeping, per-topic and global cache order,
+// topic state on demand, and their invariants.
 #include "topic_table.hpp"
 
 #include "check.hpp"
 
 namespace memq {
+
+std::vector<std::int64_t> Topic::cached_indices() const {
+    std::vector<std::int64_t> out;
+    if (state) {
+        for (const CacheOrder::iterator& entry : state->cache) out.push_back(entry->message.index);
+    }
+    return out;
+}
 
 Topic& TopicTable::find_or_create(std::string_view name) {
     if (auto found = topics_.find(name); found != topics_.end()) return found->second;
@@ -20,9 +29,24 @@ const Topic* TopicTable::find(std::string_view name) const {
     return found == topics_.end() ? nullptr : &found->second;
 }
 
+TopicState& TopicTable::state_of(Topic& topic) {
+    if (!topic.state) {
+        topic.state = std::make_unique<TopicState>();
+        ++stateful_count_;
+    }
+    return *topic.state;
+}
+
+void TopicTable::release_if_empty(Topic& topic) {
+    if (!topic.state || !topic.state->subscribers.empty() || !topic.state->cache.empty()) return;
+    topic.state.reset();
+    --stateful_count_;
+}
+
 bool TopicTable::join(Topic& topic, Subscriber& subscriber) {
-    const auto [entry, inserted] = subscriber.positions.try_emplace(&topic, topic.subscribers.size());
-    if (inserted) topic.subscribers.push_back(&subscriber);
+    TopicState& state = state_of(topic);
+    const auto [entry, inserted] = subscriber.positions.try_emplace(&topic, state.subscribers.size());
+    if (inserted) state.subscribers.push_back(&subscriber);
     return inserted;
 }
 
@@ -31,14 +55,17 @@ bool TopicTable::leave(Topic& topic, Subscriber& subscriber) {
     if (entry == subscriber.positions.end()) return false;
     const std::size_t position = entry->second;
     subscriber.positions.erase(entry);
-    MEMQ_CHECK(position < topic.subscribers.size() && topic.subscribers[position] == &subscriber);
+    MEMQ_CHECK(topic.state != nullptr);
+    std::vector<Subscriber*>& subscribers = topic.state->subscribers;
+    MEMQ_CHECK(position < subscribers.size() && subscribers[position] == &subscriber);
     // Swap-remove: the last subscriber takes the freed slot and learns its new position.
-    Subscriber* const last = topic.subscribers.back();
-    topic.subscribers.pop_back();
+    Subscriber* const last = subscribers.back();
+    subscribers.pop_back();
     if (last != &subscriber) {
-        topic.subscribers[position] = last;
+        subscribers[position] = last;
         last->positions.at(&topic) = position;
     }
+    release_if_empty(topic);
     return true;
 }
 
@@ -46,30 +73,79 @@ void TopicTable::leave_all(Subscriber& subscriber) {
     while (!subscriber.positions.empty()) leave(*subscriber.positions.begin()->first, subscriber);
 }
 
-void TopicTable::cache(Topic& topic, CachedMessage message) {
-    if (cache_messages_max_ == 0) return;
+void TopicTable::forget(CacheOrder::iterator entry) {
+    cached_bytes_ -= entry->message.frame->size();
+    order_.erase(entry);
+}
+
+void TopicTable::pop_oldest(Topic& topic) {
+    std::deque<CacheOrder::iterator>& cache = topic.state->cache;
+    forget(cache.front());
+    cache.pop_front();
+}
+
+CacheResult TopicTable::cache(Topic& topic, CachedMessage message) {
+    CacheResult result;
+    const std::size_t bytes = message.frame->size();
+    if (!cacheable(bytes)) return result;
     MEMQ_CHECK(message.index < topic.next_index);
-    MEMQ_CHECK(topic.cache.empty() || topic.cache.back().index < message.index);
-    if (topic.cache.size() == cache_messages_max_) topic.cache.pop_front();
-    topic.cache.push_back(std::move(message));
+    TopicState& state = state_of(topic);
+    MEMQ_CHECK(state.cache.empty() || state.cache.back()->message.index < message.index);
+    if (state.cache.size() == cache_messages_max_) pop_oldest(topic);
+    // The globally oldest entry is always the oldest of its own topic: both
+    // orders are orders of caching, and every removal keeps them in step.
+    while (cached_bytes_ + bytes > cache_bytes_max_) {
+        Topic& owner = *order_.front().topic;
+        MEMQ_CHECK(owner.state && !owner.state->cache.empty() && owner.state->cache.front() == order_.begin());
+        pop_oldest(owner);
+        if (&owner != &topic) release_if_empty(owner);
+        ++result.evicted_for_bytes;
+    }
+    cached_bytes_ += bytes;
+    state.cache.push_back(order_.insert(order_.end(), CacheEntry{&topic, std::move(message)}));
+    result.cached = true;
+    return result;
 }
 
 void TopicTable::check_invariants() const {
+    std::size_t stateful = 0;
+    std::size_t cached = 0;
+    std::unordered_map<const Topic*, std::size_t> seen;  // per topic: its entries met in the global order
     for (const auto& [name, topic] : topics_) {
         MEMQ_CHECK(topic.next_index >= 0);
-        MEMQ_CHECK(topic.cache.size() <= cache_messages_max_);
+        if (!topic.state) continue;
+        ++stateful;
+        const TopicState& state = *topic.state;
+        MEMQ_CHECK(!state.subscribers.empty() || !state.cache.empty());  // an empty state is freed
+        MEMQ_CHECK(state.cache.size() <= cache_messages_max_);
+        cached += state.cache.size();
         std::int64_t previous = -1;
-        for (const CachedMessage& message : topic.cache) {
-            MEMQ_CHECK(message.index > previous && message.index < topic.next_index);
-            MEMQ_CHECK(message.frame != nullptr);
-            previous = message.index;
+        for (const CacheOrder::iterator& entry : state.cache) {
+            MEMQ_CHECK(entry->topic == &topic);
+            MEMQ_CHECK(entry->message.index > previous && entry->message.index < topic.next_index);
+            MEMQ_CHECK(entry->message.frame != nullptr);
+            previous = entry->message.index;
         }
-        for (std::size_t position = 0; position < topic.subscribers.size(); ++position) {
-            const Subscriber* subscriber = topic.subscribers[position];
+        for (std::size_t position = 0; position < state.subscribers.size(); ++position) {
+            const Subscriber* subscriber = state.subscribers[position];
             const auto entry = subscriber->positions.find(const_cast<Topic*>(&topic));
             MEMQ_CHECK(entry != subscriber->positions.end() && entry->second == position);
         }
     }
+    MEMQ_CHECK(stateful == stateful_count_);
+    MEMQ_CHECK(cached == order_.size());
+    // The global order lists each topic's entries in that topic's own order,
+    // and its bytes are the budget's count.
+    std::size_t bytes = 0;
+    for (auto entry = order_.begin(); entry != order_.end(); ++entry) {
+        MEMQ_CHECK(entry->topic != nullptr && entry->topic->state != nullptr);
+        std::size_t& next = seen[entry->topic];
+        MEMQ_CHECK(next < entry->topic->state->cache.size() && entry->topic->state->cache[next] == entry);
+        ++next;
+        bytes += entry->message.frame->size();
+    }
+    MEMQ_CHECK(bytes == cached_bytes_);
+    MEMQ_CHECK(cached_bytes_ <= cache_bytes_max_);
 }
 
 }  // namespace memq

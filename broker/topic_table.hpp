@@ -1,19 +1,29 @@
-// topic_table.hpp — topics and their subscribers, index and replay cache.
+// topic_table.hpp — topics and their subscribers, index and replay cache, and
+// the bounds on all three (stateful topics, known topics, cached bytes).
 //
 // Rules:
-// - Membership is two-way and kept consistent in O(1): a Topic lists its
-//   Subscribers in a vector (for uniform random choice and fan-out without
+// - Membership is two-way and kept consistent in O(1): a topic's state lists
+//   its Subscribers in a vector (for uniform random choice and fan-out without
 //   lookups), and each Subscriber maps its Topics to its position there.
 // - A topic's next_index only grows, for the life of the table; a topic, once
-//   created, is never removed (its index must not go back).
-// - A cache holds at most cache_messages_max messages, indices strictly
-//   increasing, each below next_index; a "one" message leaves it when replayed.
+//   known, is never removed (its index must not go back). A topic with no
+//   subscriber and nothing cached keeps only that index: its TopicState is
+//   allocated when it gains a subscriber or a cached message and freed as
+//   soon as it has neither ("stateful" topics are the ones with a state).
+// - A topic's cache holds at most cache_messages_max messages, indices
+//   strictly increasing, each below next_index; a "one" message leaves it when
+//   replayed. All caches together hold at most cache_bytes_max frame bytes:
+//   every cached message is also in one global list, oldest first, so the
+//   globally oldest is evicted in O(1) when a new one needs room.
 // - No IO, no frames built here: frames are made by the caller and shared.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <list>
+#include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -35,7 +45,7 @@ struct Subscriber {
     Subscriber& operator=(const Subscriber&) = delete;
 
     ConnId id;
-    std::unordered_map<Topic*, std::size_t> positions;  // topic -> index in topic->subscribers
+    std::unordered_map<Topic*, std::size_t> positions;  // topic -> index in its subscribers
 };
 
 struct CachedMessage {
@@ -44,28 +54,63 @@ struct CachedMessage {
     Frame frame;
 };
 
-struct Topic {
+// A cached message in the global order of caching, with the topic holding it.
+struct CacheEntry {
+    Topic* topic = nullptr;
+    CachedMessage message;
+};
+using CacheOrder = std::list<CacheEntry>;
+
+// What a topic holds besides its index; exists only while it is not empty.
+struct TopicState {
     std::vector<Subscriber*> subscribers;
+    std::deque<CacheOrder::iterator> cache;  // this topic's entries of the global order, oldest first
+};
+
+struct Topic {
     std::int64_t next_index = 0;
-    std::deque<CachedMessage> cache;
+    std::unique_ptr<TopicState> state;  // null: index only
+
+    std::span<Subscriber* const> subscribers() const {
+        return state ? std::span<Subscriber* const>(state->subscribers) : std::span<Subscriber* const>();
+    }
+    std::size_t cached_count() const { return state ? state->cache.size() : 0; }
+    // The cached messages' indices, oldest first (for tests and checks).
+    std::vector<std::int64_t> cached_indices() const;
+};
+
+struct CacheResult {
+    bool cached = false;
+    std::size_t evicted_for_bytes = 0;  // other messages evicted to stay within cache_bytes_max
 };
 
 class TopicTable {
 public:
-    explicit TopicTable(std::size_t cache_messages_max) : cache_messages_max_(cache_messages_max) {}
+    TopicTable(std::size_t cache_messages_max, std::size_t cache_bytes_max)
+        : cache_messages_max_(cache_messages_max), cache_bytes_max_(cache_bytes_max) {}
+    TopicTable(const TopicTable&) = delete;
+    TopicTable& operator=(const TopicTable&) = delete;
 
     Topic& find_or_create(std::string_view name);
     Topic* find(std::string_view name);
     const Topic* find(std::string_view name) const;
-    std::size_t size() const { return topics_.size(); }
+    std::size_t size() const { return topics_.size(); }  // known topics, index-only ones included
+    std::size_t stateful_count() const { return stateful_count_; }
+    std::size_t cached_bytes() const { return cached_bytes_; }
+    std::size_t cached_messages() const { return order_.size(); }
 
     // Returns false (and changes nothing) when already a member / not a member.
     bool join(Topic& topic, Subscriber& subscriber);
     bool leave(Topic& topic, Subscriber& subscriber);
     void leave_all(Subscriber& subscriber);
 
-    // Appends to the topic's cache, evicting the oldest past the limit.
-    void cache(Topic& topic, CachedMessage message);
+    // Whether cache() would keep a frame of this size (caching on, frame within budget).
+    bool cacheable(std::size_t frame_bytes) const {
+        return cache_messages_max_ != 0 && frame_bytes <= cache_bytes_max_;
+    }
+    // Appends to the topic's cache: first the topic's oldest leaves if it is
+    // full, then the globally oldest leave until the frame fits the byte budget.
+    CacheResult cache(Topic& topic, CachedMessage message);
 
     // Calls on_frame(const Frame&) for every cached message with index >
     // last_seen, oldest first; the "one" messages among them leave the cache.
@@ -80,23 +125,38 @@ private:
         std::size_t operator()(std::string_view name) const { return std::hash<std::string_view>{}(name); }
     };
 
+    TopicState& state_of(Topic& topic);
+    // Frees the topic's state once it has no subscriber and no cached message.
+    void release_if_empty(Topic& topic);
+    // Removes the topic's oldest cached message (from both orders).
+    void pop_oldest(Topic& topic);
+    void forget(CacheOrder::iterator entry);
+
     std::size_t cache_messages_max_;
+    std::size_t cache_bytes_max_;
     std::unordered_map<std::string, Topic, NameHash, std::equal_to<>> topics_;
+    CacheOrder order_;  // every cached message, oldest first
+    std::size_t cached_bytes_ = 0;
+    std::size_t stateful_count_ = 0;
 };
 
 template <typename OnFrame>
 void TopicTable::replay(Topic& topic, std::int64_t last_seen, OnFrame&& on_frame) {
-    auto& cache = topic.cache;
+    if (!topic.state) return;
+    auto& cache = topic.state->cache;
     std::size_t kept = 0;
     for (std::size_t i = 0; i < cache.size(); ++i) {
-        CachedMessage& message = cache[i];
-        const bool replayed = message.index > last_seen;
-        if (replayed) on_frame(message.frame);
-        if (replayed && message.delivery == Delivery::one) continue;  // handed out: gone
-        if (kept != i) cache[kept] = std::move(message);
-        ++kept;
+        const CacheOrder::iterator entry = cache[i];
+        const bool replayed = entry->message.index > last_seen;
+        if (replayed) on_frame(entry->message.frame);
+        if (replayed && entry->message.delivery == Delivery::one) {
+            forget(entry);  // handed out: gone
+            continue;
+        }
+        cache[kept++] = entry;
     }
     cache.resize(kept);
+    release_if_empty(topic);
 }
 
 }  // namespace memq

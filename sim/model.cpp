@@ -16,13 +16,14 @@ std::string_view protocol_reason(LineError error) {
         case LineError::malformed: return "Malformed json message";
         case LineError::line_too_long: return "Line too long";
         case LineError::internal: return "Internal exception";
+        case LineError::too_many_topics: return "Too many topics";
     }
     return "Internal exception";
 }
 
 // The replies, byte for byte as PROTOCOL.md spells them, each ending in "\r\n".
 Model::Model(const Limits& limits) : limits_(limits), ack_frame_("{\"success\": true}\r\n") {
-    for (std::size_t i = 0; i <= static_cast<std::size_t>(LineError::internal); ++i) {
+    for (std::size_t i = 0; i < kLineErrorCount; ++i) {
         error_frames_.push_back("{\"success\": false, \"reason\": \"" +
                                 std::string(protocol_reason(static_cast<LineError>(i))) + "\"}\r\n");
     }
@@ -52,6 +53,15 @@ void Model::connect(ConnId conn) {
     if (!conns_.try_emplace(conn).second)
         throw CheckFailure("simulator bug: connection " + std::to_string(conn) + " twice");
     touch(conn);
+    if (admitted_ >= limits_.connections_max) {
+        // Refused: closed at once with nothing to say, and not counted.
+        find(conn).refused = true;
+        ++stats_.connections_refused;
+        begin_close(conn, CloseReason::too_many_connections);
+        settle();
+        return;
+    }
+    ++admitted_;
 }
 
 Expected Model::reply(const LineIntent& line, bool success, LineError error) const {
@@ -94,7 +104,7 @@ void Model::begin_close(ConnId conn, CloseReason reason) {
     ModelConn& closing = find(conn);
     closing.closing = reason;
     closing.reading = false;
-    if (reason != CloseReason::slow_consumer) ++stats_.graceful_closes;
+    if (reason == CloseReason::quit || reason == CloseReason::line_too_long) ++stats_.graceful_closes;
     leaving_.push_back(conn);
     touch(conn);
 }
@@ -151,23 +161,52 @@ void Model::apply_line_too_long(ConnId conn, const LineIntent& line) {
     settle();
 }
 
+std::size_t Model::topics_holding_state() const {
+    std::size_t count = 0;
+    for (const auto& [name, topic] : topics_) count += topic.holds_state() ? 1 : 0;
+    return count;
+}
+
+bool Model::topic_allowed(std::string_view name, bool needs_state) const {
+    const auto found = topics_.find(name);
+    if (found == topics_.end() && topics_.size() >= limits_.indexed_topics_max) return false;
+    if (!needs_state || (found != topics_.end() && found->second.holds_state())) return true;
+    return topics_holding_state() < limits_.topics_max;
+}
+
+void Model::evict_globally_oldest() {
+    ModelTopic* oldest = nullptr;
+    for (auto& [name, topic] : topics_) {
+        if (!topic.cache.empty() && (oldest == nullptr || topic.cache.front().stamp < oldest->cache.front().stamp))
+            oldest = &topic;
+    }
+    if (oldest == nullptr) throw CheckFailure("simulator bug: the cache is over its byte budget and empty");
+    cached_bytes_ -= oldest->cache.front().message->frame.size();
+    oldest->cache.pop_front();
+    ++stats_.cache_evictions;
+}
+
+// The caller checked that the message is cacheable (caching on, frame within the budget).
 void Model::cache(ModelTopic& topic, const MessagePtr& message) {
-    if (limits_.cache_messages_max == 0) return;
-    if (topic.cache.size() == limits_.cache_messages_max) topic.cache.pop_front();
-    topic.cache.push_back(message);
+    if (topic.cache.size() == limits_.cache_messages_max) {
+        cached_bytes_ -= topic.cache.front().message->frame.size();
+        topic.cache.pop_front();
+    }
+    while (cached_bytes_ + message->frame.size() > limits_.cache_bytes_max) evict_globally_oldest();
+    cached_bytes_ += message->frame.size();
+    topic.cache.push_back(ModelCached{next_stamp_++, message});
 }
 
 void Model::publish(ConnId sender, const LineIntent& line) {
     auto found = topics_.find(line.topic);
-    if (found == topics_.end()) found = topics_.emplace(std::string(line.topic), ModelTopic{}).first;
-    ModelTopic& topic = found->second;
+    const bool known = found != topics_.end();
 
     // The message is the command's fields plus the topic's next index, which
     // grows for every send whatever happens to the message.
     auto message = std::make_shared<ModelMessage>();
     message->topic = line.topic;
     message->msg = line.msg;
-    message->index = topic.next_index++;
+    message->index = known ? found->second.next_index : 0;
     message->delivery = line.delivery;
     message->cache = line.cache;
     scratch_send_.topic.assign(line.topic);
@@ -176,8 +215,21 @@ void Model::publish(ConnId sender, const LineIntent& line) {
     scratch_send_.cache = line.cache;
     message->frame = encode_message(scratch_send_, message->index);
     const MessagePtr shared = std::move(message);
+
+    // It is cached when asked to be (the default), when no subscriber takes a
+    // "one" message, when caching is on and the frame is within the budget.
+    const bool has_subscribers = known && !found->second.subscribers.empty();
+    const bool cache_it = line.cache.value_or(true) && (line.delivery == Delivery::all || !has_subscribers) &&
+                          limits_.cache_messages_max != 0 && shared->frame.size() <= limits_.cache_bytes_max;
+    if (!topic_allowed(line.topic, cache_it)) {
+        ++stats_.topics_refused;
+        deliver(sender, reply(line, false, LineError::too_many_topics));  // and nothing else happens
+        return;
+    }
+    if (!known) found = topics_.emplace(std::string(line.topic), ModelTopic{}).first;
+    ModelTopic& topic = found->second;
+    ++topic.next_index;
     ++stats_.messages_published;
-    const bool cache_it = line.cache.value_or(true);
 
     if (line.delivery == Delivery::all) {
         // Every subscriber of this moment (the sender too), then the cache.
@@ -214,6 +266,11 @@ void Model::resolve_one(ConnId chosen) {
 }
 
 void Model::subscribe(ConnId subscriber, const LineIntent& line) {
+    if (!topic_allowed(line.topic, true)) {
+        ++stats_.topics_refused;
+        deliver(subscriber, reply(line, false, LineError::too_many_topics));  // and nothing else happens
+        return;
+    }
     auto found = topics_.find(line.topic);
     if (found == topics_.end()) found = topics_.emplace(std::string(line.topic), ModelTopic{}).first;
     ModelTopic& topic = found->second;
@@ -223,13 +280,17 @@ void Model::subscribe(ConnId subscriber, const LineIntent& line) {
     // The replay: every cached message after last_seen, oldest first; a "one"
     // message replayed is gone from the cache. (It is gone even when this very
     // replay closes the subscriber as a slow consumer: it was handed out.)
-    std::deque<MessagePtr> kept;
-    for (const MessagePtr& message : topic.cache) {
+    std::deque<ModelCached> kept;
+    for (const ModelCached& cached : topic.cache) {
+        const MessagePtr& message = cached.message;
         if (message->index > line.last_seen) {
             deliver(subscriber, message_frame(message));
-            if (message->delivery == Delivery::one) continue;
+            if (message->delivery == Delivery::one) {
+                cached_bytes_ -= message->frame.size();
+                continue;
+            }
         }
-        kept.push_back(message);
+        kept.push_back(cached);
     }
     topic.cache = std::move(kept);
 }
@@ -268,7 +329,7 @@ void Model::close_emitted(ConnId conn) {
 }
 
 void Model::disconnect(ConnId conn) {
-    find(conn);
+    if (!find(conn).refused) --admitted_;
     for (auto& [name, topic] : topics_) topic.subscribers.erase(conn);  // it leaves every topic, nothing else changes
     conns_.erase(conn);
     touch(conn);

@@ -10,7 +10,12 @@
 //   What a line means comes from whoever wrote it (LineIntent), never from
 //   parsing it.
 // - Per topic: a std::set of subscribers, the next index, a std::deque cache
-//   of at most cache_messages_max messages. Per connection: the queue of
+//   of at most cache_messages_max messages, each stamped with when it was
+//   cached; all caches together hold at most cache_bytes_max frame bytes, and
+//   room is made by evicting the message with the oldest stamp of any topic.
+//   A topic "holds state" when it has a subscriber or a cached message; the
+//   limits topics_max, indexed_topics_max and connections_max are checked
+//   by counting, before the command does anything. Per connection: the queue of
 //   frames it is owed and its pending bytes, exactly as the core counts them,
 //   so the slow-consumer rule is predicted, not guessed.
 // - The model never chooses. When the broker must choose (delivery "one" with
@@ -88,16 +93,24 @@ struct ModelConn {
     std::size_t queued_bytes = 0;
     std::size_t in_flight_bytes = 0;  // handed over, not yet written
     bool reading = true;              // false once it quit, overflowed a line, or is closing
+    bool refused = false;             // connected past connections_max: closed at once, not counted
     std::optional<CloseReason> closing;
     bool close_emitted = false;
 
     std::size_t pending_bytes() const { return queued_bytes + in_flight_bytes; }
 };
 
+struct ModelCached {
+    std::uint64_t stamp = 0;  // when it was cached: smaller is older, across all topics
+    MessagePtr message;
+};
+
 struct ModelTopic {
     std::set<ConnId> subscribers;
     std::int64_t next_index = 0;
-    std::deque<MessagePtr> cache;  // oldest first
+    std::deque<ModelCached> cache;  // oldest first
+
+    bool holds_state() const { return !subscribers.empty() || !cache.empty(); }
 };
 
 // A "one" message with two or more candidates: the broker picked one of them.
@@ -116,6 +129,9 @@ struct ModelStats {
     std::uint64_t graceful_closes = 0;     // quit and line too long
     std::uint64_t one_choices = 0;         // PendingOnes resolved
     std::uint64_t too_long_overflows = 0;  // a "Line too long" reply that itself overflowed the connection
+    std::uint64_t topics_refused = 0;      // "Too many topics" replies
+    std::uint64_t cache_evictions = 0;     // messages evicted for cache_bytes_max
+    std::uint64_t connections_refused = 0;
 };
 
 // The reason a client sees for `error`, as PROTOCOL.md words it.
@@ -173,6 +189,11 @@ private:
     void publish(ConnId sender, const LineIntent& line);
     void subscribe(ConnId subscriber, const LineIntent& line);
     void cache(ModelTopic& topic, const MessagePtr& message);
+    // Whether a command on `line.topic` may go on (see the rules above);
+    // `needs_state`: it would give the topic state if it has none.
+    bool topic_allowed(std::string_view name, bool needs_state) const;
+    std::size_t topics_holding_state() const;
+    void evict_globally_oldest();
 
     Limits limits_;
     std::map<std::string, ModelTopic, std::less<>> topics_;
@@ -180,6 +201,9 @@ private:
     std::vector<ConnId> leaving_;
     std::optional<PendingOne> pending_one_;
     std::vector<ConnId> touched_;
+    std::size_t cached_bytes_ = 0;
+    std::uint64_t next_stamp_ = 0;
+    std::size_t admitted_ = 0;  // connections not refused
     std::string ack_frame_;
     std::vector<std::string> error_frames_;
     Send scratch_send_;  // reused to encode messages without fresh strings

@@ -534,19 +534,23 @@ void Simulation::check_state(bool full) {
             throw CheckFailure(which + "next index " + std::to_string(real->next_index) + ", expected " +
                                std::to_string(topic.next_index));
         }
-        if (real->subscribers.size() != topic.subscribers.size()) {
-            throw CheckFailure(which + std::to_string(real->subscribers.size()) + " subscribers, expected " +
+        if (real->subscribers().size() != topic.subscribers.size()) {
+            throw CheckFailure(which + std::to_string(real->subscribers().size()) + " subscribers, expected " +
                                std::to_string(topic.subscribers.size()));
         }
-        bool same = real->cache.size() == topic.cache.size();
+        if ((real->state != nullptr) != topic.holds_state()) {
+            throw CheckFailure(which + (topic.holds_state() ? "has no state in the broker" : "still has state"));
+        }
+        bool same = real->cached_count() == topic.cache.size();
         for (std::size_t i = 0; full && same && i < topic.cache.size(); ++i) {
-            same = real->cache[i].index == topic.cache[i]->index && real->cache[i].delivery == topic.cache[i]->delivery;
+            const CachedMessage& cached = real->state->cache[i]->message;
+            same = cached.index == topic.cache[i].message->index && cached.delivery == topic.cache[i].message->delivery;
         }
         if (!same) {
             std::string what = which + "cache holds indices";
-            for (const CachedMessage& cached : real->cache) what.append(" ").append(std::to_string(cached.index));
+            for (const std::int64_t index : real->cached_indices()) what.append(" ").append(std::to_string(index));
             what += ", expected";
-            for (const MessagePtr& cached : topic.cache) what.append(" ").append(std::to_string(cached->index));
+            for (const ModelCached& cached : topic.cache) what.append(" ").append(std::to_string(cached.message->index));
             throw CheckFailure(what);
         }
     }

@@ -86,6 +86,31 @@ SwarmOptions draw_swarm(std::uint64_t seed) {
     options.explicit_cache = Rate::per_million(between(prng, 0, 400'000));
     options.long_message = maybe(prng, between(prng, 100, 50'000), 2);
     options.long_message_max = std::min<std::size_t>(limits.line_bytes_max + 200, between(prng, 64, 4096));
+
+    // The broker-wide limits, drawn last (so the draws above keep their
+    // values): small often enough that they are hit, off (huge) otherwise.
+    switch (prng.below(4)) {
+        case 0: limits.topics_max = between(prng, 1, 3); break;
+        case 1: limits.topics_max = between(prng, 1, 8); break;
+        default: limits.topics_max = 100'000; break;
+    }
+    switch (prng.below(6)) {
+        case 0: limits.indexed_topics_max = between(prng, 1, 4); break;
+        case 1: limits.indexed_topics_max = between(prng, 1, 12); break;
+        default: limits.indexed_topics_max = 1'000'000; break;
+    }
+    switch (prng.below(8)) {
+        case 0: limits.cache_bytes_max = between(prng, 0, 100); break;  // most frames do not fit at all
+        case 1:
+        case 2: limits.cache_bytes_max = between(prng, 100, 1000); break;
+        case 3: limits.cache_bytes_max = between(prng, 1000, 16 * kKiB); break;
+        default: limits.cache_bytes_max = 256 * kMiB; break;
+    }
+    switch (prng.below(6)) {
+        case 0: limits.connections_max = between(prng, 1, 2); break;  // 0 would let nobody work
+        case 1: limits.connections_max = between(prng, 1, options.clients); break;
+        default: break;  // no limit
+    }
     return options;
 }
 
@@ -105,12 +130,15 @@ std::string_view to_string(OpKind kind) {
 }
 
 std::string describe(const SwarmOptions& options) {
-    char text[512];
+    char text[768];
     std::snprintf(text, sizeof text,
                   "clients=%u topics=%u garbage_clients=%u cache_messages_max=%zu pending_bytes_max=%zu "
-                  "line_bytes_max=%zu socket_buffer=%zu..%zu burst_max=%u",
+                  "line_bytes_max=%zu cache_bytes_max=%zu topics_max=%zu indexed_topics_max=%zu "
+                  "connections_max=%zu socket_buffer=%zu..%zu burst_max=%u",
                   options.clients, options.topics, options.garbage_clients, options.limits.cache_messages_max,
-                  options.limits.pending_bytes_max, options.limits.line_bytes_max, options.socket_buffer_min,
+                  options.limits.pending_bytes_max, options.limits.line_bytes_max, options.limits.cache_bytes_max,
+                  options.limits.topics_max, options.limits.indexed_topics_max, options.limits.connections_max,
+                  options.socket_buffer_min,
                   options.socket_buffer_max, options.burst_max);
     std::string out = text;
     out += " weights=";

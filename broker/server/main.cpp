@@ -13,6 +13,7 @@
 #include <fstream>
 #include <functional>
 #include <iostream>
+#include <limits>
 #include <memory>
 #include <random>
 #include <sstream>
@@ -49,16 +50,80 @@ std::uint64_t random_seed() {
     return (static_cast<std::uint64_t>(device()) << 32) ^ device();
 }
 
+// Descriptors kept for everything but connections: listener, stdio, log, slack.
+constexpr std::size_t kReservedFiles = 32;
+constexpr std::chrono::seconds kLimitReportInterval{1};
+
 // Many connections need many descriptors: take the hard limit, quietly.
-void raise_open_file_limit(const memq::Logger& log) {
+// Returns the soft limit in force afterwards (0 if unknown).
+std::size_t raise_open_file_limit(const memq::Logger& log) {
     rlimit limit{};
-    if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= limit.rlim_max) return;
-    const rlim_t before = limit.rlim_cur;
-    limit.rlim_cur = limit.rlim_max;
-    if (setrlimit(RLIMIT_NOFILE, &limit) == 0) {
-        log.debug("open file limit raised from ", before, " to ", limit.rlim_cur);
+    if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return 0;
+    if (limit.rlim_cur < limit.rlim_max) {
+        const rlim_t before = limit.rlim_cur;
+        rlimit raised = limit;
+        raised.rlim_cur = limit.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &raised) == 0) {
+            log.debug("open file limit raised from ", before, " to ", raised.rlim_cur);
+            limit = raised;
+        }
     }
+    if (limit.rlim_cur == RLIM_INFINITY) return std::numeric_limits<std::size_t>::max();
+    return static_cast<std::size_t>(limit.rlim_cur);
 }
+
+// The default of --max-connections: what the open files allow, less the reserve.
+std::size_t default_connections_max(std::size_t open_files) {
+    if (open_files == 0) return std::numeric_limits<std::size_t>::max();  // unknown: the accept backoff guards
+    return open_files > kReservedFiles ? open_files - kReservedFiles : 1;
+}
+
+// Logs, at most once per kLimitReportInterval, the limits the core hit since
+// the last report (it counts them; see BrokerStats).
+class LimitReporter {
+public:
+    LimitReporter(asio::io_context& io, const memq::Broker& broker, const memq::Logger& log)
+        : timer_(io), broker_(broker), log_(log), seen_(broker.stats()) {}
+
+    void start() { arm(); }
+    void stop() {
+        stopped_ = true;
+        timer_.cancel();
+    }
+
+private:
+    void arm() {
+        timer_.expires_after(kLimitReportInterval);
+        timer_.async_wait([this](const asio::error_code& error) {
+            if (error || stopped_) return;
+            report();
+            arm();
+        });
+    }
+
+    void report() {
+        const memq::BrokerStats& now = broker_.stats();
+        const memq::Limits& limits = broker_.limits();
+        const memq::TopicTable& topics = broker_.topics();
+        if (now.topics_refused != seen_.topics_refused) {
+            log_.warn("too many topics: refused ", now.topics_refused - seen_.topics_refused,
+                      " command(s) (max_topics=", limits.topics_max, " max_indexed_topics=", limits.indexed_topics_max,
+                      "; topics with state ", topics.stateful_count(), ", known ", topics.size(), ")");
+        }
+        if (now.cache_evictions != seen_.cache_evictions) {
+            log_.info("cache byte budget: evicted ", now.cache_evictions - seen_.cache_evictions,
+                      " message(s) (max_cache_bytes=", limits.cache_bytes_max, "; cached ", topics.cached_bytes(),
+                      " bytes in ", topics.cached_messages(), " messages)");
+        }
+        seen_ = now;
+    }
+
+    asio::steady_timer timer_;
+    const memq::Broker& broker_;
+    const memq::Logger& log_;
+    memq::BrokerStats seen_;
+    bool stopped_ = false;
+};
 
 // Writes "PORT\n" to a temporary file beside `path`, then renames it over
 // `path`, so a reader never sees a partial file. Returns an error text or "".
@@ -87,11 +152,14 @@ int run(const memq::ServerOptions& options) {
     if (address_error) return usage_error("invalid --bind '" + options.bind_address + "': expected an IP address");
 
     const memq::Logger log(options.log_level);
-    raise_open_file_limit(log);
+    const std::size_t open_files = raise_open_file_limit(log);
     const std::uint64_t seed = options.seed ? *options.seed : random_seed();
+    memq::Limits limits = options.limits;
+    limits.connections_max = options.max_connections.value_or(default_connections_max(open_files));
 
     asio::io_context io(1);
-    memq::Broker broker(options.limits, seed);
+    memq::Broker broker(limits, seed);
+    LimitReporter reporter(io, broker, log);
     const asio::ip::tcp::endpoint requested(address, options.port);
     std::unique_ptr<memq::TcpServer> server;
     try {
@@ -112,14 +180,16 @@ int run(const memq::ServerOptions& options) {
         // The first signal starts a bounded flush; a second one closes everything at
         // once. Re-armed first: once stopped, cancel() ends the wait and run() returns.
         signals.async_wait(on_signal);
+        reporter.stop();
         server->shutdown(kShutdownFlushTimeout, [&] { signals.cancel(); });
     };
     signals.async_wait(on_signal);
 
-    const memq::Limits& limits = options.limits;
     log.info("memqd ", MEMQD_VERSION, " listening on ", bound, " (cache_size=", limits.cache_messages_max,
              " max_line_bytes=", limits.line_bytes_max, " max_pending_bytes=", limits.pending_bytes_max,
-             " seed=", seed, ")");
+             " max_cache_bytes=", limits.cache_bytes_max, " max_topics=", limits.topics_max,
+             " max_indexed_topics=", limits.indexed_topics_max, " max_connections=", limits.connections_max,
+             " open_files=", open_files, " seed=", seed, ")");
     if (!address.is_loopback()) {
         log.warn("bound to ", address,
                  ", which is not a loopback address: memq has no authentication, so anyone who can reach this "
@@ -134,13 +204,15 @@ int run(const memq::ServerOptions& options) {
     }
 
     server->start();
+    reporter.start();
     io.run();
 
     const memq::BrokerStats& stats = broker.stats();
     log.info("stopped (connections=", stats.connections_accepted, " lines=", stats.lines_processed,
              " published=", stats.messages_published, " delivered=", stats.messages_delivered,
              " slow_consumer_closes=", stats.slow_consumer_closes,
-             " line_too_long_closes=", stats.line_too_long_closes, ")");
+             " line_too_long_closes=", stats.line_too_long_closes, " connections_refused=", stats.connections_refused,
+             " topics_refused=", stats.topics_refused, " cache_evictions=", stats.cache_evictions, ")");
     if (!options.port_file.empty()) std::remove(options.port_file.c_str());
     return 0;
 }

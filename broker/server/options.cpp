@@ -82,6 +82,10 @@ private:
         else if (name == "--cache-size") setter = &Parser::set_cache_size;
         else if (name == "--max-line-bytes") setter = &Parser::set_max_line_bytes;
         else if (name == "--max-pending-bytes") setter = &Parser::set_max_pending_bytes;
+        else if (name == "--max-cache-bytes") setter = &Parser::set_max_cache_bytes;
+        else if (name == "--max-topics") setter = &Parser::set_max_topics;
+        else if (name == "--max-indexed-topics") setter = &Parser::set_max_indexed_topics;
+        else if (name == "--max-connections") setter = &Parser::set_max_connections;
         else if (name == "--seed") setter = &Parser::set_seed;
         else if (name == "--log-level") setter = &Parser::set_log_level;
         else return UsageError{"unknown option " + quoted(name) + " (see memqd --help)"};
@@ -145,6 +149,42 @@ private:
         return true;
     }
 
+    // A count or size that must be at least 1; `name` is the option's.
+    std::optional<std::size_t> positive(std::string_view name, std::string_view value) {
+        const auto number = parse_unsigned<std::size_t>(value);
+        if (!number || *number == 0) {
+            fail("invalid " + std::string(name) + " " + quoted(value) + ": expected a positive integer");
+            return std::nullopt;
+        }
+        return number;
+    }
+
+    bool set_max_cache_bytes(std::string_view value) {
+        // 0 is allowed: nothing is cached.
+        const auto bytes = parse_unsigned<std::size_t>(value);
+        if (!bytes) return fail("invalid --max-cache-bytes " + quoted(value) + ": expected a non-negative integer");
+        options_.limits.cache_bytes_max = *bytes;
+        return true;
+    }
+
+    bool set_max_topics(std::string_view value) {
+        const auto count = positive("--max-topics", value);
+        if (count) options_.limits.topics_max = *count;
+        return count.has_value();
+    }
+
+    bool set_max_indexed_topics(std::string_view value) {
+        const auto count = positive("--max-indexed-topics", value);
+        if (count) options_.limits.indexed_topics_max = *count;
+        return count.has_value();
+    }
+
+    bool set_max_connections(std::string_view value) {
+        const auto count = positive("--max-connections", value);
+        if (count) options_.max_connections = *count;
+        return count.has_value();
+    }
+
     bool set_seed(std::string_view value) {
         const auto seed = parse_unsigned<std::uint64_t>(value);
         if (!seed) return fail("invalid --seed " + quoted(value) + ": expected an unsigned 64-bit integer");
@@ -186,6 +226,14 @@ std::string usage_text() {
            "  --max-line-bytes N       longest accepted input line (default 1048576)\n"
            "  --max-pending-bytes N    unwritten output per connection before it is closed\n"
            "                           as a slow consumer (default 67108864)\n"
+           "  --max-cache-bytes N      bytes of cached messages, all topics together; the oldest\n"
+           "                           are evicted first (default 268435456; 0: no cache)\n"
+           "  --max-topics N           topics with a subscriber or a cached message; past it\n"
+           "                           \"Too many topics\" (default 100000)\n"
+           "  --max-indexed-topics N   topics ever named (their index is kept for good); past it\n"
+           "                           \"Too many topics\" (default 1000000)\n"
+           "  --max-connections N      open connections; more are accepted and closed at once\n"
+           "                           (default: the open-file limit minus 32)\n"
            "  --seed N                 seed for delivery \"one\" (default: random, logged at start)\n"
            "  --log-level LEVEL        error, warn, info or debug (default info)\n"
            "  -h, --help               print this help and exit\n"

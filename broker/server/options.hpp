@@ -25,7 +25,8 @@ struct ServerOptions {
     std::string bind_address{kDefaultBindAddress};
     std::uint16_t port = kDefaultPort;  // 0: any free port
     std::string port_file;              // empty: none written
-    Limits limits;
+    Limits limits;  // connections_max is filled in by memqd unless max_connections is given
+    std::optional<std::size_t> max_connections;  // none: the open-file limit minus a reserve
     std::optional<std::uint64_t> seed;  // none: drawn from std::random_device
     LogLevel log_level = LogLevel::info;
 };

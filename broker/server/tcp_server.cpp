@@ -358,8 +358,25 @@ void TcpServer::apply(const Close& close) {
             log_.warn("closing connection ", session->id, " from ", session->peer, ": ", to_string(close.reason),
                       " (pending output passed max_pending_bytes=", limits.pending_bytes_max, ")");
             break;
+        case CloseReason::too_many_connections:
+            warn_refused(*session);
+            break;
     }
     begin_graceful_close(session);
+}
+
+// At most one line per kAcceptWarningInterval, however many are refused.
+void TcpServer::warn_refused(const Session& session) {
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_refusal_warning_ < kAcceptWarningInterval) {
+        ++suppressed_refusals_;
+        return;
+    }
+    log_.warn("refusing connection ", session.id, " from ", session.peer, ": too many connections (max_connections=",
+              broker_.limits().connections_max, ", ", suppressed_refusals_,
+              " more refused since the last warning, ", broker_.stats().connections_refused, " in all)");
+    last_refusal_warning_ = now;
+    suppressed_refusals_ = 0;
 }
 
 void TcpServer::begin_finishing(const SessionPtr& session, std::chrono::milliseconds timeout) {

@@ -90,6 +90,8 @@ private:
     void drain();
     void apply(const Close& close);
     void apply(Transmit&& transmit);
+    // Logs a connection refused past connections_max, rate-limited.
+    void warn_refused(const Session& session);
 
     // Flush what is queued, then close gracefully (bounded by `timeout`).
     void begin_finishing(const SessionPtr& session, std::chrono::milliseconds timeout);
@@ -117,6 +119,8 @@ private:
     std::function<void()> on_stopped_;
     std::chrono::steady_clock::time_point last_accept_warning_{};
     std::uint64_t suppressed_accept_warnings_ = 0;
+    std::chrono::steady_clock::time_point last_refusal_warning_{};
+    std::uint64_t suppressed_refusals_ = 0;
 };
 
 }  // namespace memq

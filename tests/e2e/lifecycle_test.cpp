@@ -113,6 +113,13 @@ TEST(CommandLine, NonNumericValuesExitTwoWithOneLineError) {
     expect_usage_error(run_memqd({"--log-level", "loud"}), "'loud'");
 }
 
+TEST(CommandLine, LimitCountsMustBePositive) {
+    expect_usage_error(run_memqd({"--max-topics", "0"}), "--max-topics '0'");
+    expect_usage_error(run_memqd({"--max-indexed-topics", "-1"}), "--max-indexed-topics '-1'");
+    expect_usage_error(run_memqd({"--max-connections", "many"}), "--max-connections 'many'");
+    expect_usage_error(run_memqd({"--max-cache-bytes", "1k"}), "--max-cache-bytes '1k'");
+}
+
 TEST(CommandLine, UnknownOptionExitsTwoWithOneLineError) {
     expect_usage_error(run_memqd({"--no-such-option"}), "--no-such-option");
 }
@@ -135,7 +142,8 @@ TEST(CommandLine, HelpExitsZeroAndPrintsUsage) {
     EXPECT_TRUE(result.status.is_clean()) << describe(result.status);
     EXPECT_EQ(result.stdout_text.rfind("usage: memqd [port] [cache_size]", 0), 0u) << result.stdout_text;
     for (const char* option : {"--bind", "--port", "--port-file", "--cache-size", "--max-line-bytes",
-                               "--max-pending-bytes", "--seed", "--log-level", "--version"}) {
+                               "--max-pending-bytes", "--max-cache-bytes", "--max-topics", "--max-indexed-topics",
+                               "--max-connections", "--seed", "--log-level", "--version"}) {
         EXPECT_NE(result.stdout_text.find(option), std::string::npos) << option;
     }
     EXPECT_EQ(result.stderr_text, "");

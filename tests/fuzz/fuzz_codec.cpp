@@ -59,6 +59,7 @@ std::string describe(LineError error) {
         case LineError::malformed: return "error malformed";
         case LineError::line_too_long: return "error line_too_long";
         case LineError::internal: return "error internal";
+        case LineError::too_many_topics: return "error too_many_topics";
     }
     return "error ?";
 }

@@ -1,6 +1,8 @@
 // core_model_test.cpp — a model-based rapidcheck test of the broker core: a
 // random sequence of connects, disconnects, subscribes, unsubscribes, sends
-// (all/one, cache on/off), garbage lines and partial writes, each line cut
+// (all/one, cache on/off), garbage lines and partial writes, under small
+// topic, cache-byte and connection limits (so "Too many topics", global
+// eviction and refused connections happen), each line cut
 // into random pieces, run through memq::sim::Checker — the simulator's own
 // harness, which checks every reply, delivery, Close and pending byte count
 // against the simulator's model of PROTOCOL.md. A failure shrinks to a short
@@ -80,7 +82,10 @@ struct CoreSut {
             const memq::Limits& limits = checker.model().limits();
             RC_FAIL(std::string(failure.what()) + "\n(pending_bytes_max " + std::to_string(limits.pending_bytes_max) +
                     ", line_bytes_max " + std::to_string(limits.line_bytes_max) + ", cache_messages_max " +
-                    std::to_string(limits.cache_messages_max) + ", broker seed " + std::to_string(broker_seed) + ")");
+                    std::to_string(limits.cache_messages_max) + ", cache_bytes_max " +
+                    std::to_string(limits.cache_bytes_max) + ", topics_max " + std::to_string(limits.topics_max) +
+                    ", indexed_topics_max " + std::to_string(limits.indexed_topics_max) + ", connections_max " +
+                    std::to_string(limits.connections_max) + ", broker seed " + std::to_string(broker_seed) + ")");
         }
     }
 
@@ -252,6 +257,10 @@ RC_GTEST_PROP(CoreModelProperty, EveryReplyDeliveryAndCloseMatchesTheModel, ()) 
     limits.pending_bytes_max = *rc::gen::element<std::size_t>(120, 300, 1000, 64 << 20);
     limits.line_bytes_max = *rc::gen::element<std::size_t>(40, 120, 1 << 20);
     limits.cache_messages_max = *rc::gen::element<std::size_t>(0, 1, 2, 5, 100);
+    limits.cache_bytes_max = *rc::gen::element<std::size_t>(0, 90, 200, 600, 256 << 20);
+    limits.topics_max = *rc::gen::element<std::size_t>(1, 2, 100'000);
+    limits.indexed_topics_max = *rc::gen::element<std::size_t>(1, 3, 1'000'000);
+    limits.connections_max = *rc::gen::element<std::size_t>(1, 3, kConnIds);
     const auto seed = *rc::gen::arbitrary<std::uint64_t>();
     CoreSut sut(limits, seed);
     rc::state::check(CoreModel{}, sut,

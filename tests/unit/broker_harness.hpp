@@ -176,7 +176,7 @@ public:
     // The topic's subscriber count (0 for a topic the core does not know).
     std::size_t subscriber_count(std::string_view topic) const {
         const memq::Topic* found = broker_.topics().find(topic);
-        return found == nullptr ? 0 : found->subscribers.size();
+        return found == nullptr ? 0 : found->subscribers().size();
     }
 
     std::int64_t next_index(std::string_view topic) const {

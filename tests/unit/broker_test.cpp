@@ -436,7 +436,7 @@ TEST(Broker, errors_never_change_state) {
                                   failure(kMalformed), failure(kBadUtf8), failure(kBadJson)}));
     EXPECT_EQ(h.subscriber_count("t"), 0u);
     EXPECT_EQ(h.next_index("t"), 1);
-    EXPECT_EQ(h.broker().topics().find("t")->cache.size(), 1u);
+    EXPECT_EQ(h.broker().topics().find("t")->cached_count(), 1u);
     EXPECT_EQ(h.broker().topics().find("new"), nullptr);
     EXPECT_EQ(h.broker().topics().size(), topics_before);
     // And the next valid send gets the next index.
@@ -569,7 +569,7 @@ TEST(Broker, send_all_with_cache_false_is_delivered_but_not_cached) {
     EXPECT_EQ(h.take(1), (Objects{ack(), message("t", "live only", "all", 0, false), ack()}));
     h.receive(2, subscribe_line("t"));
     EXPECT_EQ(h.take(2), Objects{ack()});
-    EXPECT_TRUE(h.broker().topics().find("t")->cache.empty());
+    EXPECT_TRUE(h.broker().topics().find("t")->cached_count() == 0);
 }
 
 TEST(Broker, send_all_with_cache_true_is_cached) {
@@ -612,7 +612,7 @@ TEST(Broker, send_one_with_subscribers_is_not_cached) {
     EXPECT_EQ(h.take(2), (Objects{ack(), message("t", "job", "one", 0)}));
     h.receive(3, subscribe_line("t"));
     EXPECT_EQ(h.take(3), Objects{ack()});
-    EXPECT_TRUE(h.broker().topics().find("t")->cache.empty());
+    EXPECT_TRUE(h.broker().topics().find("t")->cached_count() == 0);
 }
 
 TEST(Broker, send_one_with_cache_true_and_subscribers_is_still_not_cached) {
@@ -637,7 +637,7 @@ TEST(Broker, send_one_without_subscribers_is_cached_and_replayed_to_the_first_su
     EXPECT_EQ(h.take(2), (Objects{ack(), message("t", "job", "one", 0)}));
     h.receive(3, subscribe_line("t"));
     EXPECT_EQ(h.take(3), Objects{ack()}) << "the second subscriber must not get the one message";
-    EXPECT_TRUE(h.broker().topics().find("t")->cache.empty());
+    EXPECT_TRUE(h.broker().topics().find("t")->cached_count() == 0);
 }
 
 TEST(Broker, replay_removes_only_the_one_messages) {
@@ -1029,7 +1029,7 @@ TEST(Broker, disconnect_changes_nothing_else) {
     h.disconnect(2);
     h.disconnect(1);
     EXPECT_EQ(h.next_index("t"), 2);
-    EXPECT_EQ(h.broker().topics().find("t")->cache.size(), 2u);
+    EXPECT_EQ(h.broker().topics().find("t")->cached_count(), 2u);
     h.connect(3);
     h.receive(3, subscribe_line("t"));
     EXPECT_EQ(h.take(3), (Objects{ack(), message("t", "a0", "all", 0), message("t", "o1", "one", 1)}));
@@ -1231,7 +1231,7 @@ TEST(Broker, a_burst_of_replies_past_the_limit_closes_even_a_prompt_reader) {
     h.receive(2, subscribe_line("t"));
     EXPECT_EQ(h.close_reason(2), CloseReason::slow_consumer);
     EXPECT_TRUE(h.received(2).empty()) << "its output is dropped";
-    EXPECT_EQ(h.broker().topics().find("t")->cache.size(), 5u);
+    EXPECT_EQ(h.broker().topics().find("t")->cached_count(), 5u);
 }
 
 TEST(Broker, a_replay_that_fits_the_limit_exactly_is_delivered) {
