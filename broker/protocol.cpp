@@ -179,9 +179,13 @@ private:
     Field* current_ = nullptr;
 };
 
-ParseResult to_command(CommandFields& fields) {
+using detail::RefField;
+
+// The templates, over what either reader found. Views in `fields` stay valid
+// as long as the line, the scratch buffers and the slow path's fields do.
+ParseRefResult to_command(const detail::CommandRefFields& fields, bool top_level_is_object, bool unknown_key) {
     using Kind = Field::Kind;
-    if (!fields.top_level_is_object || fields.unknown_key || !fields.command.is(Kind::string)) return LineError::malformed;
+    if (!top_level_is_object || unknown_key || !fields.command.is(Kind::string)) return LineError::malformed;
     if (!fields.topic.is(Kind::string)) return LineError::malformed;
     const std::string_view name = fields.command.text;
     const bool cache_ok = fields.cache.is(Kind::absent) || fields.cache.is(Kind::boolean);
@@ -191,27 +195,27 @@ ParseResult to_command(CommandFields& fields) {
         if (!fields.msg.is(Kind::absent) || !fields.delivery.is(Kind::absent) || !last_seen_ok || !cache_ok) {
             return LineError::malformed;
         }
-        Subscribe subscribe;
-        subscribe.topic = std::move(fields.topic.text);
+        SubscribeRef subscribe;
+        subscribe.topic = fields.topic.text;
         if (fields.last_seen.is(Kind::integer)) subscribe.last_seen = fields.last_seen.integer;
         if (fields.cache.is(Kind::boolean)) subscribe.cache = fields.cache.boolean;
-        return Command{std::move(subscribe)};
+        return CommandRef{subscribe};
     }
     if (name == "unsubscribe") {
         if (!fields.msg.is(Kind::absent) || !fields.delivery.is(Kind::absent) || !fields.last_seen.is(Kind::absent) ||
             !fields.cache.is(Kind::absent)) {
             return LineError::malformed;
         }
-        return Command{Unsubscribe{std::move(fields.topic.text)}};
+        return CommandRef{UnsubscribeRef{fields.topic.text}};
     }
     if (name == "send") {
         if (!fields.msg.is(Kind::string) || !fields.delivery.is(Kind::string) || !fields.last_seen.is(Kind::absent) ||
             !cache_ok) {
             return LineError::malformed;
         }
-        Send send;
-        send.topic = std::move(fields.topic.text);
-        send.msg = std::move(fields.msg.text);
+        SendRef send;
+        send.topic = StringRef{fields.topic.text, fields.topic.json};
+        send.msg = StringRef{fields.msg.text, fields.msg.json};
         if (fields.delivery.text == "all") {
             send.delivery = Delivery::all;
         } else if (fields.delivery.text == "one") {
@@ -220,9 +224,50 @@ ParseResult to_command(CommandFields& fields) {
             return LineError::malformed;
         }
         if (fields.cache.is(Kind::boolean)) send.cache = fields.cache.boolean;
-        return Command{std::move(send)};
+        return CommandRef{send};
     }
     return LineError::malformed;
+}
+
+// The slow reader's fields as views: of `fields`, or, with `keep`, of keep's
+// buffers, into which the strings are moved (they then outlive `fields`).
+void view_fields(CommandFields& fields, detail::CommandRefFields& out, detail::CommandScratch* keep) {
+    const auto view = [](Field& field, RefField& ref, std::string* kept) {
+        ref = RefField{};
+        ref.kind = field.kind;
+        if (kept != nullptr) {
+            *kept = std::move(field.text);
+            ref.text = *kept;
+        } else {
+            ref.text = field.text;
+        }
+        ref.integer = field.integer;
+        ref.boolean = field.boolean;
+    };
+    const bool k = keep != nullptr;
+    view(fields.command, out.command, k ? &keep->command : nullptr);
+    view(fields.topic, out.topic, k ? &keep->topic : nullptr);
+    view(fields.msg, out.msg, k ? &keep->msg : nullptr);
+    view(fields.delivery, out.delivery, k ? &keep->delivery : nullptr);
+    view(fields.last_seen, out.last_seen, nullptr);  // never a string the templates read
+    view(fields.cache, out.cache, nullptr);
+}
+
+Command to_owned(const CommandRef& command) {
+    struct Owned {
+        Command operator()(const SubscribeRef& c) const { return Subscribe{std::string(c.topic), c.last_seen, c.cache}; }
+        Command operator()(const UnsubscribeRef& c) const { return Unsubscribe{std::string(c.topic)}; }
+        Command operator()(const SendRef& c) const {
+            return Send{std::string(c.topic.text), std::string(c.msg.text), c.delivery, c.cache};
+        }
+        Command operator()(const Quit&) const { return Quit{}; }
+    };
+    return std::visit(Owned{}, command);
+}
+
+ParseResult to_owned(const ParseRefResult& parsed) {
+    if (const auto* error = std::get_if<LineError>(&parsed)) return *error;
+    return to_owned(std::get<CommandRef>(parsed));
 }
 
 }  // namespace
@@ -291,41 +336,61 @@ bool nlohmann_would_misread(std::string_view line) {
     return line.starts_with("\xEF\xBB\xBF") || line.find('\0') != std::string_view::npos;
 }
 
-ParseResult parse_with_nlohmann(std::string_view line) {
+// Reads `line` with nlohmann into `fields`; an error, or nullopt when the
+// templates are to decide (then fields.top_level_is_object is set).
+std::optional<LineError> read_with_nlohmann(std::string_view line, CommandFields& fields) {
     if (nlohmann_would_misread(line)) return LineError::bad_json;
-    CommandFields fields;
-    CommandSax sax(fields);
-    if (Json::sax_parse(line.begin(), line.end(), &sax, nlohmann::detail::input_format_t::json, true)) {
-        return to_command(fields);
+    {
+        CommandSax sax(fields);
+        if (Json::sax_parse(line.begin(), line.end(), &sax, nlohmann::detail::input_format_t::json, true)) {
+            return std::nullopt;
+        }
+        if (!sax.number_overflow) return LineError::bad_json;
     }
-    if (!sax.number_overflow) return LineError::bad_json;
     const std::optional<std::string> tamed = tame_numbers(line);
     if (!tamed) return LineError::bad_json;
-    CommandFields tamed_fields;
-    CommandSax tamed_sax(tamed_fields);
+    fields = CommandFields{};
+    CommandSax tamed_sax(fields);
     if (!Json::sax_parse(tamed->begin(), tamed->end(), &tamed_sax, nlohmann::detail::input_format_t::json, true)) {
         return LineError::bad_json;
     }
-    return to_command(tamed_fields);
+    return std::nullopt;
+}
+
+// The reference: UTF-8, "quit", then nlohmann and the templates. The views
+// of a command point into `fields`.
+ParseRefResult parse_reference(std::string_view line, CommandFields& fields, detail::CommandRefFields& views,
+                               detail::CommandScratch* keep) {
+    if (!is_valid_utf8(line)) return LineError::bad_utf8;
+    if (line == "quit") return CommandRef{Quit{}};
+    if (const std::optional<LineError> error = read_with_nlohmann(line, fields)) return *error;
+    view_fields(fields, views, keep);
+    return to_command(views, fields.top_level_is_object, fields.unknown_key);
 }
 
 }  // namespace
 
-ParseResult parse_line(std::string_view line) {
-    if (!is_valid_utf8(line)) return LineError::bad_utf8;
-    if (line == "quit") return Command{Quit{}};
-    CommandFields fields;
-    if (detail::scan_flat_object(line, fields.slots(), detail::UnknownKeys::decline)) {
-        fields.top_level_is_object = true;
-        return to_command(fields);
+ParseRefResult LineParser::parse(std::string_view line) {
+    if (detail::scan_command(line, fields_, scratch_)) {
+        return to_command(fields_, /*top_level_is_object=*/true, /*unknown_key=*/false);
     }
-    return parse_with_nlohmann(line);  // not the common shape, or not valid: the reference decides
+    return parse_slow(line);  // not the common shape, or not valid: the reference decides
+}
+
+ParseRefResult LineParser::parse_slow(std::string_view line) {
+    CommandFields fields;  // the views end up in scratch_, which outlives it
+    return parse_reference(line, fields, fields_, &scratch_);
+}
+
+ParseResult parse_line(std::string_view line) {
+    LineParser parser;
+    return to_owned(parser.parse(line));
 }
 
 ParseResult parse_line_reference(std::string_view line) {
-    if (!is_valid_utf8(line)) return LineError::bad_utf8;
-    if (line == "quit") return Command{Quit{}};
-    return parse_with_nlohmann(line);
+    CommandFields fields;
+    detail::CommandRefFields views;
+    return to_owned(parse_reference(line, fields, views, nullptr));
 }
 
 void append_json_string(std::string& out, std::string_view text) {
@@ -385,13 +450,35 @@ std::string encode_error(LineError error) {
     return frame;
 }
 
+namespace {
+void append_string_ref(std::string& out, const StringRef& text) {
+    if (text.json.empty()) {
+        append_json_string(out, text.text);
+    } else {
+        out.append(text.json);  // already what append_json_string writes for text.text
+    }
+}
+}  // namespace
+
+void append_message(std::string& out, const SendRef& send, std::int64_t index) {
+    constexpr std::size_t kFixedBytes = 96;  // keys, punctuation, delivery, cache, index
+    const std::size_t topic_bytes = send.topic.json.empty() ? send.topic.text.size() + 2 : send.topic.json.size();
+    const std::size_t msg_bytes = send.msg.json.empty() ? send.msg.text.size() + 2 : send.msg.json.size();
+    out.reserve(out.size() + topic_bytes + msg_bytes + kFixedBytes);
+    out.append("{\"command\": \"send\", \"topic\": ");
+    append_string_ref(out, send.topic);
+    out.append(", \"msg\": ");
+    append_string_ref(out, send.msg);
+    out.append(send.delivery == Delivery::one ? ", \"delivery\": \"one\"" : ", \"delivery\": \"all\"");
+    if (send.cache.has_value()) out.append(*send.cache ? ", \"cache\": true" : ", \"cache\": false");
+    out.append(", \"index\": ");
+    append_integer(out, index);
+    out.append("}\r\n");
+}
+
 std::string encode_message(const Send& send, std::int64_t index) {
     std::string frame;
-    frame.reserve(send.topic.size() + send.msg.size() + 96);
-    append_send_fields(frame, send);
-    frame.append(", \"index\": ");
-    append_integer(frame, index);
-    frame.append("}\r\n");
+    append_message(frame, SendRef{{send.topic, {}}, {send.msg, {}}, send.delivery, send.cache}, index);
     return frame;
 }
 

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "protocol.hpp"
+#include "ring.hpp"
 
 namespace memq {
 
@@ -47,7 +48,7 @@ struct CachedMessage {
 struct Topic {
     std::vector<Subscriber*> subscribers;
     std::int64_t next_index = 0;
-    std::deque<CachedMessage> cache;
+    Ring<CachedMessage> cache;  // a ring: evicting and appending allocate nothing
 };
 
 class TopicTable {

@@ -23,7 +23,7 @@ using memq::Subscriber;
 using memq::Topic;
 using memq::TopicTable;
 
-memq::Frame frame_of(const std::string& text) { return std::make_shared<const std::string>(text); }
+memq::Frame frame_of(const std::string& text) { return memq::make_frame(text); }
 
 // "prefix" followed by the number (spelled out to dodge GCC 12's false
 // -Wrestrict on `"literal" + std::to_string(n)` at -O3).
