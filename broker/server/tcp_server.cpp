@@ -20,6 +20,8 @@ constexpr std::size_t kReadChunkBytes = 64 * kKiB;
 constexpr int kReadsPerWakeup = 16;
 constexpr std::chrono::seconds kAcceptWarningInterval{1};
 constexpr std::size_t kFramesPerWrite = IOV_MAX;  // the most iovecs one sendmsg takes
+// A written Transmit's vector is kept for the next one up to this capacity.
+constexpr std::size_t kKeptFramesCapacity = 1024;
 
 // Errors that end one pending connection, not the listening socket.
 bool is_per_connection_accept_error(const asio::error_code& error) {
@@ -72,10 +74,15 @@ struct TcpServer::Session {
     bool all_written() const { return next_frame == frames_in_flight.size(); }
 
     // Nothing more will be written: frees the frames (no pending operation
-    // points into them; only write_available reads them, synchronously).
-    void drop_in_flight() {
+    // points into them; only write_available reads them, synchronously). A
+    // live session keeps a modest vector's capacity for its next Transmit.
+    void drop_in_flight(bool keep_capacity) {
         writing = false;
-        std::vector<Frame>().swap(frames_in_flight);
+        if (keep_capacity && frames_in_flight.capacity() <= kKeptFramesCapacity) {
+            frames_in_flight.clear();
+        } else {
+            std::vector<Frame>().swap(frames_in_flight);
+        }
         next_frame = 0;
         next_frame_written = 0;
     }
@@ -281,8 +288,11 @@ void TcpServer::drain() {
             apply(*close);
             busy = true;
         }
-        while (std::optional<Transmit> transmit = broker_.poll_transmit()) {
-            apply(std::move(*transmit));
+        // transmit_ circulates vectors: it takes a written session's empty
+        // vector here and hands it to the core as that connection's next queue.
+        while (broker_.poll_transmit(transmit_)) {
+            apply(transmit_);
+            transmit_.frames.clear();  // empty already, unless the session was closing
             busy = true;
         }
     }
@@ -291,14 +301,14 @@ void TcpServer::drain() {
 // Called from drain() only. Writing here, synchronously, is safe: the core
 // calls nothing back, and whatever handle_written or a finalize makes due
 // (the next Transmit, a Close) is picked up by the loop in drain().
-void TcpServer::apply(Transmit&& transmit) {
+void TcpServer::apply(Transmit& transmit) {
     const auto found = sessions_.find(transmit.conn);
     MEMQ_CHECK(found != sessions_.end());
     const SessionPtr session = found->second;
     if (session->state == Session::State::closing) return;  // output of a closed connection is dropped
     MEMQ_CHECK(!session->writing);  // the core hands out one Transmit per connection at a time
     session->writing = true;
-    session->frames_in_flight = std::move(transmit.frames);
+    session->frames_in_flight.swap(transmit.frames);  // the session's drained vector goes back to transmit
     session->next_frame = 0;
     session->next_frame_written = 0;
     write_in_flight(session);
@@ -317,7 +327,7 @@ void TcpServer::write_in_flight(const SessionPtr& session) {
         wait_writable(session);  // the socket is full: go on when the peer has read some
         return;
     }
-    session->drop_in_flight();
+    session->drop_in_flight(/*keep_capacity=*/true);
     finish_if_flushed(session);
 }
 
@@ -376,7 +386,7 @@ void TcpServer::finish_if_flushed(const SessionPtr& session) {
 
 void TcpServer::begin_graceful_close(const SessionPtr& session) {
     session->state = Session::State::closing;
-    session->drop_in_flight();  // the core dropped this output too (or all of it was written)
+    session->drop_in_flight(/*keep_capacity=*/false);  // the core dropped this output too (or all of it was written)
     asio::error_code ignored;
     session->socket.shutdown(asio::socket_base::shutdown_send, ignored);
     if (session->peer_eof) {
@@ -401,7 +411,7 @@ void TcpServer::arm_timer(const SessionPtr& session, std::chrono::milliseconds t
 void TcpServer::finalize(SessionPtr session) {
     if (session->state == Session::State::gone) return;
     session->state = Session::State::gone;
-    session->drop_in_flight();
+    session->drop_in_flight(/*keep_capacity=*/false);
     if (session->timer) session->timer->cancel();
     asio::error_code ignored;
     session->socket.close(ignored);  // outstanding waits complete as aborted

@@ -89,7 +89,7 @@ private:
     // Hands every pending Close and Transmit of the core to its session.
     void drain();
     void apply(const Close& close);
-    void apply(Transmit&& transmit);
+    void apply(Transmit& transmit);
 
     // Flush what is queued, then close gracefully (bounded by `timeout`).
     void begin_finishing(const SessionPtr& session, std::chrono::milliseconds timeout);
@@ -111,6 +111,7 @@ private:
     asio::steady_timer shutdown_timer_;
     std::unordered_map<ConnId, SessionPtr> sessions_;
     std::vector<char> read_buffer_;  // shared: every read completes before the next starts
+    Transmit transmit_;              // drain()'s, reused (see drain)
     ConnId next_id_ = 1;
     bool draining_ = false;
     bool shutting_down_ = false;
