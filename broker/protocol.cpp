@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <charconv>
+#include <cstring>
 #include <limits>
 #include <optional>
 
@@ -26,6 +27,12 @@ std::string_view reason_text(LineError error) {
 }
 
 std::string_view trim_line(std::string_view line) {
+    // The common line has nothing to trim but a '\r' (all six are <= ' ').
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (!line.empty() && static_cast<unsigned char>(line.front()) > ' ' &&
+        static_cast<unsigned char>(line.back()) > ' ') {
+        return line;
+    }
     constexpr std::string_view kWhitespace = " \t\r\n\f\v";
     const std::size_t first = line.find_first_not_of(kWhitespace);
     if (first == std::string_view::npos) return {};
@@ -461,19 +468,42 @@ void append_string_ref(std::string& out, const StringRef& text) {
 }  // namespace
 
 void append_message(std::string& out, const SendRef& send, std::int64_t index) {
-    constexpr std::size_t kFixedBytes = 96;  // keys, punctuation, delivery, cache, index
-    const std::size_t topic_bytes = send.topic.json.empty() ? send.topic.text.size() + 2 : send.topic.json.size();
-    const std::size_t msg_bytes = send.msg.json.empty() ? send.msg.text.size() + 2 : send.msg.json.size();
-    out.reserve(out.size() + topic_bytes + msg_bytes + kFixedBytes);
-    out.append("{\"command\": \"send\", \"topic\": ");
-    append_string_ref(out, send.topic);
-    out.append(", \"msg\": ");
-    append_string_ref(out, send.msg);
-    out.append(send.delivery == Delivery::one ? ", \"delivery\": \"one\"" : ", \"delivery\": \"all\"");
-    if (send.cache.has_value()) out.append(*send.cache ? ", \"cache\": true" : ", \"cache\": false");
-    out.append(", \"index\": ");
-    append_integer(out, index);
-    out.append("}\r\n");
+    if (send.topic.json.empty() || send.msg.json.empty()) {
+        // A string to escape: the general way, one piece at a time.
+        constexpr std::size_t kFixedBytes = 96;  // keys, punctuation, delivery, cache, index
+        out.reserve(out.size() + send.topic.text.size() + send.msg.text.size() + kFixedBytes);
+        out.append("{\"command\": \"send\", \"topic\": ");
+        append_string_ref(out, send.topic);
+        out.append(", \"msg\": ");
+        append_string_ref(out, send.msg);
+        out.append(send.delivery == Delivery::one ? ", \"delivery\": \"one\"" : ", \"delivery\": \"all\"");
+        if (send.cache.has_value()) out.append(*send.cache ? ", \"cache\": true" : ", \"cache\": false");
+        out.append(", \"index\": ");
+        append_integer(out, index);
+        out.append("}\r\n");
+        return;
+    }
+    // The common case: both literals copied as they are, into bytes sized once.
+    constexpr std::string_view kHead = "{\"command\": \"send\", \"topic\": ";
+    constexpr std::string_view kMsg = ", \"msg\": ";
+    const std::string_view delivery = send.delivery == Delivery::one ? ", \"delivery\": \"one\"" : ", \"delivery\": \"all\"";
+    const std::string_view cache =
+        !send.cache.has_value() ? std::string_view("", 0) : *send.cache ? ", \"cache\": true" : ", \"cache\": false";
+    constexpr std::string_view kIndex = ", \"index\": ";
+    constexpr std::string_view kEnd = "}\r\n";
+    char digits[24];
+    const auto digits_end = std::to_chars(std::begin(digits), std::end(digits), index).ptr;
+    const std::string_view number(digits, static_cast<std::size_t>(digits_end - digits));
+    const std::string_view pieces[] = {kHead, send.topic.json, kMsg, send.msg.json, delivery, cache, kIndex, number, kEnd};
+    std::size_t total = 0;
+    for (const std::string_view piece : pieces) total += piece.size();
+    const std::size_t start = out.size();
+    out.resize(start + total);
+    char* cursor = out.data() + start;
+    for (const std::string_view piece : pieces) {
+        std::memcpy(cursor, piece.data(), piece.size());
+        cursor += piece.size();
+    }
 }
 
 std::string encode_message(const Send& send, std::int64_t index) {
