@@ -89,35 +89,49 @@ private:
         return true;
     }
 
-    // A key among the six, written as plain ASCII; anything else declines.
+    // A key among the six, written as plain ASCII; anything else (another
+    // key, or one of these written with an escape) declines. The name is
+    // matched with its closing quote, so a match is the whole key.
     bool key(CommandRefFields& fields, CommandScratch& scratch, RefField*& field, std::string*& buffer) {
         if (!take('"')) return false;
-        const char* const start = p_;
-        while (p_ != end_ && *p_ != '"') {
-            const auto c = static_cast<unsigned char>(*p_);
-            if (c < 0x20 || c >= 0x80 || c == '\\') return false;
-            ++p_;
-        }
-        if (p_ == end_) return false;
-        const std::string_view name(start, static_cast<std::size_t>(p_ - start));
-        ++p_;
+        const auto matches = [&](std::string_view name_and_quote) {
+            if (static_cast<std::size_t>(end_ - p_) < name_and_quote.size() ||
+                std::memcmp(p_, name_and_quote.data(), name_and_quote.size()) != 0) {
+                return false;
+            }
+            p_ += name_and_quote.size();
+            return true;
+        };
         buffer = &scratch.other;
-        if (name == "command") {
-            field = &fields.command, buffer = &scratch.command;
-        } else if (name == "topic") {
-            field = &fields.topic, buffer = &scratch.topic;
-        } else if (name == "msg") {
-            field = &fields.msg, buffer = &scratch.msg;
-        } else if (name == "delivery") {
-            field = &fields.delivery, buffer = &scratch.delivery;
-        } else if (name == "last_seen") {
-            field = &fields.last_seen;
-        } else if (name == "cache") {
-            field = &fields.cache;
-        } else {
-            return false;
+        switch (p_ == end_ ? '\0' : *p_) {
+            case 'c':
+                if (matches("command\"")) {
+                    field = &fields.command, buffer = &scratch.command;
+                    return true;
+                }
+                if (matches("cache\"")) {
+                    field = &fields.cache;
+                    return true;
+                }
+                return false;
+            case 't':
+                if (!matches("topic\"")) return false;
+                field = &fields.topic, buffer = &scratch.topic;
+                return true;
+            case 'm':
+                if (!matches("msg\"")) return false;
+                field = &fields.msg, buffer = &scratch.msg;
+                return true;
+            case 'd':
+                if (!matches("delivery\"")) return false;
+                field = &fields.delivery, buffer = &scratch.delivery;
+                return true;
+            case 'l':
+                if (!matches("last_seen\"")) return false;
+                field = &fields.last_seen;
+                return true;
+            default: return false;
         }
-        return true;
     }
 
     bool value(RefField& field, std::string& buffer) {
@@ -295,7 +309,10 @@ private:
 }  // namespace
 
 bool scan_command(std::string_view line, CommandRefFields& fields, CommandScratch& scratch) {
-    fields = CommandRefFields{};
+    // Only the kinds: nothing reads a field's other members while it is absent.
+    for (RefField* field : {&fields.command, &fields.topic, &fields.msg, &fields.delivery, &fields.last_seen, &fields.cache}) {
+        field->kind = RefField::Kind::absent;
+    }
     return CommandScanner(line).scan(fields, scratch);
 }
 
