@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "check.hpp"
 #include "flat_json.hpp"
 
 namespace memq {
@@ -220,18 +221,22 @@ ParseRefResult to_command(const detail::CommandRefFields& fields, bool top_level
             !cache_ok) {
             return LineError::malformed;
         }
-        SendRef send;
-        send.topic = StringRef{fields.topic.text, fields.topic.json};
-        send.msg = StringRef{fields.msg.text, fields.msg.json};
+        Delivery delivery;
         if (fields.delivery.text == "all") {
-            send.delivery = Delivery::all;
+            delivery = Delivery::all;
         } else if (fields.delivery.text == "one") {
-            send.delivery = Delivery::one;
+            delivery = Delivery::one;
         } else {
             return LineError::malformed;
         }
+        // Built in place: the hot path's result is not copied around.
+        ParseRefResult result(std::in_place_index<0>, std::in_place_type<SendRef>);
+        SendRef& send = std::get<SendRef>(std::get<CommandRef>(result));
+        send.topic = StringRef{fields.topic.text, fields.topic.json};
+        send.msg = StringRef{fields.msg.text, fields.msg.json};
+        send.delivery = delivery;
         if (fields.cache.is(Kind::boolean)) send.cache = fields.cache.boolean;
-        return CommandRef{send};
+        return result;
     }
     return LineError::malformed;
 }
@@ -486,24 +491,36 @@ void append_message(std::string& out, const SendRef& send, std::int64_t index) {
     // The common case: both literals copied as they are, into bytes sized once.
     constexpr std::string_view kHead = "{\"command\": \"send\", \"topic\": ";
     constexpr std::string_view kMsg = ", \"msg\": ";
-    const std::string_view delivery = send.delivery == Delivery::one ? ", \"delivery\": \"one\"" : ", \"delivery\": \"all\"";
-    const std::string_view cache =
-        !send.cache.has_value() ? std::string_view("", 0) : *send.cache ? ", \"cache\": true" : ", \"cache\": false";
+    constexpr std::string_view kAll = ", \"delivery\": \"all\"";
+    constexpr std::string_view kOne = ", \"delivery\": \"one\"";
+    constexpr std::string_view kCacheTrue = ", \"cache\": true";
+    constexpr std::string_view kCacheFalse = ", \"cache\": false";
     constexpr std::string_view kIndex = ", \"index\": ";
     constexpr std::string_view kEnd = "}\r\n";
+    static_assert(kAll.size() == kOne.size());
     char digits[24];
-    const auto digits_end = std::to_chars(std::begin(digits), std::end(digits), index).ptr;
-    const std::string_view number(digits, static_cast<std::size_t>(digits_end - digits));
-    const std::string_view pieces[] = {kHead, send.topic.json, kMsg, send.msg.json, delivery, cache, kIndex, number, kEnd};
-    std::size_t total = 0;
-    for (const std::string_view piece : pieces) total += piece.size();
+    const char* const digits_end = std::to_chars(std::begin(digits), std::end(digits), index).ptr;
+    const auto digit_count = static_cast<std::size_t>(digits_end - digits);
+    const std::size_t cache_bytes = !send.cache.has_value() ? 0 : *send.cache ? kCacheTrue.size() : kCacheFalse.size();
+    const std::size_t total = kHead.size() + send.topic.json.size() + kMsg.size() + send.msg.json.size() + kAll.size() +
+                              cache_bytes + kIndex.size() + digit_count + kEnd.size();
     const std::size_t start = out.size();
     out.resize(start + total);
     char* cursor = out.data() + start;
-    for (const std::string_view piece : pieces) {
-        std::memcpy(cursor, piece.data(), piece.size());
-        cursor += piece.size();
-    }
+    const auto put = [&cursor](const char* data, std::size_t size) {
+        std::memcpy(cursor, data, size);
+        cursor += size;
+    };
+    put(kHead.data(), kHead.size());
+    put(send.topic.json.data(), send.topic.json.size());
+    put(kMsg.data(), kMsg.size());
+    put(send.msg.json.data(), send.msg.json.size());
+    put(send.delivery == Delivery::one ? kOne.data() : kAll.data(), kAll.size());
+    if (cache_bytes != 0) put(*send.cache ? kCacheTrue.data() : kCacheFalse.data(), cache_bytes);
+    put(kIndex.data(), kIndex.size());
+    put(digits, digit_count);
+    put(kEnd.data(), kEnd.size());
+    MEMQ_CHECK(cursor == out.data() + out.size());
 }
 
 std::string encode_message(const Send& send, std::int64_t index) {
