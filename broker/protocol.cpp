@@ -189,37 +189,22 @@ private:
 
 using detail::RefField;
 
-// The templates, over what either reader found. Views in `fields` stay valid
-// as long as the line, the scratch buffers and the slow path's fields do.
-ParseRefResult to_command(const detail::CommandRefFields& fields, bool top_level_is_object, bool unknown_key) {
+// The templates, over what either reader found, into `out` (in place: this
+// is the hot path, and the result is large). Views in `fields` stay valid as
+// long as the line, the scratch buffers and the slow path's fields do.
+void to_command(const detail::CommandRefFields& fields, bool top_level_is_object, bool unknown_key,
+                ParseRefResult& out) {
     using Kind = Field::Kind;
-    if (!top_level_is_object || unknown_key || !fields.command.is(Kind::string)) return LineError::malformed;
-    if (!fields.topic.is(Kind::string)) return LineError::malformed;
+    out = LineError::malformed;  // unless a template matches
+    if (!top_level_is_object || unknown_key || !fields.command.is(Kind::string)) return;
+    if (!fields.topic.is(Kind::string)) return;
     const std::string_view name = fields.command.text;
     const bool cache_ok = fields.cache.is(Kind::absent) || fields.cache.is(Kind::boolean);
 
-    if (name == "subscribe") {
-        const bool last_seen_ok = fields.last_seen.is(Kind::absent) || fields.last_seen.is(Kind::integer);
-        if (!fields.msg.is(Kind::absent) || !fields.delivery.is(Kind::absent) || !last_seen_ok || !cache_ok) {
-            return LineError::malformed;
-        }
-        SubscribeRef subscribe;
-        subscribe.topic = fields.topic.text;
-        if (fields.last_seen.is(Kind::integer)) subscribe.last_seen = fields.last_seen.integer;
-        if (fields.cache.is(Kind::boolean)) subscribe.cache = fields.cache.boolean;
-        return CommandRef{subscribe};
-    }
-    if (name == "unsubscribe") {
-        if (!fields.msg.is(Kind::absent) || !fields.delivery.is(Kind::absent) || !fields.last_seen.is(Kind::absent) ||
-            !fields.cache.is(Kind::absent)) {
-            return LineError::malformed;
-        }
-        return CommandRef{UnsubscribeRef{fields.topic.text}};
-    }
     if (name == "send") {
         if (!fields.msg.is(Kind::string) || !fields.delivery.is(Kind::string) || !fields.last_seen.is(Kind::absent) ||
             !cache_ok) {
-            return LineError::malformed;
+            return;
         }
         Delivery delivery;
         if (fields.delivery.text == "all") {
@@ -227,18 +212,33 @@ ParseRefResult to_command(const detail::CommandRefFields& fields, bool top_level
         } else if (fields.delivery.text == "one") {
             delivery = Delivery::one;
         } else {
-            return LineError::malformed;
+            return;
         }
-        // Built in place: the hot path's result is not copied around.
-        ParseRefResult result(std::in_place_index<0>, std::in_place_type<SendRef>);
-        SendRef& send = std::get<SendRef>(std::get<CommandRef>(result));
-        send.topic = StringRef{fields.topic.text, fields.topic.json};
-        send.msg = StringRef{fields.msg.text, fields.msg.json};
+        SendRef& send = std::get<SendRef>(out.emplace<CommandRef>(std::in_place_type<SendRef>));
+        send.topic.text = fields.topic.text;
+        send.topic.json = fields.topic.json;
+        send.msg.text = fields.msg.text;
+        send.msg.json = fields.msg.json;
         send.delivery = delivery;
         if (fields.cache.is(Kind::boolean)) send.cache = fields.cache.boolean;
-        return result;
+        return;
     }
-    return LineError::malformed;
+    if (name == "subscribe") {
+        const bool last_seen_ok = fields.last_seen.is(Kind::absent) || fields.last_seen.is(Kind::integer);
+        if (!fields.msg.is(Kind::absent) || !fields.delivery.is(Kind::absent) || !last_seen_ok || !cache_ok) return;
+        SubscribeRef& subscribe = std::get<SubscribeRef>(out.emplace<CommandRef>(std::in_place_type<SubscribeRef>));
+        subscribe.topic = fields.topic.text;
+        if (fields.last_seen.is(Kind::integer)) subscribe.last_seen = fields.last_seen.integer;
+        if (fields.cache.is(Kind::boolean)) subscribe.cache = fields.cache.boolean;
+        return;
+    }
+    if (name == "unsubscribe") {
+        if (!fields.msg.is(Kind::absent) || !fields.delivery.is(Kind::absent) || !fields.last_seen.is(Kind::absent) ||
+            !fields.cache.is(Kind::absent)) {
+            return;
+        }
+        out.emplace<CommandRef>(UnsubscribeRef{fields.topic.text});
+    }
 }
 
 // The slow reader's fields as views: of `fields`, or, with `keep`, of keep's
@@ -377,16 +377,21 @@ ParseRefResult parse_reference(std::string_view line, CommandFields& fields, det
     if (line == "quit") return CommandRef{Quit{}};
     if (const std::optional<LineError> error = read_with_nlohmann(line, fields)) return *error;
     view_fields(fields, views, keep);
-    return to_command(views, fields.top_level_is_object, fields.unknown_key);
+    ParseRefResult result;
+    to_command(views, fields.top_level_is_object, fields.unknown_key, result);
+    return result;
 }
 
 }  // namespace
 
 ParseRefResult LineParser::parse(std::string_view line) {
+    ParseRefResult result;  // one object, returned in place
     if (detail::scan_command(line, fields_, scratch_)) {
-        return to_command(fields_, /*top_level_is_object=*/true, /*unknown_key=*/false);
+        to_command(fields_, /*top_level_is_object=*/true, /*unknown_key=*/false, result);
+    } else {
+        result = parse_slow(line);  // not the common shape, or not valid: the reference decides
     }
-    return parse_slow(line);  // not the common shape, or not valid: the reference decides
+    return result;
 }
 
 ParseRefResult LineParser::parse_slow(std::string_view line) {
