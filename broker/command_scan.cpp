@@ -82,9 +82,52 @@ public:
         return p_ == end_;
     }
 
+    // The send line exactly as encode_command writes it (what clients send):
+    // fixed text compared at once instead of token by token. Declines
+    // anything else, for the general scan to read from the start.
+    bool canonical_send(CommandRefFields& fields, CommandScratch& scratch) {
+        if (!literal("{\"command\": \"send\", \"topic\": \"")) return false;
+        fields.command.kind = RefField::Kind::string;
+        fields.command.text = "send";
+        --p_;  // string() starts at the quote
+        if (!string(fields.topic, scratch.topic)) return false;
+        if (!literal(", \"msg\": \"")) return false;
+        --p_;
+        if (!string(fields.msg, scratch.msg)) return false;
+        if (literal(", \"delivery\": \"all\"")) {
+            fields.delivery.text = "all";
+        } else if (literal(", \"delivery\": \"one\"")) {
+            fields.delivery.text = "one";
+        } else {
+            return false;
+        }
+        fields.delivery.kind = RefField::Kind::string;
+        if (literal(", \"cache\": true")) {
+            fields.cache.kind = RefField::Kind::boolean;
+            fields.cache.boolean = true;
+        } else if (literal(", \"cache\": false")) {
+            fields.cache.kind = RefField::Kind::boolean;
+            fields.cache.boolean = false;
+        }
+        return literal("}") && p_ == end_;
+    }
+
 private:
+    bool literal(std::string_view text) {
+        if (static_cast<std::size_t>(end_ - p_) < text.size() || std::memcmp(p_, text.data(), text.size()) != 0) {
+            return false;
+        }
+        p_ += text.size();
+        return true;
+    }
+
+    // RFC 8259 whitespace: space, tab, line feed, carriage return (all <= ' ',
+    // so most calls, at a token, stop after one comparison).
     void skip_whitespace() {
-        while (p_ != end_ && (*p_ == ' ' || *p_ == '\t' || *p_ == '\n' || *p_ == '\r')) ++p_;
+        while (p_ != end_ && static_cast<unsigned char>(*p_) <= ' ' &&
+               (*p_ == ' ' || *p_ == '\t' || *p_ == '\n' || *p_ == '\r')) {
+            ++p_;
+        }
     }
 
     bool take(char expected) {
@@ -193,6 +236,7 @@ private:
             }
 #endif
             if constexpr (std::endian::native == std::endian::little) {
+                // (After the SSE2 loop: only the last 8..15 bytes of the line.)
                 while (end_ - p_ >= 8) {
                     std::uint64_t word;
                     std::memcpy(&word, p_, 8);
@@ -321,9 +365,15 @@ private:
 
 bool scan_command(std::string_view line, CommandRefFields& fields, CommandScratch& scratch) {
     // Only the kinds: nothing reads a field's other members while it is absent.
-    for (RefField* field : {&fields.command, &fields.topic, &fields.msg, &fields.delivery, &fields.last_seen, &fields.cache}) {
-        field->kind = RefField::Kind::absent;
-    }
+    const auto reset = [&fields] {
+        for (RefField* field :
+             {&fields.command, &fields.topic, &fields.msg, &fields.delivery, &fields.last_seen, &fields.cache}) {
+            field->kind = RefField::Kind::absent;
+        }
+    };
+    reset();
+    if (CommandScanner(line).canonical_send(fields, scratch)) return true;
+    reset();
     return CommandScanner(line).scan(fields, scratch);
 }
 
