@@ -18,10 +18,6 @@ std::string_view to_string(CloseReason reason) {
     return "unknown";
 }
 
-namespace {
-Frame make_frame(std::string text) { return std::make_shared<const std::string>(std::move(text)); }
-}  // namespace
-
 Broker::Broker(const Limits& limits, std::uint64_t seed)
     : limits_(limits), prng_(seed), topics_(limits.cache_messages_max, limits.cache_bytes_max), ack_frame_(make_frame(encode_ack())) {
     for (std::size_t i = 0; i < error_frames_.size(); ++i) {
@@ -75,13 +71,13 @@ bool Broker::process_line(Connection& sender, std::string_view raw_line) {
     const std::string_view line = trim_line(raw_line);
     if (line.empty()) return true;
     ++stats_.lines_processed;
-    ParseResult parsed = parse_line(line);
+    const ParseRefResult parsed = parser_.parse(line);
     if (const auto* error = std::get_if<LineError>(&parsed)) {
         enqueue(sender, error_frames_[static_cast<std::size_t>(*error)]);
         ++stats_.errors_replied;
         return !sender.closing;
     }
-    Command& command = std::get<Command>(parsed);
+    const CommandRef& command = std::get<CommandRef>(parsed);
     if (std::holds_alternative<Quit>(command)) {
         begin_close(sender, CloseReason::quit);
         return false;
@@ -98,12 +94,12 @@ bool Broker::process_line(Connection& sender, std::string_view raw_line) {
     return !sender.closing;
 }
 
-void Broker::execute(Connection& sender, Command& command) {
-    if (auto* send = std::get_if<Send>(&command)) {
+void Broker::execute(Connection& sender, const CommandRef& command) {
+    if (const auto* send = std::get_if<SendRef>(&command)) {
         publish(sender, *send);
-    } else if (auto* subscribe = std::get_if<Subscribe>(&command)) {
+    } else if (const auto* subscribe = std::get_if<SubscribeRef>(&command)) {
         this->subscribe(sender, *subscribe);
-    } else if (auto* unsubscribe = std::get_if<Unsubscribe>(&command)) {
+    } else if (const auto* unsubscribe = std::get_if<UnsubscribeRef>(&command)) {
         if (Topic* topic = topics_.find(unsubscribe->topic)) topics_.leave(*topic, sender);
         enqueue(sender, ack_frame_);
     }
@@ -121,17 +117,17 @@ void Broker::refuse(Connection& sender, LineError error) {
     if (error == LineError::too_many_topics) ++stats_.topics_refused;
 }
 
-void Broker::publish(Connection& sender, const Send& send) {
-    Topic* found = topics_.find(send.topic);
+void Broker::publish(Connection& sender, const SendRef& send) {
+    Topic* found = topics_.find(send.topic.text);
     const std::int64_t index = found != nullptr ? found->next_index : 0;
-    const Frame frame = make_frame(encode_message(send, index));
+    const Frame frame = frame_pool_.make([&](std::string& out) { append_message(out, send, index); });
     const bool has_subscribers = found != nullptr && !found->subscribers().empty();
     // Cached: asked to be (the default), not handed to a "one" subscriber, and within the budget.
     const bool cache_it = send.cache.value_or(true) && (send.delivery == Delivery::all || !has_subscribers) &&
                           topics_.cacheable(frame->size());
     if (!topic_allowed(found, cache_it)) return refuse(sender, LineError::too_many_topics);
 
-    Topic& topic = found != nullptr ? *found : topics_.find_or_create(send.topic);
+    Topic& topic = found != nullptr ? *found : topics_.find_or_create(send.topic.text);
     ++topic.next_index;
     ++stats_.messages_published;
     if (send.delivery == Delivery::all) {
@@ -151,7 +147,7 @@ void Broker::publish(Connection& sender, const Send& send) {
     enqueue(sender, ack_frame_);
 }
 
-void Broker::subscribe(Connection& subscriber, const Subscribe& subscribe) {
+void Broker::subscribe(Connection& subscriber, const SubscribeRef& subscribe) {
     Topic* found = topics_.find(subscribe.topic);
     if (!topic_allowed(found, true)) return refuse(subscriber, LineError::too_many_topics);
     Topic& topic = found != nullptr ? *found : topics_.find_or_create(subscribe.topic);
@@ -227,6 +223,13 @@ void Broker::handle_disconnect(ConnId conn) {
 }
 
 std::optional<Transmit> Broker::poll_transmit() {
+    Transmit transmit;
+    if (!poll_transmit(transmit)) return std::nullopt;
+    return transmit;
+}
+
+bool Broker::poll_transmit(Transmit& out) {
+    MEMQ_CHECK(out.frames.empty());
     while (!ready_.empty()) {
         const ConnId conn = ready_.front();
         ready_.pop_front();
@@ -237,13 +240,14 @@ std::optional<Transmit> Broker::poll_transmit() {
         ready.in_ready_list = false;
         if (ready.in_flight_bytes != 0 || ready.queued.empty()) continue;  // re-listed by handle_written
         if (ready.closing && ready.close_reason == CloseReason::slow_consumer) continue;
-        Transmit transmit{conn, std::move(ready.queued), ready.queued_bytes};
-        ready.queued = {};
+        out.conn = conn;
+        out.frames.swap(ready.queued);  // the queue goes on in out's old (empty) vector
+        out.bytes = ready.queued_bytes;
         ready.in_flight_bytes = ready.queued_bytes;
         ready.queued_bytes = 0;
-        return transmit;
+        return true;
     }
-    return std::nullopt;
+    return false;
 }
 
 std::optional<Close> Broker::poll_close() {

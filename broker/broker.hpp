@@ -32,7 +32,6 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -43,6 +42,7 @@
 #include "limits.hpp"
 #include "prng.hpp"
 #include "protocol.hpp"
+#include "ring.hpp"
 #include "topic_table.hpp"
 
 namespace memq {
@@ -90,6 +90,10 @@ public:
     void handle_disconnect(ConnId conn);
 
     std::optional<Transmit> poll_transmit();
+    // The same into `out`, whose frames vector must be empty: its capacity
+    // goes to the connection's next queue, so a shell that hands every
+    // Transmit back this way (drained) allocates no vectors in steady state.
+    bool poll_transmit(Transmit& out);
     std::optional<Close> poll_close();
 
     // A full sweep of every invariant; aborts (always, release builds too) on
@@ -121,9 +125,9 @@ private:
 
     Connection& connection(ConnId conn);
     bool process_line(Connection& sender, std::string_view raw_line);
-    void execute(Connection& sender, Command& command);
-    void publish(Connection& sender, const Send& send);
-    void subscribe(Connection& subscriber, const Subscribe& subscribe);
+    void execute(Connection& sender, const CommandRef& command);
+    void publish(Connection& sender, const SendRef& send);
+    void subscribe(Connection& subscriber, const SubscribeRef& subscribe);
     // Whether a command naming `name` may go on: false when it would make a
     // new topic known past indexed_topics_max, or give one more topic state
     // (when `needs_state`) past topics_max. `found` is the topic, if known.
@@ -139,13 +143,15 @@ private:
 
     Limits limits_;
     Prng prng_;
+    FramePool frame_pool_;  // message frames, recycled once the cache and every queue let go; outlives them
     TopicTable topics_;
     std::unordered_map<ConnId, std::unique_ptr<Connection>> connections_;
     // Work lists; they may name connections that are gone or changed since,
     // so each entry is re-checked against the connection's flags when read.
-    std::deque<ConnId> ready_;       // connections with queued output
-    std::deque<ConnId> closes_due_;  // connections whose Close may be due
+    Ring<ConnId> ready_;             // connections with queued output
+    Ring<ConnId> closes_due_;        // connections whose Close may be due
     std::vector<ConnId> leaving_;    // closing connections still in topics
+    LineParser parser_;  // its views live until the next line
     Frame ack_frame_;
     std::array<Frame, kLineErrorCount> error_frames_;  // one per LineError
     std::size_t admitted_ = 0;  // connections not refused

@@ -4,12 +4,19 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <charconv>
+#include <cstring>
 #include <limits>
 #include <optional>
 
 #include <nlohmann/json.hpp>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+#include "check.hpp"
 #include "flat_json.hpp"
 
 namespace memq {
@@ -27,6 +34,12 @@ std::string_view reason_text(LineError error) {
 }
 
 std::string_view trim_line(std::string_view line) {
+    // The common line has nothing to trim but a '\r' (all six are <= ' ').
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (!line.empty() && static_cast<unsigned char>(line.front()) > ' ' &&
+        static_cast<unsigned char>(line.back()) > ' ') {
+        return line;
+    }
     constexpr std::string_view kWhitespace = " \t\r\n\f\v";
     const std::size_t first = line.find_first_not_of(kWhitespace);
     if (first == std::string_view::npos) return {};
@@ -180,50 +193,99 @@ private:
     Field* current_ = nullptr;
 };
 
-ParseResult to_command(CommandFields& fields) {
+using detail::RefField;
+
+// The templates, over what either reader found, into `out` (in place: this
+// is the hot path, and the result is large). Views in `fields` stay valid as
+// long as the line, the scratch buffers and the slow path's fields do.
+void to_command(const detail::CommandRefFields& fields, bool top_level_is_object, bool unknown_key,
+                ParseRefResult& out) {
     using Kind = Field::Kind;
-    if (!fields.top_level_is_object || fields.unknown_key || !fields.command.is(Kind::string)) return LineError::malformed;
-    if (!fields.topic.is(Kind::string)) return LineError::malformed;
+    out = LineError::malformed;  // unless a template matches
+    if (!top_level_is_object || unknown_key || !fields.command.is(Kind::string)) return;
+    if (!fields.topic.is(Kind::string)) return;
     const std::string_view name = fields.command.text;
     const bool cache_ok = fields.cache.is(Kind::absent) || fields.cache.is(Kind::boolean);
 
+    if (name == "send") {
+        if (!fields.msg.is(Kind::string) || !fields.delivery.is(Kind::string) || !fields.last_seen.is(Kind::absent) ||
+            !cache_ok) {
+            return;
+        }
+        Delivery delivery;
+        if (fields.delivery.text == "all") {
+            delivery = Delivery::all;
+        } else if (fields.delivery.text == "one") {
+            delivery = Delivery::one;
+        } else {
+            return;
+        }
+        SendRef& send = std::get<SendRef>(out.emplace<CommandRef>(std::in_place_type<SendRef>));
+        send.topic.text = fields.topic.text;
+        send.topic.json = fields.topic.json;
+        send.msg.text = fields.msg.text;
+        send.msg.json = fields.msg.json;
+        send.delivery = delivery;
+        if (fields.cache.is(Kind::boolean)) send.cache = fields.cache.boolean;
+        return;
+    }
     if (name == "subscribe") {
         const bool last_seen_ok = fields.last_seen.is(Kind::absent) || fields.last_seen.is(Kind::integer);
-        if (!fields.msg.is(Kind::absent) || !fields.delivery.is(Kind::absent) || !last_seen_ok || !cache_ok) {
-            return LineError::malformed;
-        }
-        Subscribe subscribe;
-        subscribe.topic = std::move(fields.topic.text);
+        if (!fields.msg.is(Kind::absent) || !fields.delivery.is(Kind::absent) || !last_seen_ok || !cache_ok) return;
+        SubscribeRef& subscribe = std::get<SubscribeRef>(out.emplace<CommandRef>(std::in_place_type<SubscribeRef>));
+        subscribe.topic = fields.topic.text;
         if (fields.last_seen.is(Kind::integer)) subscribe.last_seen = fields.last_seen.integer;
         if (fields.cache.is(Kind::boolean)) subscribe.cache = fields.cache.boolean;
-        return Command{std::move(subscribe)};
+        return;
     }
     if (name == "unsubscribe") {
         if (!fields.msg.is(Kind::absent) || !fields.delivery.is(Kind::absent) || !fields.last_seen.is(Kind::absent) ||
             !fields.cache.is(Kind::absent)) {
-            return LineError::malformed;
+            return;
         }
-        return Command{Unsubscribe{std::move(fields.topic.text)}};
+        out.emplace<CommandRef>(UnsubscribeRef{fields.topic.text});
     }
-    if (name == "send") {
-        if (!fields.msg.is(Kind::string) || !fields.delivery.is(Kind::string) || !fields.last_seen.is(Kind::absent) ||
-            !cache_ok) {
-            return LineError::malformed;
-        }
-        Send send;
-        send.topic = std::move(fields.topic.text);
-        send.msg = std::move(fields.msg.text);
-        if (fields.delivery.text == "all") {
-            send.delivery = Delivery::all;
-        } else if (fields.delivery.text == "one") {
-            send.delivery = Delivery::one;
+}
+
+// The slow reader's fields as views: of `fields`, or, with `keep`, of keep's
+// buffers, into which the strings are moved (they then outlive `fields`).
+void view_fields(CommandFields& fields, detail::CommandRefFields& out, detail::CommandScratch* keep) {
+    const auto view = [](Field& field, RefField& ref, std::string* kept) {
+        ref = RefField{};
+        ref.kind = field.kind;
+        if (kept != nullptr) {
+            *kept = std::move(field.text);
+            ref.text = *kept;
         } else {
-            return LineError::malformed;
+            ref.text = field.text;
         }
-        if (fields.cache.is(Kind::boolean)) send.cache = fields.cache.boolean;
-        return Command{std::move(send)};
-    }
-    return LineError::malformed;
+        ref.integer = field.integer;
+        ref.boolean = field.boolean;
+    };
+    const bool k = keep != nullptr;
+    view(fields.command, out.command, k ? &keep->command : nullptr);
+    view(fields.topic, out.topic, k ? &keep->topic : nullptr);
+    view(fields.msg, out.msg, k ? &keep->msg : nullptr);
+    view(fields.delivery, out.delivery, k ? &keep->delivery : nullptr);
+    view(fields.last_seen, out.last_seen, nullptr);  // never a string the templates read
+    view(fields.cache, out.cache, nullptr);
+}
+
+Command to_owned(const CommandRef& command) {
+    struct Owned {
+        Command operator()(const SubscribeRef& c) const { return Subscribe{std::string(c.topic), c.last_seen, c.cache}; }
+        Command operator()(const UnsubscribeRef& c) const { return Unsubscribe{std::string(c.topic)}; }
+        Command operator()(const SendRef& c) const {
+            return Send{std::string(c.topic.text), std::string(c.msg.text), c.delivery, c.cache};
+        }
+        Command operator()(const Quit&) const { return Quit{}; }
+    };
+    return std::visit(Owned{}, command);
+}
+
+ParseResult to_owned(const ParseRefResult& parsed) {
+    if (const auto* error = std::get_if<LineError>(&parsed)) return *error;
+    return to_owned(std::get<CommandRef>(parsed));
 }
 
 }  // namespace
@@ -292,41 +354,66 @@ bool nlohmann_would_misread(std::string_view line) {
     return line.starts_with("\xEF\xBB\xBF") || line.find('\0') != std::string_view::npos;
 }
 
-ParseResult parse_with_nlohmann(std::string_view line) {
+// Reads `line` with nlohmann into `fields`; an error, or nullopt when the
+// templates are to decide (then fields.top_level_is_object is set).
+std::optional<LineError> read_with_nlohmann(std::string_view line, CommandFields& fields) {
     if (nlohmann_would_misread(line)) return LineError::bad_json;
-    CommandFields fields;
-    CommandSax sax(fields);
-    if (Json::sax_parse(line.begin(), line.end(), &sax, nlohmann::detail::input_format_t::json, true)) {
-        return to_command(fields);
+    {
+        CommandSax sax(fields);
+        if (Json::sax_parse(line.begin(), line.end(), &sax, nlohmann::detail::input_format_t::json, true)) {
+            return std::nullopt;
+        }
+        if (!sax.number_overflow) return LineError::bad_json;
     }
-    if (!sax.number_overflow) return LineError::bad_json;
     const std::optional<std::string> tamed = tame_numbers(line);
     if (!tamed) return LineError::bad_json;
-    CommandFields tamed_fields;
-    CommandSax tamed_sax(tamed_fields);
+    fields = CommandFields{};
+    CommandSax tamed_sax(fields);
     if (!Json::sax_parse(tamed->begin(), tamed->end(), &tamed_sax, nlohmann::detail::input_format_t::json, true)) {
         return LineError::bad_json;
     }
-    return to_command(tamed_fields);
+    return std::nullopt;
+}
+
+// The reference: UTF-8, "quit", then nlohmann and the templates. The views
+// of a command point into `fields`.
+ParseRefResult parse_reference(std::string_view line, CommandFields& fields, detail::CommandRefFields& views,
+                               detail::CommandScratch* keep) {
+    if (!is_valid_utf8(line)) return LineError::bad_utf8;
+    if (line == "quit") return CommandRef{Quit{}};
+    if (const std::optional<LineError> error = read_with_nlohmann(line, fields)) return *error;
+    view_fields(fields, views, keep);
+    ParseRefResult result;
+    to_command(views, fields.top_level_is_object, fields.unknown_key, result);
+    return result;
 }
 
 }  // namespace
 
-ParseResult parse_line(std::string_view line) {
-    if (!is_valid_utf8(line)) return LineError::bad_utf8;
-    if (line == "quit") return Command{Quit{}};
-    CommandFields fields;
-    if (detail::scan_flat_object(line, fields.slots(), detail::UnknownKeys::decline)) {
-        fields.top_level_is_object = true;
-        return to_command(fields);
+ParseRefResult LineParser::parse(std::string_view line) {
+    ParseRefResult result;  // one object, returned in place
+    if (detail::scan_command(line, fields_, scratch_)) {
+        to_command(fields_, /*top_level_is_object=*/true, /*unknown_key=*/false, result);
+    } else {
+        result = parse_slow(line);  // not the common shape, or not valid: the reference decides
     }
-    return parse_with_nlohmann(line);  // not the common shape, or not valid: the reference decides
+    return result;
+}
+
+ParseRefResult LineParser::parse_slow(std::string_view line) {
+    CommandFields fields;  // the views end up in scratch_, which outlives it
+    return parse_reference(line, fields, fields_, &scratch_);
+}
+
+ParseResult parse_line(std::string_view line) {
+    LineParser parser;
+    return to_owned(parser.parse(line));
 }
 
 ParseResult parse_line_reference(std::string_view line) {
-    if (!is_valid_utf8(line)) return LineError::bad_utf8;
-    if (line == "quit") return Command{Quit{}};
-    return parse_with_nlohmann(line);
+    CommandFields fields;
+    detail::CommandRefFields views;
+    return to_owned(parse_reference(line, fields, views, nullptr));
 }
 
 void append_json_string(std::string& out, std::string_view text) {
@@ -334,6 +421,24 @@ void append_json_string(std::string& out, std::string_view text) {
     out.push_back('"');
     std::size_t run_start = 0;
     for (std::size_t i = 0; i < text.size(); ++i) {
+#if defined(__SSE2__)
+        // Past 16 bytes at a time that need no escape (>= 0x20 unsigned, not
+        // '"' or '\\'); x ^ 0x80 turns the unsigned test into a signed one.
+        while (text.size() - i >= 16) {
+            const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(text.data() + i));
+            const __m128i control = _mm_cmplt_epi8(_mm_xor_si128(bytes, _mm_set1_epi8(static_cast<char>(0x80))),
+                                                   _mm_set1_epi8(static_cast<char>(0x20 ^ 0x80)));
+            const __m128i special = _mm_or_si128(control, _mm_or_si128(_mm_cmpeq_epi8(bytes, _mm_set1_epi8('"')),
+                                                                       _mm_cmpeq_epi8(bytes, _mm_set1_epi8('\\'))));
+            const auto mask = static_cast<unsigned>(_mm_movemask_epi8(special));
+            if (mask != 0) {
+                i += static_cast<std::size_t>(std::countr_zero(mask));
+                break;
+            }
+            i += 16;
+        }
+        if (i == text.size()) break;
+#endif
         const auto c = static_cast<unsigned char>(text[i]);
         if (c >= 0x20 && c != '"' && c != '\\') continue;
         out.append(text, run_start, i - run_start);
@@ -386,13 +491,70 @@ std::string encode_error(LineError error) {
     return frame;
 }
 
+namespace {
+void append_string_ref(std::string& out, const StringRef& text) {
+    if (text.json.empty()) {
+        append_json_string(out, text.text);
+    } else {
+        out.append(text.json);  // already what append_json_string writes for text.text
+    }
+}
+}  // namespace
+
+void append_message(std::string& out, const SendRef& send, std::int64_t index) {
+    if (send.topic.json.empty() || send.msg.json.empty()) {
+        // A string to escape: the general way, one piece at a time.
+        constexpr std::size_t kFixedBytes = 96;  // keys, punctuation, delivery, cache, index
+        out.reserve(out.size() + send.topic.text.size() + send.msg.text.size() + kFixedBytes);
+        out.append("{\"command\": \"send\", \"topic\": ");
+        append_string_ref(out, send.topic);
+        out.append(", \"msg\": ");
+        append_string_ref(out, send.msg);
+        out.append(send.delivery == Delivery::one ? ", \"delivery\": \"one\"" : ", \"delivery\": \"all\"");
+        if (send.cache.has_value()) out.append(*send.cache ? ", \"cache\": true" : ", \"cache\": false");
+        out.append(", \"index\": ");
+        append_integer(out, index);
+        out.append("}\r\n");
+        return;
+    }
+    // The common case: both literals copied as they are, into bytes sized once.
+    constexpr std::string_view kHead = "{\"command\": \"send\", \"topic\": ";
+    constexpr std::string_view kMsg = ", \"msg\": ";
+    constexpr std::string_view kAll = ", \"delivery\": \"all\"";
+    constexpr std::string_view kOne = ", \"delivery\": \"one\"";
+    constexpr std::string_view kCacheTrue = ", \"cache\": true";
+    constexpr std::string_view kCacheFalse = ", \"cache\": false";
+    constexpr std::string_view kIndex = ", \"index\": ";
+    constexpr std::string_view kEnd = "}\r\n";
+    static_assert(kAll.size() == kOne.size());
+    char digits[24];
+    const char* const digits_end = std::to_chars(std::begin(digits), std::end(digits), index).ptr;
+    const auto digit_count = static_cast<std::size_t>(digits_end - digits);
+    const std::size_t cache_bytes = !send.cache.has_value() ? 0 : *send.cache ? kCacheTrue.size() : kCacheFalse.size();
+    const std::size_t total = kHead.size() + send.topic.json.size() + kMsg.size() + send.msg.json.size() + kAll.size() +
+                              cache_bytes + kIndex.size() + digit_count + kEnd.size();
+    const std::size_t start = out.size();
+    out.resize(start + total);
+    char* cursor = out.data() + start;
+    const auto put = [&cursor](const char* data, std::size_t size) {
+        std::memcpy(cursor, data, size);
+        cursor += size;
+    };
+    put(kHead.data(), kHead.size());
+    put(send.topic.json.data(), send.topic.json.size());
+    put(kMsg.data(), kMsg.size());
+    put(send.msg.json.data(), send.msg.json.size());
+    put(send.delivery == Delivery::one ? kOne.data() : kAll.data(), kAll.size());
+    if (cache_bytes != 0) put(*send.cache ? kCacheTrue.data() : kCacheFalse.data(), cache_bytes);
+    put(kIndex.data(), kIndex.size());
+    put(digits, digit_count);
+    put(kEnd.data(), kEnd.size());
+    MEMQ_CHECK(cursor == out.data() + out.size());
+}
+
 std::string encode_message(const Send& send, std::int64_t index) {
     std::string frame;
-    frame.reserve(send.topic.size() + send.msg.size() + 96);
-    append_send_fields(frame, send);
-    frame.append(", \"index\": ");
-    append_integer(frame, index);
-    frame.append("}\r\n");
+    append_message(frame, SendRef{{send.topic, {}}, {send.msg, {}}, send.delivery, send.cache}, index);
     return frame;
 }
 

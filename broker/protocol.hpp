@@ -15,11 +15,10 @@
 #include <string_view>
 #include <variant>
 
-namespace memq {
+#include "command_scan.hpp"
+#include "frame.hpp"
 
-// One serialized server→client line ("{...}\r\n"), built once and shared by
-// every connection it is queued for.
-using Frame = std::shared_ptr<const std::string>;
+namespace memq {
 
 enum class Delivery : std::uint8_t { all, one };
 
@@ -58,6 +57,34 @@ inline constexpr std::size_t kLineErrorCount = 6;
 using Command = std::variant<Subscribe, Unsubscribe, Send, Quit>;
 using ParseResult = std::variant<Command, LineError>;
 
+// The same commands as views, for the broker's hot path: no copies. The views
+// point into the parsed line or into the LineParser, and stay valid until the
+// parser's next call (and while the line's bytes do).
+struct StringRef {
+    std::string_view text;  // the decoded value
+    std::string_view json;  // its JSON literal as the line had it, if append_json_string writes just that; else empty
+};
+
+struct SubscribeRef {
+    std::string_view topic;
+    std::int64_t last_seen = -1;
+    bool cache = true;
+};
+
+struct UnsubscribeRef {
+    std::string_view topic;
+};
+
+struct SendRef {
+    StringRef topic;
+    StringRef msg;
+    Delivery delivery = Delivery::all;
+    std::optional<bool> cache;
+};
+
+using CommandRef = std::variant<SubscribeRef, UnsubscribeRef, SendRef, Quit>;
+using ParseRefResult = std::variant<CommandRef, LineError>;
+
 // The reason string a client sees for `error`.
 std::string_view reason_text(LineError error);
 
@@ -66,6 +93,21 @@ std::string_view trim_line(std::string_view line);
 
 // Strict UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing past U+10FFFF.
 bool is_valid_utf8(std::string_view bytes);
+
+// Parses lines as parse_line does, into views, reusing its buffers from line
+// to line: the common shape of command (one flat object, keys unescaped)
+// takes one pass over the bytes and allocates nothing; everything else goes to
+// nlohmann, which decides.
+class LineParser {
+public:
+    ParseRefResult parse(std::string_view line);
+
+private:
+    ParseRefResult parse_slow(std::string_view line);
+
+    detail::CommandRefFields fields_;
+    detail::CommandScratch scratch_;
+};
 
 // Parses one already-trimmed, non-empty line (no '\n' inside). The common
 // shape of command takes a fast scanner; everything else goes to nlohmann.
@@ -83,6 +125,9 @@ std::string encode_ack();
 std::string encode_error(LineError error);
 // A delivered message: the sender's fields (cache only if it gave one) + index.
 std::string encode_message(const Send& send, std::int64_t index);
+// The same frame appended to `out`; a string with its canonical literal in
+// hand is copied as it is, byte for byte what append_json_string would write.
+void append_message(std::string& out, const SendRef& send, std::int64_t index);
 // Client → server lines, terminated by "\n". Defaults are left out: last_seen
 // only when it is not -1, cache only when it is false.
 std::string encode_command(const Subscribe& command);

@@ -75,11 +75,12 @@ void TopicTable::leave_all(Subscriber& subscriber) {
 
 void TopicTable::forget(CacheOrder::iterator entry) {
     cached_bytes_ -= entry->message.frame->size();
-    order_.erase(entry);
+    *entry = CacheEntry{};  // lets the frame go
+    spare_.splice(spare_.end(), order_, entry);
 }
 
 void TopicTable::pop_oldest(Topic& topic) {
-    std::deque<CacheOrder::iterator>& cache = topic.state->cache;
+    Ring<CacheOrder::iterator>& cache = topic.state->cache;
     forget(cache.front());
     cache.pop_front();
 }
@@ -102,7 +103,11 @@ CacheResult TopicTable::cache(Topic& topic, CachedMessage message) {
         ++result.evicted_for_bytes;
     }
     cached_bytes_ += bytes;
-    state.cache.push_back(order_.insert(order_.end(), CacheEntry{&topic, std::move(message)}));
+    if (spare_.empty()) spare_.emplace_back();
+    const CacheOrder::iterator entry = spare_.begin();
+    *entry = CacheEntry{&topic, std::move(message)};
+    order_.splice(order_.end(), spare_, entry);
+    state.cache.push_back(entry);
     result.cached = true;
     return result;
 }

@@ -20,7 +20,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <list>
 #include <memory>
 #include <span>
@@ -30,6 +29,7 @@
 #include <vector>
 
 #include "protocol.hpp"
+#include "ring.hpp"
 
 namespace memq {
 
@@ -64,7 +64,7 @@ using CacheOrder = std::list<CacheEntry>;
 // What a topic holds besides its index; exists only while it is not empty.
 struct TopicState {
     std::vector<Subscriber*> subscribers;
-    std::deque<CacheOrder::iterator> cache;  // this topic's entries of the global order, oldest first
+    Ring<CacheOrder::iterator> cache;  // this topic's entries of the global order, oldest first
 };
 
 struct Topic {
@@ -136,6 +136,9 @@ private:
     std::size_t cache_bytes_max_;
     std::unordered_map<std::string, Topic, NameHash, std::equal_to<>> topics_;
     CacheOrder order_;  // every cached message, oldest first
+    // Nodes of order_ that held messages no longer cached, kept for reuse, so
+    // that caching in steady state allocates nothing (splice moves a node).
+    CacheOrder spare_;
     std::size_t cached_bytes_ = 0;
     std::size_t stateful_count_ = 0;
 };

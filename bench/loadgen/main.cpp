@@ -226,6 +226,7 @@ struct Conn {
     bool closed = false;
     std::vector<char> in = std::vector<char>(kReadBufferBytes);
     std::size_t in_len = 0;
+    IndexCheck indices;  // memq subscribers: each delivery's index is the last one plus one
     std::string control;  // PONGs owed to the server
     // Publisher side: `out` holds batch_messages copies of the template;
     // a batch only rewrites the stamps of the copies it sends.
@@ -515,7 +516,13 @@ void Worker::on_readable(Conn& conn) {
             conn.in_len += static_cast<std::size_t>(got);
             Tally found;
             Histogram* samples = shared_.phase.load() == kMeasure ? &latency : nullptr;
-            const std::size_t used = parse_stream(proto_, conn.in.data(), conn.in_len, found, samples, now_ns());
+            const std::uint64_t breaks_before = conn.indices.breaks;
+            const std::size_t used = parse_stream(proto_, conn.in.data(), conn.in_len, found, samples, now_ns(),
+                                                  conn.role == Role::subscriber ? &conn.indices : nullptr);
+            if (conn.indices.breaks != breaks_before && breaks_before == 0 && errors.size() < 8) {
+                errors.push_back("a delivery out of index order (lost, repeated or reordered) on connection " +
+                                 std::to_string(conn.number));
+            }
             if (used != 0) {
                 std::memmove(conn.in.data(), conn.in.data() + used, conn.in_len - used);
                 conn.in_len -= used;

@@ -37,16 +37,50 @@ std::string payload_of(std::size_t size) {
 
 // ---- memq: one JSON object per line -----------------------------------------
 
-std::size_t parse_memq(const char* data, std::size_t size, Tally& tally, Histogram* latency, std::uint64_t now_ns) {
+// The N of a delivery line's closing `"index": N}` (memqd writes index last),
+// read backwards from its end; -1 when the line does not end that way.
+std::int64_t trailing_index(const char* line, const char* newline) {
+    const char* p = newline;
+    if (p > line && p[-1] == '\r') --p;
+    if (p == line || *--p != '}') return -1;
+    std::int64_t value = 0;
+    std::int64_t scale = 1;
+    const char* const last_digit = p;
+    while (p > line && p[-1] >= '0' && p[-1] <= '9' && last_digit - p < 18) {
+        --p;
+        value += (*p - '0') * scale;
+        scale *= 10;
+    }
+    constexpr std::string_view kKey = "\"index\": ";
+    if (p == last_digit || p - line < static_cast<std::ptrdiff_t>(kKey.size())) return -1;
+    if (std::memcmp(p - kKey.size(), kKey.data(), kKey.size()) != 0) return -1;
+    return value;
+}
+
+std::size_t parse_memq(const char* data, std::size_t size, Tally& tally, Histogram* latency, std::uint64_t now_ns,
+                       IndexCheck* indices) {
     const char* p = data;
     const char* const end = data + size;
     while (p < end) {
         const char* const newline = find_byte(p, end, '\n');
         if (newline == nullptr) break;
+        // The publisher's acks, one per message, are all the same line: one
+        // comparison instead of three searches.
+        constexpr std::string_view kAck = "{\"success\": true}\r";
+        if (newline - p == static_cast<std::ptrdiff_t>(kAck.size()) && std::memcmp(p, kAck.data(), kAck.size()) == 0) {
+            ++tally.replies;
+            p = newline + 1;
+            continue;
+        }
         // Only deliveries carry a stamp mark: topics and replies never hold '~'.
         if (const char* mark = find_byte(p, newline, kStampMark)) {
             ++tally.messages;
             record_stamp(mark, newline, latency, now_ns);
+            if (indices != nullptr) {
+                const std::int64_t index = trailing_index(p, newline);
+                if (index < 0 || (indices->next >= 0 && index != indices->next)) ++indices->breaks;
+                indices->next = index < 0 ? -1 : index + 1;
+            }
         } else if (contains(p, newline, "false")) {
             ++tally.errors;
         } else if (contains(p, newline, "true")) {
@@ -332,9 +366,9 @@ std::ptrdiff_t hello_reply_size(Proto proto, Role, std::string_view received) {
 std::string_view pong(Proto proto) { return proto == Proto::nats ? "PONG\r\n" : ""; }
 
 std::size_t parse_stream(Proto proto, const char* data, std::size_t size, Tally& tally, Histogram* latency,
-                         std::uint64_t now_ns) {
+                         std::uint64_t now_ns, IndexCheck* indices) {
     switch (proto) {
-        case Proto::memq: return parse_memq(data, size, tally, latency, now_ns);
+        case Proto::memq: return parse_memq(data, size, tally, latency, now_ns, indices);
         case Proto::nats: return parse_nats(data, size, tally, latency, now_ns);
         case Proto::redis: return parse_redis(data, size, tally, latency, now_ns);
     }

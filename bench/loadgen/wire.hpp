@@ -62,11 +62,19 @@ struct Tally {
     std::uint64_t pings = 0;     // server PINGs that want a PONG
 };
 
+// One memq subscriber's delivery indices: each must be the one before plus
+// one (every message of its topic, in order), from the first one seen.
+struct IndexCheck {
+    std::int64_t next = -1;     // the index the next delivery must carry; -1 before the first
+    std::uint64_t breaks = 0;   // deliveries that did not (or carried no readable index)
+};
+
 // Consumes the complete frames at the front of [data, data+size) and returns
 // how many bytes they took; a partial frame is left for the next call.
 // Deliveries whose stamp is readable are recorded as now_ns - stamp into
-// `latency` when it is not null.
+// `latency` when it is not null; memq deliveries' indices are checked into
+// `indices` when it is not null.
 std::size_t parse_stream(Proto proto, const char* data, std::size_t size, Tally& tally, Histogram* latency,
-                         std::uint64_t now_ns);
+                         std::uint64_t now_ns, IndexCheck* indices = nullptr);
 
 }  // namespace bench

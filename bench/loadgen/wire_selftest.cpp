@@ -2,6 +2,7 @@
 // wire.cpp on synthetic server output for memq, NATS and Redis, fed whole and
 // split at every byte boundary, as memq-bench's reads may split it. Prints
 // "N passed, N failed"; exit status 0 when all passed.
+#include <algorithm>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -130,6 +131,37 @@ void check_templates() {
     expect(bench::read_stamp(digits, digits + sizeof(digits), back) && back == 0x123456789abcdefULL, "stamp round trip");
 }
 
+// memq deliveries' indices: consecutive passes, a gap, a repeat or a missing
+// index is a break; split at every byte, as reads split them.
+void check_indices() {
+    const auto delivery = [](const std::string& index_text) {
+        return "{\"command\": \"send\", \"topic\": \"t\", \"msg\": \"" + stamped_payload(16, 1) +
+               "\", \"delivery\": \"all\"" + index_text + "}\r\n";
+    };
+    const auto breaks_in = [](const std::string& bytes) {
+        std::uint64_t worst = 0;
+        for (std::size_t piece = 1; piece <= bytes.size(); ++piece) {
+            Tally tally;
+            bench::IndexCheck check;
+            std::string buffer;
+            for (std::size_t at = 0; at < bytes.size(); at += piece) {
+                buffer.append(bytes, at, piece);
+                buffer.erase(0, bench::parse_stream(Proto::memq, buffer.data(), buffer.size(), tally, nullptr, 0, &check));
+            }
+            worst = std::max(worst, check.breaks);
+        }
+        return worst;
+    };
+    const std::string ack = "{\"success\": true}\r\n";
+    expect(breaks_in(delivery(", \"index\": 41") + ack + delivery(", \"index\": 42") + delivery(", \"index\": 43")) == 0,
+           "memq indices: consecutive");
+    expect(breaks_in(delivery(", \"index\": 7") + delivery(", \"index\": 9")) == 1, "memq indices: a gap");
+    expect(breaks_in(delivery(", \"index\": 7") + delivery(", \"index\": 7")) == 1, "memq indices: a repeat");
+    expect(breaks_in(delivery(", \"index\": 7") + delivery(", \"cache\": false, \"index\": 8")) == 0,
+           "memq indices: with cache");
+    expect(breaks_in(delivery("")) == 1, "memq indices: none");
+}
+
 void check_histogram() {
     bench::Histogram h;
     for (std::uint64_t v = 1; v <= 100000; ++v) h.record(v * 1000);
@@ -147,6 +179,7 @@ int main() {
         for (std::size_t size : {16u, 64u, 1000u}) check_stream(proto, size);
     }
     check_templates();
+    check_indices();
     check_histogram();
     std::printf("%d passed, %d failed\n", g_passed, g_failed);
     return g_failed == 0 ? 0 : 1;

@@ -120,17 +120,20 @@ public:
     std::uint64_t frames() const { return frames_; }
 
 private:
+    // As memqd's shell does: one Transmit, handed back drained every time.
     void drain() {
         while (broker_.poll_close()) {
         }
-        while (std::optional<memq::Transmit> transmit = broker_.poll_transmit()) {
-            frames_ += transmit->frames.size();
-            broker_.handle_written(transmit->conn, transmit->bytes);
+        while (broker_.poll_transmit(transmit_)) {
+            frames_ += transmit_.frames.size();
+            broker_.handle_written(transmit_.conn, transmit_.bytes);
+            transmit_.frames.clear();
         }
     }
 
     static constexpr memq::ConnId kPublisher = 1;
     memq::Broker broker_;
+    memq::Transmit transmit_;
     std::uint64_t frames_ = 0;
 };
 
@@ -221,6 +224,7 @@ void BM_route_pipelined(benchmark::State& state) {
     const std::uint64_t before = allocations();
     for (auto _ : state) route.publish(segment);
     report_allocations(state, before, kLines);
+    state.SetLabel("whole core, 1 -> 1, cache on: handle_receive of 256 send lines, poll_transmit, handle_written");
     state.SetItemsProcessed(state.iterations() * kLines);
     state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(segment.size()));
 }

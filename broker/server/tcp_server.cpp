@@ -7,6 +7,8 @@
 #include <array>
 #include <cerrno>
 #include <climits>
+#include <cstring>
+#include <span>
 #include <string_view>
 #include <system_error>
 #include <utility>
@@ -20,6 +22,11 @@ constexpr std::size_t kReadChunkBytes = 64 * kKiB;
 constexpr int kReadsPerWakeup = 16;
 constexpr std::chrono::seconds kAcceptWarningInterval{1};
 constexpr std::size_t kFramesPerWrite = IOV_MAX;  // the most iovecs one sendmsg takes
+// Frames up to this size are copied into the gather buffer before a write.
+constexpr std::size_t kGatheredFrameBytesMax = 2 * kKiB;
+constexpr std::size_t kGatherBufferBytes = 256 * kKiB;
+// A written Transmit's vector is kept for the next one up to this capacity.
+constexpr std::size_t kKeptFramesCapacity = 1024;
 
 // Errors that end one pending connection, not the listening socket.
 bool is_per_connection_accept_error(const asio::error_code& error) {
@@ -72,10 +79,15 @@ struct TcpServer::Session {
     bool all_written() const { return next_frame == frames_in_flight.size(); }
 
     // Nothing more will be written: frees the frames (no pending operation
-    // points into them; only write_available reads them, synchronously).
-    void drop_in_flight() {
+    // points into them; only write_available reads them, synchronously). A
+    // live session keeps a modest vector's capacity for its next Transmit.
+    void drop_in_flight(bool keep_capacity) {
         writing = false;
-        std::vector<Frame>().swap(frames_in_flight);
+        if (keep_capacity && frames_in_flight.capacity() <= kKeptFramesCapacity) {
+            frames_in_flight.clear();
+        } else {
+            std::vector<Frame>().swap(frames_in_flight);
+        }
         next_frame = 0;
         next_frame_written = 0;
     }
@@ -86,18 +98,45 @@ struct TcpServer::Session {
     };
 
     // Writes frames_in_flight from where the last call stopped, each syscall a
-    // gather of up to kFramesPerWrite frames, until all is written (then
+    // gather of up to kFramesPerWrite pieces, until all is written (then
     // all_written()), the socket would block, or a write fails. Never blocks.
-    WriteProgress write_available() {
+    // Runs of small frames are first copied together into `gather` (one
+    // piece each run): the kernel copies one long piece far faster than
+    // hundreds of 20-byte ones. What a short write leaves is copied again
+    // next time, from the frames, which stay the truth.
+    WriteProgress write_available(std::span<char> gather) {
         WriteProgress progress;
         std::array<iovec, kFramesPerWrite> pieces;
         while (!all_written()) {
             std::size_t count = 0;
-            for (std::size_t i = next_frame; i < frames_in_flight.size() && count < pieces.size(); ++i, ++count) {
+            std::size_t gathered = 0;
+            char* run_end = nullptr;  // where the last piece ends, if it is a run in `gather`
+            for (std::size_t i = next_frame; i < frames_in_flight.size(); ++i) {
                 const std::string& frame = *frames_in_flight[i];
                 const std::size_t skip = i == next_frame ? next_frame_written : 0;
-                pieces[count].iov_base = const_cast<char*>(frame.data() + skip);
-                pieces[count].iov_len = frame.size() - skip;
+                const char* const data = frame.data() + skip;
+                const std::size_t size = frame.size() - skip;
+                if (size <= kGatheredFrameBytesMax && gathered + size <= gather.size()) {
+                    char* const to = gather.data() + gathered;
+                    std::memcpy(to, data, size);
+                    gathered += size;
+                    if (run_end == to) {
+                        pieces[count - 1].iov_len += size;
+                        run_end += size;
+                        continue;
+                    }
+                    if (count == pieces.size()) break;
+                    pieces[count].iov_base = to;
+                    pieces[count].iov_len = size;
+                    run_end = to + size;
+                    ++count;
+                    continue;
+                }
+                if (size <= kGatheredFrameBytesMax || count == pieces.size()) break;  // gather or pieces full
+                pieces[count].iov_base = const_cast<char*>(data);
+                pieces[count].iov_len = size;
+                run_end = nullptr;
+                ++count;
             }
             msghdr message{};
             message.msg_iov = pieces.data();
@@ -139,7 +178,8 @@ TcpServer::TcpServer(asio::io_context& io, Broker& broker, const Logger& log, co
       acceptor_(io),
       accept_retry_timer_(io),
       shutdown_timer_(io),
-      read_buffer_(kReadChunkBytes) {
+      read_buffer_(kReadChunkBytes),
+      gather_buffer_(kGatherBufferBytes) {
     acceptor_.open(endpoint.protocol());
     acceptor_.set_option(asio::socket_base::reuse_address(true));
     acceptor_.bind(endpoint);
@@ -281,8 +321,11 @@ void TcpServer::drain() {
             apply(*close);
             busy = true;
         }
-        while (std::optional<Transmit> transmit = broker_.poll_transmit()) {
-            apply(std::move(*transmit));
+        // transmit_ circulates vectors: it takes a written session's empty
+        // vector here and hands it to the core as that connection's next queue.
+        while (broker_.poll_transmit(transmit_)) {
+            apply(transmit_);
+            transmit_.frames.clear();  // empty already, unless the session was closing
             busy = true;
         }
     }
@@ -291,21 +334,21 @@ void TcpServer::drain() {
 // Called from drain() only. Writing here, synchronously, is safe: the core
 // calls nothing back, and whatever handle_written or a finalize makes due
 // (the next Transmit, a Close) is picked up by the loop in drain().
-void TcpServer::apply(Transmit&& transmit) {
+void TcpServer::apply(Transmit& transmit) {
     const auto found = sessions_.find(transmit.conn);
     MEMQ_CHECK(found != sessions_.end());
     const SessionPtr session = found->second;
     if (session->state == Session::State::closing) return;  // output of a closed connection is dropped
     MEMQ_CHECK(!session->writing);  // the core hands out one Transmit per connection at a time
     session->writing = true;
-    session->frames_in_flight = std::move(transmit.frames);
+    session->frames_in_flight.swap(transmit.frames);  // the session's drained vector goes back to transmit
     session->next_frame = 0;
     session->next_frame_written = 0;
     write_in_flight(session);
 }
 
 void TcpServer::write_in_flight(const SessionPtr& session) {
-    const Session::WriteProgress progress = session->write_available();
+    const Session::WriteProgress progress = session->write_available(gather_buffer_);
     if (progress.bytes != 0) broker_.handle_written(session->id, progress.bytes);
     if (progress.error != 0) {
         log_.debug("connection ", session->id,
@@ -317,7 +360,7 @@ void TcpServer::write_in_flight(const SessionPtr& session) {
         wait_writable(session);  // the socket is full: go on when the peer has read some
         return;
     }
-    session->drop_in_flight();
+    session->drop_in_flight(/*keep_capacity=*/true);
     finish_if_flushed(session);
 }
 
@@ -393,7 +436,7 @@ void TcpServer::finish_if_flushed(const SessionPtr& session) {
 
 void TcpServer::begin_graceful_close(const SessionPtr& session) {
     session->state = Session::State::closing;
-    session->drop_in_flight();  // the core dropped this output too (or all of it was written)
+    session->drop_in_flight(/*keep_capacity=*/false);  // the core dropped this output too (or all of it was written)
     asio::error_code ignored;
     session->socket.shutdown(asio::socket_base::shutdown_send, ignored);
     if (session->peer_eof) {
@@ -418,7 +461,7 @@ void TcpServer::arm_timer(const SessionPtr& session, std::chrono::milliseconds t
 void TcpServer::finalize(SessionPtr session) {
     if (session->state == Session::State::gone) return;
     session->state = Session::State::gone;
-    session->drop_in_flight();
+    session->drop_in_flight(/*keep_capacity=*/false);
     if (session->timer) session->timer->cancel();
     asio::error_code ignored;
     session->socket.close(ignored);  // outstanding waits complete as aborted

@@ -8,7 +8,8 @@
 // - After every handle_* call the server drains both poll queues for every
 //   connection (a send fans out to others). A Transmit is written at once, in
 //   the handler that got it: non-blocking gather writes of up to IOV_MAX
-//   frames each, until all is written or the socket is full; only then does
+//   pieces each (runs of small frames copied into one piece first), until
+//   all is written or the socket is full; only then does
 //   the session wait until writable and go on. Progress goes to the core with
 //   handle_written. At most one Transmit per connection is being written.
 // - Linux/POSIX only: writes are sendmsg(MSG_NOSIGNAL) on the native socket,
@@ -89,7 +90,7 @@ private:
     // Hands every pending Close and Transmit of the core to its session.
     void drain();
     void apply(const Close& close);
-    void apply(Transmit&& transmit);
+    void apply(Transmit& transmit);
     // Logs a connection refused past connections_max, rate-limited.
     void warn_refused(const Session& session);
 
@@ -113,6 +114,8 @@ private:
     asio::steady_timer shutdown_timer_;
     std::unordered_map<ConnId, SessionPtr> sessions_;
     std::vector<char> read_buffer_;  // shared: every read completes before the next starts
+    Transmit transmit_;              // drain()'s, reused (see drain)
+    std::vector<char> gather_buffer_;  // shared by every write: small frames copied together
     ConnId next_id_ = 1;
     bool draining_ = false;
     bool shutting_down_ = false;

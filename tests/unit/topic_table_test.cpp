@@ -25,7 +25,7 @@ using memq::TopicTable;
 
 constexpr std::size_t kNoByteBudget = std::size_t{1} << 40;
 
-memq::Frame frame_of(const std::string& text) { return std::make_shared<const std::string>(text); }
+memq::Frame frame_of(const std::string& text) { return memq::make_frame(text); }
 
 // "prefix" followed by the number (spelled out to dodge GCC 12's false
 // -Wrestrict on `"literal" + std::to_string(n)` at -O3).
