@@ -126,6 +126,12 @@ void print_failure(const RunResult& result) {
     std::printf("replay: %s --trace\n", result.replay.c_str());
 }
 
+// Client operations: every connection a client opened (refused ones too),
+// every request it wrote, every reply and message it read.
+std::uint64_t client_operations(const memq::sim::RunStats& s) {
+    return s.connects + s.ops + s.acks + s.failures + s.messages;
+}
+
 std::string summary(const RunResult& result, double seconds) {
     const auto& s = result.stats;
     char text[1024];
@@ -147,7 +153,7 @@ std::string summary(const RunResult& result, double seconds) {
                   static_cast<unsigned long long>(s.model.one_choices),
                   static_cast<unsigned long long>(s.model.too_long_overflows), seconds,
                   seconds > 0 ? static_cast<double>(s.ops) / seconds : 0.0,
-                  seconds > 0 ? static_cast<double>(s.ops + s.acks + s.failures + s.messages) / seconds : 0.0);
+                  seconds > 0 ? static_cast<double>(client_operations(s)) / seconds : 0.0);
     return text;
 }
 
@@ -274,15 +280,15 @@ int main(int argc, char** argv) {
         return 0;
     }
     memq::sim::Digest all;
-    std::uint64_t ops = 0, replies = 0, messages = 0;
+    std::uint64_t ops = 0, replies = 0, messages = 0, operations = 0;
     for (const RunResult& result : results) {
         all.mix(result.digest);
         ops += result.stats.ops;
         replies += result.stats.acks + result.stats.failures;
         messages += result.stats.messages;
+        operations += client_operations(result.stats);
     }
-    // Client operations: every request a client wrote, every reply and message it read.
-    const double client_ops = static_cast<double>(ops + replies + messages);
+    const double client_ops = static_cast<double>(operations);
     std::printf(
         "ok: %zu seeds, %llu requests, %llu replies and %llu messages received, %.3f s: %.0f requests/s, "
         "%.0f client operations/s (%llu jobs)\n",

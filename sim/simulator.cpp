@@ -153,6 +153,7 @@ private:
     Expected take_owed(std::uint32_t index, std::string_view got);
     bool quiet() const;
     void check_liveness();
+    void check_invariants_when_paid();
     void check_state(bool full);
     std::size_t cut(std::size_t available);
     void record(TraceKind kind, std::uint32_t client, ConnId conn, std::uint64_t a = 0, std::uint64_t b = 0);
@@ -172,6 +173,8 @@ private:
     ConnId next_id_ = 1;
     bool faulty_ = true;
     std::uint64_t tick_ = 0;
+    std::uint64_t invariant_credit_ = 0;    // see check_invariants_when_paid
+    std::uint64_t calls_at_last_check_ = 0;
     RunStats stats_;
     Digest digest_;
     std::array<TraceRecord, 48> ring_{};
@@ -484,8 +487,28 @@ void Simulation::tick() {
     const auto count = static_cast<std::uint32_t>(clients_.size());
     const auto start = static_cast<std::uint32_t>(net_prng_.below(count));
     for (std::uint32_t i = 0; i < count; ++i) step((start + i) % count);
-    if (config_.invariants_every == 0) checker_->check_invariants();
+    if (config_.invariants_every == 0) check_invariants_when_paid();
     if (tick_ % kStateCheckTicks == 0) check_state(false);
+}
+
+// The core's check_invariants() walks all of its state, every queued frame
+// included, so it costs more the longer the queues. It runs at the end of a
+// tick once the core calls since the last check have paid for it: every tick
+// while the core is small, every few ticks while readers stall behind long
+// queues. Cost is counted in state, never in time, so a seed still replays.
+void Simulation::check_invariants_when_paid() {
+    constexpr std::uint64_t kCreditPerCall = 64;
+    constexpr std::size_t kBytesPerCostUnit = 256;
+    invariant_credit_ += (checker_->calls() - calls_at_last_check_) * kCreditPerCall;
+    calls_at_last_check_ = checker_->calls();
+    const Broker& broker = checker_->broker();
+    std::uint64_t cost = broker.connection_count() + broker.topics().size() + broker.topics().cached_messages();
+    for (const SimClient& client : clients_) {
+        if (client.state != SimClient::State::offline) cost += broker.pending_bytes(client.conn) / kBytesPerCostUnit;
+    }
+    if (invariant_credit_ < cost) return;
+    checker_->check_invariants();
+    invariant_credit_ = 0;
 }
 
 bool Simulation::quiet() const {
