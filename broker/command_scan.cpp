@@ -299,62 +299,16 @@ private:
         return true;
     }
 
-    bool hex4(std::uint32_t& value) {
-        if (end_ - p_ < 4) return false;
-        value = 0;
-        for (int i = 0; i < 4; ++i) {
-            const char c = *p_++;
-            value <<= 4;
-            if (c >= '0' && c <= '9') {
-                value |= static_cast<std::uint32_t>(c - '0');
-            } else if (c >= 'a' && c <= 'f') {
-                value |= static_cast<std::uint32_t>(c - 'a' + 10);
-            } else if (c >= 'A' && c <= 'F') {
-                value |= static_cast<std::uint32_t>(c - 'A' + 10);
-            } else {
-                return false;
-            }
-        }
-        return true;
-    }
-
     // After "\u": one code point, or a surrogate pair as two escapes. The only
     // \u escapes append_json_string writes are "\u00xx" (lowercase) for the
     // controls without a short form.
     bool unicode_escape(std::string& buffer, bool& canonical) {
         const char* const digits = p_;
         std::uint32_t code = 0;
-        if (!hex4(code)) return false;
-        if (code >= 0xDC00 && code <= 0xDFFF) return false;  // a low surrogate alone
-        if (code >= 0xD800 && code <= 0xDBFF) {
-            std::uint32_t low = 0;
-            if (end_ - p_ < 2 || p_[0] != '\\' || p_[1] != 'u') return false;
-            p_ += 2;
-            if (!hex4(low) || low < 0xDC00 || low > 0xDFFF) return false;
-            code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00);
-        }
+        if (!read_unicode_escape(p_, end_, buffer, code)) return false;
         const bool has_short_form = code == '\b' || code == '\f' || code == '\n' || code == '\r' || code == '\t';
         if (code >= 0x20 || has_short_form || !is_lower_hex(digits[2]) || !is_lower_hex(digits[3])) canonical = false;
-        append_utf8(buffer, code);
         return true;
-    }
-
-    static void append_utf8(std::string& out, std::uint32_t code) {
-        if (code < 0x80) {
-            out.push_back(static_cast<char>(code));
-        } else if (code < 0x800) {
-            out.push_back(static_cast<char>(0xC0 | (code >> 6)));
-            out.push_back(static_cast<char>(0x80 | (code & 0x3F)));
-        } else if (code < 0x10000) {
-            out.push_back(static_cast<char>(0xE0 | (code >> 12)));
-            out.push_back(static_cast<char>(0x80 | ((code >> 6) & 0x3F)));
-            out.push_back(static_cast<char>(0x80 | (code & 0x3F)));
-        } else {
-            out.push_back(static_cast<char>(0xF0 | (code >> 18)));
-            out.push_back(static_cast<char>(0x80 | ((code >> 12) & 0x3F)));
-            out.push_back(static_cast<char>(0x80 | ((code >> 6) & 0x3F)));
-            out.push_back(static_cast<char>(0x80 | (code & 0x3F)));
-        }
     }
 
     const char* p_;

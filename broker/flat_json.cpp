@@ -9,6 +9,62 @@
 namespace memq::detail {
 namespace {
 
+// Four hex digits (any case) at `p`, into `value`.
+bool hex4(const char*& p, const char* end, std::uint32_t& value) {
+    if (end - p < 4) return false;
+    value = 0;
+    for (int i = 0; i < 4; ++i) {
+        const char c = *p++;
+        value <<= 4;
+        if (c >= '0' && c <= '9') {
+            value |= static_cast<std::uint32_t>(c - '0');
+        } else if (c >= 'a' && c <= 'f') {
+            value |= static_cast<std::uint32_t>(c - 'a' + 10);
+        } else if (c >= 'A' && c <= 'F') {
+            value |= static_cast<std::uint32_t>(c - 'A' + 10);
+        } else {
+            return false;
+        }
+    }
+    return true;
+}
+
+void append_utf8(std::string& out, std::uint32_t code) {
+    if (code < 0x80) {
+        out.push_back(static_cast<char>(code));
+    } else if (code < 0x800) {
+        out.push_back(static_cast<char>(0xC0 | (code >> 6)));
+        out.push_back(static_cast<char>(0x80 | (code & 0x3F)));
+    } else if (code < 0x10000) {
+        out.push_back(static_cast<char>(0xE0 | (code >> 12)));
+        out.push_back(static_cast<char>(0x80 | ((code >> 6) & 0x3F)));
+        out.push_back(static_cast<char>(0x80 | (code & 0x3F)));
+    } else {
+        out.push_back(static_cast<char>(0xF0 | (code >> 18)));
+        out.push_back(static_cast<char>(0x80 | ((code >> 12) & 0x3F)));
+        out.push_back(static_cast<char>(0x80 | ((code >> 6) & 0x3F)));
+        out.push_back(static_cast<char>(0x80 | (code & 0x3F)));
+    }
+}
+
+}  // namespace
+
+bool read_unicode_escape(const char*& p, const char* end, std::string& out, std::uint32_t& code) {
+    if (!hex4(p, end, code)) return false;
+    if (code >= 0xDC00 && code <= 0xDFFF) return false;  // a low surrogate alone
+    if (code >= 0xD800 && code <= 0xDBFF) {
+        std::uint32_t low = 0;
+        if (end - p < 2 || p[0] != '\\' || p[1] != 'u') return false;
+        p += 2;
+        if (!hex4(p, end, low) || low < 0xDC00 || low > 0xDFFF) return false;
+        code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00);
+    }
+    append_utf8(out, code);
+    return true;
+}
+
+namespace {
+
 // Reads JSON tokens from [p, end); every function returns false to decline.
 class Scanner {
 public:
@@ -59,7 +115,7 @@ public:
                 case 'r': out.push_back('\r'); break;
                 case 't': out.push_back('\t'); break;
                 case 'u':
-                    if (!unicode_escape(out)) return false;
+                    if (std::uint32_t code = 0; !read_unicode_escape(p_, end_, out, code)) return false;
                     break;
                 default: return false;
             }
@@ -97,58 +153,6 @@ public:
     }
 
 private:
-    bool hex4(std::uint32_t& value) {
-        if (end_ - p_ < 4) return false;
-        value = 0;
-        for (int i = 0; i < 4; ++i) {
-            const char c = *p_++;
-            value <<= 4;
-            if (c >= '0' && c <= '9') {
-                value |= static_cast<std::uint32_t>(c - '0');
-            } else if (c >= 'a' && c <= 'f') {
-                value |= static_cast<std::uint32_t>(c - 'a' + 10);
-            } else if (c >= 'A' && c <= 'F') {
-                value |= static_cast<std::uint32_t>(c - 'A' + 10);
-            } else {
-                return false;
-            }
-        }
-        return true;
-    }
-
-    // After "\u": one code point, or a surrogate pair written as two escapes.
-    bool unicode_escape(std::string& out) {
-        std::uint32_t code = 0;
-        if (!hex4(code)) return false;
-        if (code >= 0xDC00 && code <= 0xDFFF) return false;  // a low surrogate alone
-        if (code >= 0xD800 && code <= 0xDBFF) {
-            std::uint32_t low = 0;
-            if (end_ - p_ < 2 || p_[0] != '\\' || p_[1] != 'u') return false;
-            p_ += 2;
-            if (!hex4(low) || low < 0xDC00 || low > 0xDFFF) return false;
-            code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00);
-        }
-        append_utf8(out, code);
-        return true;
-    }
-
-    static void append_utf8(std::string& out, std::uint32_t code) {
-        if (code < 0x80) {
-            out.push_back(static_cast<char>(code));
-        } else if (code < 0x800) {
-            out.push_back(static_cast<char>(0xC0 | (code >> 6)));
-            out.push_back(static_cast<char>(0x80 | (code & 0x3F)));
-        } else if (code < 0x10000) {
-            out.push_back(static_cast<char>(0xE0 | (code >> 12)));
-            out.push_back(static_cast<char>(0x80 | ((code >> 6) & 0x3F)));
-            out.push_back(static_cast<char>(0x80 | (code & 0x3F)));
-        } else {
-            out.push_back(static_cast<char>(0xF0 | (code >> 18)));
-            out.push_back(static_cast<char>(0x80 | ((code >> 12) & 0x3F)));
-            out.push_back(static_cast<char>(0x80 | ((code >> 6) & 0x3F)));
-            out.push_back(static_cast<char>(0x80 | (code & 0x3F)));
-        }
-    }
 
     const char* p_;
     const char* end_;

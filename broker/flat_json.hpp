@@ -38,4 +38,11 @@ enum class UnknownKeys : std::uint8_t { decline, skip };
 // Returns false to decline; the slots' Fields are then unspecified.
 bool scan_flat_object(std::string_view text, std::span<const FieldSlot> slots, UnknownKeys unknown_keys);
 
+// The one reader of a JSON "\u" escape, for both scanners. `p` points just
+// past "\u": reads four hex digits and, for a high surrogate, the "\uXXXX"
+// low half that must follow; appends the code point's UTF-8 to `out`, sets
+// `code` and moves `p` past what it read. Returns false, for the caller to
+// decline, on bad hex or a lone or mismatched surrogate.
+bool read_unicode_escape(const char*& p, const char* end, std::string& out, std::uint32_t& code);
+
 }  // namespace memq::detail
