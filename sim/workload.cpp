@@ -1,6 +1,8 @@
 // workload.cpp — the request mix and the pools of hard strings (see workload.hpp).
 #include "workload.hpp"
 
+#include <cctype>
+
 #include <limits>
 #include <set>
 
@@ -21,6 +23,18 @@ LineIntent error_intent(LineError error) {
 // `text` as a JSON string literal; `ascii` spells non-ASCII as \u escapes.
 std::string json_string(std::string_view text, bool ascii) {
     return nlohmann::json(std::string(text)).dump(-1, ' ', ascii);
+}
+
+// A JSON string literal with the hex digits of its \u escapes in upper case.
+std::string upper_case_hex(std::string literal) {
+    for (std::size_t i = 0; i + 1 < literal.size(); ++i) {
+        if (literal[i] != '\\') continue;
+        if (literal[++i] != 'u') continue;  // another escape: its letter is skipped with it
+        for (std::size_t digit = i + 1; digit <= i + 4 && digit < literal.size(); ++digit) {
+            literal[digit] = static_cast<char>(std::toupper(static_cast<unsigned char>(literal[digit])));
+        }
+    }
+    return literal;
 }
 
 }  // namespace
@@ -106,7 +120,7 @@ void Workload::build_messages(Prng& prng) {
         }
         long_messages_.push_back(std::move(text));
     }
-    raw_messages_ = {"dup", "", "esc\xc3\xa9\xf0\x9f\x8e\x89"};
+    raw_messages_ = {"dup", "", "esc\xc3\xa9\xf0\x9f\x8e\x89", "sl/ash \b\f\n\r\t \"q\" \\ \xc3\xa9\x1f" "A"};
 }
 
 void Workload::build_raw_lines() {
@@ -144,6 +158,14 @@ void Workload::build_raw_lines() {
                 intent.last_seen = std::numeric_limits<std::int64_t>::min();
                 intent.cache = false;
             });
+        // Every escape JSON has, spelled the way no encoder here writes it
+        // (\/, upper-case hex, \u for a printable character): the frame must
+        // be re-encoded from the decoded text, not copied from the line.
+        add("{\"command\": \"subscribe\", \"topic\": " + upper_case_hex(ascii) + "}\n", Kind::subscribe,
+            [](LineIntent&) {});
+        add("{\"command\": \"send\", \"topic\": " + upper_case_hex(ascii) +
+                ", \"msg\": \"sl\\/ash \\b\\f\\n\\r\\t \\\"q\\\" \\\\ \\u00E9\\u001F\\u0041\", \"delivery\": \"all\"}\n",
+            Kind::send, [&](LineIntent& intent) { intent.msg = raw_messages_[3]; });
         add("\t{\"command\": \"send\", \"topic\": " + ascii +
                 ", \"msg\": \"esc\\u00e9\\ud83c\\udf89\", \"delivery\": \"all\", \"cache\": true}\n",
             Kind::send, [&](LineIntent& intent) {

@@ -214,11 +214,13 @@ RC_GTEST_PROP(ScannerDifferential, ArbitraryBytesParseAsTheReferenceParsesThem, 
 }
 
 // A send line laid out exactly as encode_command writes it (the scanner's
-// fixed-text fast path), with any strings, now and then a byte or two broken.
+// fixed-text fast path), with any strings, now and then a byte or two broken
+// or the "delivery" key left out.
 rc::Gen<std::string> canonical_send_line() {
     return rc::gen::exec([] {
         std::string line = "{\"command\": \"send\", \"topic\": " + *json_string() + ", \"msg\": " + *json_string() +
-                           ", \"delivery\": " + *rc::gen::elementOf(std::vector<std::string>{R"("all")", R"("one")", R"("two")"}) +
+                           *rc::gen::elementOf(std::vector<std::string>{
+                               R"(, "delivery": "all")", R"(, "delivery": "one")", R"(, "delivery": "two")", ""}) +
                            *rc::gen::elementOf(std::vector<std::string>{"", "", ", \"cache\": true", ", \"cache\": false",
                                                                         ", \"cache\": 1"}) +
                            "}";
