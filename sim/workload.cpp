@@ -120,7 +120,7 @@ void Workload::build_messages(Prng& prng) {
         }
         long_messages_.push_back(std::move(text));
     }
-    raw_messages_ = {"dup", "", "esc\xc3\xa9\xf0\x9f\x8e\x89", "sl/ash \b\f\n\r\t \"q\" \\ \xc3\xa9\x1f" "A"};
+    raw_messages_ = {"dup", "", "esc\xc3\xa9\xf0\x9f\x8e\x89", "sl/ash \b\f\n\r\t \"q\" \\ \xc3\xa9\x1f" "A", "a/b"};
 }
 
 void Workload::build_raw_lines() {
@@ -166,6 +166,8 @@ void Workload::build_raw_lines() {
         add("{\"command\": \"send\", \"topic\": " + upper_case_hex(ascii) +
                 ", \"msg\": \"sl\\/ash \\b\\f\\n\\r\\t \\\"q\\\" \\\\ \\u00E9\\u001F\\u0041\", \"delivery\": \"all\"}\n",
             Kind::send, [&](LineIntent& intent) { intent.msg = raw_messages_[3]; });
+        add("{\"command\": \"send\", \"topic\": " + plain + ", \"msg\": \"a\\/b\", \"delivery\": \"all\"}\n", Kind::send,
+            [&](LineIntent& intent) { intent.msg = raw_messages_[4]; });  // \/ the only escape
         add("\t{\"command\": \"send\", \"topic\": " + ascii +
                 ", \"msg\": \"esc\\u00e9\\ud83c\\udf89\", \"delivery\": \"all\", \"cache\": true}\n",
             Kind::send, [&](LineIntent& intent) {
