@@ -1,5 +1,7 @@
-# broker/sources.cmake — the one list of the core's sources, shared by the main
-# build (broker/CMakeLists.txt) and the standalone fuzz build (tests/fuzz), so
-# that a file added to the core can't be missing from either.
-set(MEMQ_PROTOCOL_SOURCES protocol.cpp flat_json.cpp command_scan.cpp frame.cpp)
-set(MEMQ_BROKER_SOURCES topic_table.cpp broker.cpp)
+# broker/sources.cmake — the one list of the wire library's and the core's
+# sources, relative to broker/, shared by the main build (broker/CMakeLists.txt)
+# and the standalone fuzz build (tests/fuzz), so that a file added to either
+# can't be missing from the other.
+set(MEMQ_WIRE_SOURCES wire/protocol.cpp wire/flat_json.cpp)
+set(MEMQ_CORE_SOURCES core/command_parser.cpp core/command_scan.cpp core/frame.cpp
+    core/topic_table.cpp core/broker.cpp)

@@ -15,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include "frame.hpp"
 #include "protocol.hpp"
 
 namespace memq::sim {

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "broker.hpp"
+#include "command_parser.hpp"
 #include "protocol.hpp"
 
 // ---- counting allocator ---------------------------------------------------------

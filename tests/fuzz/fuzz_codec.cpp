@@ -38,6 +38,7 @@
 
 #include "flat_json.hpp"
 #include "fuzz_check.hpp"
+#include "command_parser.hpp"
 #include "protocol.hpp"
 
 namespace {

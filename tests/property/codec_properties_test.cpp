@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "generators.hpp"
+#include "command_parser.hpp"
 #include "protocol.hpp"
 
 namespace {

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "generators.hpp"
+#include "command_parser.hpp"
 #include "protocol.hpp"
 
 namespace {

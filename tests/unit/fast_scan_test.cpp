@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "command_parser.hpp"
 #include "protocol.hpp"
 
 namespace {

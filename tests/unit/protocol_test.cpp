@@ -15,6 +15,7 @@
 #include <variant>
 #include <vector>
 
+#include "command_parser.hpp"
 #include "protocol.hpp"
 
 namespace {

@@ -1,10 +1,11 @@
-// protocol.hpp — the aiomemq wire format: lines in, commands out, frames back.
+// protocol.hpp — the aiomemq wire format that both ends share: the commands
+// and their error reasons, strict UTF-8, JSON string literals, the encoders of
+// every line memq writes, and the line reader.
 //
 // Rules: pure functions and small value types only; no IO, no state beyond a
-// line buffer. Everything PROTOCOL.md says about one line lives here: strict
-// UTF-8, strict JSON, the three templates and their error reasons, in that
-// order. The broker decides what a valid command *does*; this file decides
-// only what it *is*.
+// line buffer, nothing of the broker's (the broker's reading of a command line
+// is core/command_parser.hpp). This header is installed with the client SDK,
+// so it includes only the standard library.
 #pragma once
 
 #include <cstddef>
@@ -14,9 +15,6 @@
 #include <string>
 #include <string_view>
 #include <variant>
-
-#include "command_scan.hpp"
-#include "frame.hpp"
 
 namespace memq {
 
@@ -93,28 +91,6 @@ std::string_view trim_line(std::string_view line);
 
 // Strict UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing past U+10FFFF.
 bool is_valid_utf8(std::string_view bytes);
-
-// Parses lines as parse_line does, into views, reusing its buffers from line
-// to line: the common shape of command (one flat object, keys unescaped)
-// takes one pass over the bytes and allocates nothing; everything else goes to
-// nlohmann, which decides.
-class LineParser {
-public:
-    ParseRefResult parse(std::string_view line);
-
-private:
-    ParseRefResult parse_slow(std::string_view line);
-
-    detail::CommandRefFields fields_;
-    detail::CommandScratch scratch_;
-};
-
-// Parses one already-trimmed, non-empty line (no '\n' inside). The common
-// shape of command takes a fast scanner; everything else goes to nlohmann.
-ParseResult parse_line(std::string_view line);
-// The same through nlohmann alone: the reference parse_line must agree with
-// on every input (tests and fuzzers compare the two).
-ParseResult parse_line_reference(std::string_view line);
 
 // Appends `text` as a JSON string literal (quotes included). `text` must be
 // valid UTF-8; it is copied raw, only '"', '\\' and controls are escaped.

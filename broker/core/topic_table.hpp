@@ -28,6 +28,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "frame.hpp"
 #include "protocol.hpp"
 #include "ring.hpp"
 

@@ -39,6 +39,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "command_parser.hpp"
+#include "frame.hpp"
 #include "limits.hpp"
 #include "prng.hpp"
 #include "protocol.hpp"

@@ -1,0 +1,259 @@
+// protocol.cpp — strict UTF-8, strict JSON (nlohmann SAX, no DOM), the three
+// command templates, and the encoders for every frame memq writes.
+#include "protocol.hpp"
+
+#include <algorithm>
+#include <array>
+#include <bit>
+#include <charconv>
+#include <cstring>
+#include <limits>
+#include <optional>
+
+#include <nlohmann/json.hpp>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+#include "check.hpp"
+#include "flat_json.hpp"
+
+namespace memq {
+
+std::string_view reason_text(LineError error) {
+    switch (error) {
+        case LineError::bad_utf8: return "Could not decode input as UTF-8";
+        case LineError::bad_json: return "Could not parse json";
+        case LineError::malformed: return "Malformed json message";
+        case LineError::line_too_long: return "Line too long";
+        case LineError::internal: return "Internal exception";
+        case LineError::too_many_topics: return "Too many topics";
+    }
+    return "Internal exception";
+}
+
+std::string_view trim_line(std::string_view line) {
+    // The common line has nothing to trim but a '\r' (all six are <= ' ').
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (!line.empty() && static_cast<unsigned char>(line.front()) > ' ' &&
+        static_cast<unsigned char>(line.back()) > ' ') {
+        return line;
+    }
+    constexpr std::string_view kWhitespace = " \t\r\n\f\v";
+    const std::size_t first = line.find_first_not_of(kWhitespace);
+    if (first == std::string_view::npos) return {};
+    const std::size_t last = line.find_last_not_of(kWhitespace);
+    return line.substr(first, last - first + 1);
+}
+
+bool is_valid_utf8(std::string_view bytes) {
+    const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
+    const auto* const end = p + bytes.size();
+    while (p != end) {
+        const unsigned char lead = *p;
+        if (lead < 0x80) {
+            ++p;
+            continue;
+        }
+        // The allowed range of the second byte depends on the lead byte
+        // (RFC 3629 table): this is what rules out overlongs and surrogates.
+        std::size_t length;
+        unsigned char second_min = 0x80, second_max = 0xBF;
+        if (lead >= 0xC2 && lead <= 0xDF) {
+            length = 2;
+        } else if (lead == 0xE0) {
+            length = 3, second_min = 0xA0;
+        } else if ((lead >= 0xE1 && lead <= 0xEC) || lead == 0xEE || lead == 0xEF) {
+            length = 3;
+        } else if (lead == 0xED) {
+            length = 3, second_max = 0x9F;
+        } else if (lead == 0xF0) {
+            length = 4, second_min = 0x90;
+        } else if (lead >= 0xF1 && lead <= 0xF3) {
+            length = 4;
+        } else if (lead == 0xF4) {
+            length = 4, second_max = 0x8F;
+        } else {
+            return false;  // continuation byte as lead, C0/C1 overlong leads, F5..FF
+        }
+        if (static_cast<std::size_t>(end - p) < length) return false;
+        if (p[1] < second_min || p[1] > second_max) return false;
+        for (std::size_t i = 2; i < length; ++i) {
+            if ((p[i] & 0xC0) != 0x80) return false;
+        }
+        p += length;
+    }
+    return true;
+}
+
+
+void append_json_string(std::string& out, std::string_view text) {
+    static constexpr char kHex[] = "0123456789abcdef";
+    out.push_back('"');
+    std::size_t run_start = 0;
+    for (std::size_t i = 0; i < text.size(); ++i) {
+#if defined(__SSE2__)
+        // Past 16 bytes at a time that need no escape (>= 0x20 unsigned, not
+        // '"' or '\\'); x ^ 0x80 turns the unsigned test into a signed one.
+        while (text.size() - i >= 16) {
+            const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(text.data() + i));
+            const __m128i control = _mm_cmplt_epi8(_mm_xor_si128(bytes, _mm_set1_epi8(static_cast<char>(0x80))),
+                                                   _mm_set1_epi8(static_cast<char>(0x20 ^ 0x80)));
+            const __m128i special = _mm_or_si128(control, _mm_or_si128(_mm_cmpeq_epi8(bytes, _mm_set1_epi8('"')),
+                                                                       _mm_cmpeq_epi8(bytes, _mm_set1_epi8('\\'))));
+            const auto mask = static_cast<unsigned>(_mm_movemask_epi8(special));
+            if (mask != 0) {
+                i += static_cast<std::size_t>(std::countr_zero(mask));
+                break;
+            }
+            i += 16;
+        }
+        if (i == text.size()) break;
+#endif
+        const auto c = static_cast<unsigned char>(text[i]);
+        if (c >= 0x20 && c != '"' && c != '\\') continue;
+        out.append(text, run_start, i - run_start);
+        run_start = i + 1;
+        switch (c) {
+            case '"': out.append("\\\""); break;
+            case '\\': out.append("\\\\"); break;
+            case '\n': out.append("\\n"); break;
+            case '\r': out.append("\\r"); break;
+            case '\t': out.append("\\t"); break;
+            case '\b': out.append("\\b"); break;
+            case '\f': out.append("\\f"); break;
+            default:
+                out.append("\\u00");
+                out.push_back(kHex[c >> 4]);
+                out.push_back(kHex[c & 0xF]);
+        }
+    }
+    out.append(text, run_start, text.size() - run_start);
+    out.push_back('"');
+}
+
+namespace {
+
+void append_integer(std::string& out, std::int64_t value) {
+    char digits[24];
+    const auto result = std::to_chars(std::begin(digits), std::end(digits), value);
+    out.append(digits, result.ptr);
+}
+
+// `{"command": "send", ...` up to and without the closing brace: the fields a
+// send command and its delivered message share.
+void append_send_fields(std::string& out, const Send& send) {
+    out.append("{\"command\": \"send\", \"topic\": ");
+    append_json_string(out, send.topic);
+    out.append(", \"msg\": ");
+    append_json_string(out, send.msg);
+    out.append(send.delivery == Delivery::one ? ", \"delivery\": \"one\"" : ", \"delivery\": \"all\"");
+    if (send.cache.has_value()) out.append(*send.cache ? ", \"cache\": true" : ", \"cache\": false");
+}
+
+}  // namespace
+
+std::string encode_ack() { return "{\"success\": true}\r\n"; }
+
+std::string encode_error(LineError error) {
+    std::string frame = "{\"success\": false, \"reason\": ";
+    append_json_string(frame, reason_text(error));
+    frame.append("}\r\n");
+    return frame;
+}
+
+namespace {
+void append_string_ref(std::string& out, const StringRef& text) {
+    if (text.json.empty()) {
+        append_json_string(out, text.text);
+    } else {
+        out.append(text.json);  // already what append_json_string writes for text.text
+    }
+}
+}  // namespace
+
+void append_message(std::string& out, const SendRef& send, std::int64_t index) {
+    if (send.topic.json.empty() || send.msg.json.empty()) {
+        // A string to escape: the general way, one piece at a time.
+        constexpr std::size_t kFixedBytes = 96;  // keys, punctuation, delivery, cache, index
+        out.reserve(out.size() + send.topic.text.size() + send.msg.text.size() + kFixedBytes);
+        out.append("{\"command\": \"send\", \"topic\": ");
+        append_string_ref(out, send.topic);
+        out.append(", \"msg\": ");
+        append_string_ref(out, send.msg);
+        out.append(send.delivery == Delivery::one ? ", \"delivery\": \"one\"" : ", \"delivery\": \"all\"");
+        if (send.cache.has_value()) out.append(*send.cache ? ", \"cache\": true" : ", \"cache\": false");
+        out.append(", \"index\": ");
+        append_integer(out, index);
+        out.append("}\r\n");
+        return;
+    }
+    // The common case: both literals copied as they are, into bytes sized once.
+    constexpr std::string_view kHead = "{\"command\": \"send\", \"topic\": ";
+    constexpr std::string_view kMsg = ", \"msg\": ";
+    constexpr std::string_view kAll = ", \"delivery\": \"all\"";
+    constexpr std::string_view kOne = ", \"delivery\": \"one\"";
+    constexpr std::string_view kCacheTrue = ", \"cache\": true";
+    constexpr std::string_view kCacheFalse = ", \"cache\": false";
+    constexpr std::string_view kIndex = ", \"index\": ";
+    constexpr std::string_view kEnd = "}\r\n";
+    static_assert(kAll.size() == kOne.size());
+    char digits[24];
+    const char* const digits_end = std::to_chars(std::begin(digits), std::end(digits), index).ptr;
+    const auto digit_count = static_cast<std::size_t>(digits_end - digits);
+    const std::size_t cache_bytes = !send.cache.has_value() ? 0 : *send.cache ? kCacheTrue.size() : kCacheFalse.size();
+    const std::size_t total = kHead.size() + send.topic.json.size() + kMsg.size() + send.msg.json.size() + kAll.size() +
+                              cache_bytes + kIndex.size() + digit_count + kEnd.size();
+    const std::size_t start = out.size();
+    out.resize(start + total);
+    char* cursor = out.data() + start;
+    const auto put = [&cursor](const char* data, std::size_t size) {
+        std::memcpy(cursor, data, size);
+        cursor += size;
+    };
+    put(kHead.data(), kHead.size());
+    put(send.topic.json.data(), send.topic.json.size());
+    put(kMsg.data(), kMsg.size());
+    put(send.msg.json.data(), send.msg.json.size());
+    put(send.delivery == Delivery::one ? kOne.data() : kAll.data(), kAll.size());
+    if (cache_bytes != 0) put(*send.cache ? kCacheTrue.data() : kCacheFalse.data(), cache_bytes);
+    put(kIndex.data(), kIndex.size());
+    put(digits, digit_count);
+    put(kEnd.data(), kEnd.size());
+    MEMQ_CHECK(cursor == out.data() + out.size());
+}
+
+std::string encode_message(const Send& send, std::int64_t index) {
+    std::string frame;
+    append_message(frame, SendRef{{send.topic, {}}, {send.msg, {}}, send.delivery, send.cache}, index);
+    return frame;
+}
+
+std::string encode_command(const Subscribe& command) {
+    std::string line = "{\"command\": \"subscribe\", \"topic\": ";
+    append_json_string(line, command.topic);
+    if (command.last_seen != -1) {
+        line.append(", \"last_seen\": ");
+        append_integer(line, command.last_seen);
+    }
+    if (!command.cache) line.append(", \"cache\": false");
+    line.append("}\n");
+    return line;
+}
+
+std::string encode_command(const Unsubscribe& command) {
+    std::string line = "{\"command\": \"unsubscribe\", \"topic\": ";
+    append_json_string(line, command.topic);
+    line.append("}\n");
+    return line;
+}
+
+std::string encode_command(const Send& command) {
+    std::string line;
+    append_send_fields(line, command);
+    line.append("}\n");
+    return line;
+}
+
+}  // namespace memq
