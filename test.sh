@@ -2,22 +2,63 @@
 # test.sh — sets up, builds and runs every memq test suite. This is the
 # command the README gives and the one .ci/run calls.
 #   1. the C++ suites (ctest) on the Release build in build/;
-#   2. the same suites built with AddressSanitizer + UndefinedBehaviorSanitizer
+#   2. the installed SDK: `cmake --install` into a temporary prefix, then
+#      examples/pubsub built against it through find_package(memq) and run
+#      against a memqd it starts (scripts/test-sdk.sh);
+#   3. the same C++ suites built with AddressSanitizer + UndefinedBehaviorSanitizer
 #      in build-asan/ (skip with MEMQ_SKIP_SANITIZERS=1 for a quicker local run);
-#   3. libFuzzer on the codec and on the whole core, MEMQ_FUZZ_SECONDS each
+#   4. libFuzzer on the codec and on the whole core, MEMQ_FUZZ_SECONDS each
 #      (default 30; 0 skips; scripts/fuzz.sh runs longer campaigns);
-#   4. the Python conformance suite against memqd, through the memq package.
+#   5. the Python conformance suite against memqd, through the memq package,
+#      and ./run.sh as a new user runs it.
+# It says each stage as it starts, and the time of each and of the whole at the end.
 set -euo pipefail
 cd "$(dirname "$0")"
 
+stage_names=()
+stage_seconds=()
+stage_started=0
+current_stage=""
+suite_started=$SECONDS
+
+finish_stage() {
+  [ -n "$current_stage" ] || return 0
+  stage_names+=("$current_stage")
+  stage_seconds+=($((SECONDS - stage_started)))
+  current_stage=""
+}
+stage() {
+  finish_stage
+  current_stage=$1
+  stage_started=$SECONDS
+  echo "== [$(date +%H:%M:%S)] $current_stage"
+}
+report() {
+  local status=$?
+  finish_stage
+  echo "== stage times"
+  local i
+  for i in "${!stage_names[@]}"; do
+    printf '   %5ds  %s\n' "${stage_seconds[$i]}" "${stage_names[$i]}"
+  done
+  printf '   %5ds  total (%s)\n' $((SECONDS - suite_started)) "$([ "$status" -eq 0 ] && echo passed || echo FAILED)"
+}
+trap report EXIT
+
+stage "setup (Debian packages)"
 scripts/setup.sh
+
+stage "build (Release, build/)"
 scripts/build.sh
 
-echo "== C++ suites (ctest, Release)"
+stage "C++ suites (ctest, Release)"
 (cd build && ctest --output-on-failure --timeout 300 -j "$(nproc)")
 
+stage "installed SDK (examples/pubsub against an install prefix)"
+scripts/test-sdk.sh build
+
 if [ "${MEMQ_SKIP_SANITIZERS:-0}" != 1 ]; then
-  echo "== C++ suites (ctest, ASan + UBSan)"
+  stage "C++ suites (build and ctest, ASan + UBSan, build-asan/)"
   # -O1 and line tables only: what sanitizer reports need, at half the
   # compile time of RelWithDebInfo's -O2 -g. The benchmarks are not built here.
   MEMQ_BUILD_DIR=build-asan scripts/build.sh -DCMAKE_BUILD_TYPE=RelWithDebInfo \
@@ -27,9 +68,9 @@ if [ "${MEMQ_SKIP_SANITIZERS:-0}" != 1 ]; then
 fi
 
 if [ "${MEMQ_FUZZ_SECONDS:-30}" != 0 ]; then
-  echo "== Fuzzing (libFuzzer, ASan + UBSan)"
+  stage "fuzzing (libFuzzer, ASan + UBSan, ${MEMQ_FUZZ_SECONDS:-30} s a target)"
   scripts/fuzz.sh "${MEMQ_FUZZ_SECONDS:-30}"
 fi
 
-echo "== Python suite (pytest)"
+stage "Python suite (pytest) and ./run.sh"
 scripts/test-python.sh
