@@ -7,9 +7,11 @@
 #      against a memqd it starts (scripts/test-sdk.sh);
 #   3. the same C++ suites built with AddressSanitizer + UndefinedBehaviorSanitizer
 #      in build-asan/ (skip with MEMQ_SKIP_SANITIZERS=1 for a quicker local run);
-#   4. libFuzzer on the codec and on the whole core, MEMQ_FUZZ_SECONDS each
+#   4. the suites that use threads built with ThreadSanitizer in build-tsan/
+#      (skipped with the sanitizers too);
+#   5. libFuzzer on the codec and on the whole core, MEMQ_FUZZ_SECONDS each
 #      (default 30; 0 skips; scripts/fuzz.sh runs longer campaigns);
-#   5. the Python conformance suite against memqd, through the memq package,
+#   6. the Python conformance suite against memqd, through the memq package,
 #      and ./run.sh as a new user runs it.
 # It says each stage as it starts, and the time of each and of the whole at the end.
 set -euo pipefail
@@ -65,6 +67,16 @@ if [ "${MEMQ_SKIP_SANITIZERS:-0}" != 1 ]; then
     "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1" -DMEMQ_SANITIZE=ON -DMEMQ_BUILD_BENCH=OFF
   (cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
      ctest --output-on-failure --timeout 600 -j "$(nproc)")
+fi
+
+if [ "${MEMQ_SKIP_SANITIZERS:-0}" != 1 ]; then
+  stage "threaded suites (build and ctest -L threads, ThreadSanitizer, build-tsan/)"
+  # Only what uses threads: memq-sim --jobs, Client and AsyncClient (and the
+  # memqd and memq they run), at -O1 -g1 like the ASan build.
+  MEMQ_BUILD_DIR=build-tsan MEMQ_BUILD_TARGETS="memq-sim memq_client_tests memqd memq" scripts/build.sh \
+    -DCMAKE_BUILD_TYPE=RelWithDebInfo "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1" -DMEMQ_TSAN=ON -DMEMQ_BUILD_BENCH=OFF
+  (cd build-tsan && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+     ctest --output-on-failure --timeout 600 -j "$(nproc)" -L threads)
 fi
 
 if [ "${MEMQ_FUZZ_SECONDS:-30}" != 0 ]; then

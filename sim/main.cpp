@@ -244,7 +244,9 @@ int main(int argc, char** argv) {
     const bool single = seeds.size() == 1;
     if (single) jobs = 1;
     std::vector<RunResult> results(seeds.size());
-    std::vector<bool> done(seeds.size(), false);
+    // One byte per seed, not std::vector<bool>: its bits share words, and the
+    // workers write them concurrently (a lost bit would hide a failing seed).
+    std::vector<std::uint8_t> done(seeds.size(), 0);
     std::atomic<std::size_t> next{0};
     std::atomic<bool> failed{false};
     const auto started = std::chrono::steady_clock::now();
@@ -255,7 +257,7 @@ int main(int argc, char** argv) {
             g_running[job].store(seeds[index]);
             results[index] = memq::sim::simulate(seeds[index], config);
             g_running[job].store(kNoSeed);
-            done[index] = true;
+            done[index] = 1;
             if (!results[index].ok) failed.store(true);
         }
     };
@@ -269,7 +271,7 @@ int main(int argc, char** argv) {
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
 
     for (std::size_t i = 0; i < seeds.size(); ++i) {
-        if (done[i] && !results[i].ok) {
+        if (done[i] != 0 && !results[i].ok) {
             print_failure(results[i]);
             return 1;
         }

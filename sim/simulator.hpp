@@ -14,6 +14,7 @@
 //   last events before it, and the one command that replays it.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <cstdio>
 #include <string>
@@ -41,7 +42,7 @@ struct RunStats {
     std::uint64_t connects = 0;
     std::uint64_t resumes = 0;
     std::uint64_t drops = 0;              // clients that dropped their connection
-    std::uint64_t closes[4] = {0, 0, 0, 0};  // by CloseReason
+    std::array<std::uint64_t, kCloseReasonCount> closes{};  // by CloseReason
     std::uint64_t acks = 0;
     std::uint64_t failures = 0;
     std::uint64_t messages = 0;

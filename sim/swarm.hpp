@@ -52,7 +52,7 @@ enum class OpKind : std::uint8_t {
     quit,         // the line "quit": replies flushed, then a graceful close
     too_long,     // a line past line_bytes_max: "Line too long", then a graceful close
 };
-inline constexpr std::size_t kOpKinds = 9;
+inline constexpr std::size_t kOpKinds = static_cast<std::size_t>(OpKind::too_long) + 1;  // the last kind, + 1
 
 struct SwarmOptions {
     Limits limits;

@@ -61,6 +61,7 @@ enum class CloseReason : std::uint8_t {
     slow_consumer,  // pending output passed pending_bytes_max; output dropped
     too_many_connections,  // refused on connect: connections_max were open already
 };
+inline constexpr std::size_t kCloseReasonCount = static_cast<std::size_t>(CloseReason::too_many_connections) + 1;
 std::string_view to_string(CloseReason reason);
 
 struct Close {

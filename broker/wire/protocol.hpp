@@ -50,7 +50,8 @@ enum class LineError : std::uint8_t {
     internal,         // "Internal exception" (never expected)
     too_many_topics,  // "Too many topics" (topics_max or indexed_topics_max)
 };
-inline constexpr std::size_t kLineErrorCount = 6;
+// Derived from the last enumerator: a new reason goes before this line's anchor.
+inline constexpr std::size_t kLineErrorCount = static_cast<std::size_t>(LineError::too_many_topics) + 1;
 
 using Command = std::variant<Subscribe, Unsubscribe, Send, Quit>;
 using ParseResult = std::variant<Command, LineError>;
