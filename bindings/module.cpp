@@ -45,10 +45,30 @@ py::dict message_as_dict(const memq::Message& message) {
     return result;
 }
 
+// A Message built in Python; its raw is the JSON object it stands for.
+memq::Message make_message(std::string topic, std::string msg, std::int64_t index, const std::string& delivery,
+                           std::optional<bool> cache) {
+    memq::Message message;
+    message.topic = std::move(topic);
+    message.msg = std::move(msg);
+    message.index = index;
+    message.delivery = parse_delivery(delivery);
+    message.cache = cache;
+    py::object dumps = py::module_::import("json").attr("dumps");
+    message.raw = dumps(message_as_dict(message), py::arg("ensure_ascii") = false).cast<std::string>();
+    return message;
+}
+
+bool same_message(const memq::Message& a, const memq::Message& b) {
+    return a.topic == b.topic && a.msg == b.msg && a.index == b.index && a.delivery == b.delivery &&
+           a.cache == b.cache;
+}
+
 // Owns a Client and serializes calls to it; the Python object is this.
 class PyClient {
 public:
-    PyClient(const std::string& host, std::uint16_t port, double timeout, bool reconnect) : timeout_(to_millis(timeout)) {
+    PyClient(const std::string& host, std::uint16_t port, double timeout, bool reconnect)
+        : host_(host), port_(port), timeout_(to_millis(timeout)) {
         memq::ClientOptions options;
         options.reconnect = reconnect;
         options.connect_timeout = timeout_;
@@ -185,10 +205,18 @@ public:
         return result;
     }
     double timeout() const { return static_cast<double>(timeout_.count()) / 1000.0; }
+    // A connection, not a value: the <...> form, and no mutex (it must not wait).
+    std::string repr() const {
+        return "<memq.Client host=" + py::repr(py::str(host_)).cast<std::string>() +
+               " port=" + std::to_string(port_) + " timeout=" + py::repr(py::float_(timeout())).cast<std::string>() +
+               ">";
+    }
 
 private:
     Millis effective(std::optional<double> timeout) const { return timeout ? to_millis(*timeout) : timeout_; }
 
+    std::string host_;
+    std::uint16_t port_;
     Millis timeout_;
     std::mutex mutex_;
     memq::Client client_;
@@ -224,6 +252,8 @@ PYBIND11_MODULE(_memq, module) {
     });
 
     py::class_<memq::Message>(module, "Message")
+        .def(py::init(&make_message), py::arg("topic"), py::arg("msg"), py::arg("index"), py::arg("delivery") = "all",
+             py::arg("cache") = py::none())
         .def_readonly("topic", &memq::Message::topic)
         .def_property_readonly("msg", [](const memq::Message& m) { return m.msg; })
         .def_readonly("index", &memq::Message::index)
@@ -231,15 +261,29 @@ PYBIND11_MODULE(_memq, module) {
         .def_readonly("cache", &memq::Message::cache)
         .def_readonly("raw", &memq::Message::raw)
         .def("as_dict", &message_as_dict)
+        // A value: equal when the decoded fields are (raw, the wire text, is not
+        // compared); hashable, being immutable, with a hash consistent with ==;
+        // any other type gets NotImplemented, so m == None is False.
         .def("__eq__",
-             [](const memq::Message& a, const memq::Message& b) {
-                 return a.topic == b.topic && a.msg == b.msg && a.index == b.index && a.delivery == b.delivery &&
-                        a.cache == b.cache;
+             [](const memq::Message& self, const py::object& other) -> py::object {
+                 if (!py::isinstance<memq::Message>(other)) return py::reinterpret_borrow<py::object>(Py_NotImplemented);
+                 return py::bool_(same_message(self, other.cast<const memq::Message&>()));
              })
+        .def("__ne__",
+             [](const memq::Message& self, const py::object& other) -> py::object {
+                 if (!py::isinstance<memq::Message>(other)) return py::reinterpret_borrow<py::object>(Py_NotImplemented);
+                 return py::bool_(!same_message(self, other.cast<const memq::Message&>()));
+             })
+        .def("__hash__",
+             [](const memq::Message& m) {
+                 return py::hash(py::make_tuple(m.topic, py::str(m.msg), m.index, delivery_name(m.delivery), m.cache));
+             })
+        // Shows every compared field as a constructor call: eval(repr(m)) == m.
         .def("__repr__", [](const memq::Message& m) {
             return "Message(topic=" + py::repr(py::str(m.topic)).cast<std::string>() +
                    ", msg=" + py::repr(py::str(m.msg)).cast<std::string>() + ", index=" + std::to_string(m.index) +
-                   ", delivery='" + delivery_name(m.delivery) + "')";
+                   ", delivery='" + delivery_name(m.delivery) +
+                   "', cache=" + (m.cache ? (*m.cache ? "True" : "False") : "None") + ")";
         });
 
     py::class_<PyClient>(module, "Client")
@@ -264,6 +308,8 @@ PYBIND11_MODULE(_memq, module) {
         .def_property_readonly("gap_count", &PyClient::gap_count)
         .def_property_readonly("reconnect_count", &PyClient::reconnect_count)
         .def_property_readonly("timeout", &PyClient::timeout)
+        // Client keeps object's == and hash (identity): it is a connection.
+        .def("__repr__", &PyClient::repr)
         .def("__iter__", [](py::object self) { return self; })
         .def("__next__", &PyClient::next_message)
         .def("__enter__", [](py::object self) { return self; })

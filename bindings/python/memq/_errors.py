@@ -14,6 +14,9 @@ class BrokerError(Error):
         super().__init__(message)
         self.reason = reason
 
+    def __repr__(self):
+        return f"{type(self).__name__}({self.args[0]!r}, {self.reason!r})"
+
 
 class Timeout(Error, builtins.TimeoutError):
     """A blocking call's timeout passed before its answer came."""

@@ -6,6 +6,12 @@ from typing import Iterator, Literal, Optional, Union
 Delivery = Literal["all", "one"]
 
 class Message:
+    """A delivered message; a value. == compares topic, msg, index, delivery and
+    cache (not raw), returning NotImplemented for other types; hash is
+    consistent with ==; repr is a constructor call that evaluates to an equal
+    Message."""
+    def __init__(self, topic: str, msg: str, index: int, delivery: Delivery = "all",
+                 cache: Optional[bool] = None) -> None: ...
     @property
     def topic(self) -> str: ...
     @property
@@ -19,8 +25,13 @@ class Message:
     @property
     def raw(self) -> str: ...
     def as_dict(self) -> dict: ...
+    def __eq__(self, other: object) -> bool: ...
+    def __ne__(self, other: object) -> bool: ...
+    def __hash__(self) -> int: ...
 
 class Client:
+    """A connection, not a value: == and hash are identity; repr is
+    <memq.Client host=... port=... timeout=...>."""
     def __init__(self, host: str = "127.0.0.1", port: int = 7000, timeout: float = 10.0,
                  reconnect: bool = False) -> None: ...
     def subscribe(self, topic: str, last_seen: Optional[int] = None, cache: Optional[bool] = None,
