@@ -18,8 +18,13 @@ std::string_view to_string(CloseReason reason) {
     return "unknown";
 }
 
-Broker::Broker(const Limits& limits, std::uint64_t seed)
-    : limits_(limits), prng_(seed), topics_(limits.cache_messages_max, limits.cache_bytes_max), ack_frame_(make_frame(encode_ack())) {
+Broker::Broker(const Limits& limits, std::uint64_t seed, std::uint64_t incarnation)
+    : limits_(limits),
+      incarnation_(incarnation),
+      prng_(seed),
+      topics_(limits.cache_messages_max, limits.cache_bytes_max),
+      ack_frame_(make_frame(encode_ack())),
+      hello_frame_(make_frame(encode_hello(incarnation))) {
     for (std::size_t i = 0; i < error_frames_.size(); ++i) {
         error_frames_[i] = make_frame(encode_error(static_cast<LineError>(i)));
     }
@@ -102,6 +107,8 @@ void Broker::execute(Connection& sender, const CommandRef& command) {
     } else if (const auto* unsubscribe = std::get_if<UnsubscribeRef>(&command)) {
         if (Topic* topic = topics_.find(unsubscribe->topic)) topics_.leave(*topic, sender);
         enqueue(sender, ack_frame_);
+    } else if (std::holds_alternative<Hello>(command)) {
+        enqueue(sender, hello_frame_);
     }
 }
 

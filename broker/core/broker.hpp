@@ -85,7 +85,9 @@ struct BrokerStats {
 
 class Broker {
 public:
-    Broker(const Limits& limits, std::uint64_t seed);
+    // `incarnation` names this broker's life in hello replies: the shell draws
+    // a fresh one at each start unless the topics outlive the process.
+    Broker(const Limits& limits, std::uint64_t seed, std::uint64_t incarnation = 0);
 
     void handle_connect(ConnId conn);
     void handle_receive(ConnId conn, std::string_view bytes);
@@ -104,6 +106,7 @@ public:
     void check_invariants() const;
 
     const Limits& limits() const { return limits_; }
+    std::uint64_t incarnation() const { return incarnation_; }
     const BrokerStats& stats() const { return stats_; }
     std::size_t connection_count() const { return connections_.size(); }  // refused ones included
     std::size_t admitted_count() const { return admitted_; }               // what connections_max bounds
@@ -145,6 +148,7 @@ private:
     void settle_closes();
 
     Limits limits_;
+    std::uint64_t incarnation_;
     Prng prng_;
     FramePool frame_pool_;  // message frames, recycled once the cache and every queue let go; outlives them
     TopicTable topics_;
@@ -156,6 +160,7 @@ private:
     std::vector<ConnId> leaving_;    // closing connections still in topics
     LineParser parser_;  // its views live until the next line
     Frame ack_frame_;
+    Frame hello_frame_;
     std::array<Frame, kLineErrorCount> error_frames_;  // one per LineError
     std::size_t admitted_ = 0;  // connections not refused
     BrokerStats stats_;

@@ -132,8 +132,15 @@ void to_command(const detail::CommandRefFields& fields, bool top_level_is_object
     using Kind = Field::Kind;
     out = LineError::malformed;  // unless a template matches
     if (!top_level_is_object || unknown_key || !fields.command.is(Kind::string)) return;
-    if (!fields.topic.is(Kind::string)) return;
     const std::string_view name = fields.command.text;
+    if (name == "hello") {  // the memq extension: "command" and nothing else
+        const bool only_command = fields.topic.is(Kind::absent) && fields.msg.is(Kind::absent) &&
+                                  fields.delivery.is(Kind::absent) && fields.last_seen.is(Kind::absent) &&
+                                  fields.cache.is(Kind::absent);
+        if (only_command) out.emplace<CommandRef>(Hello{});
+        return;
+    }
+    if (!fields.topic.is(Kind::string)) return;
     const bool cache_ok = fields.cache.is(Kind::absent) || fields.cache.is(Kind::boolean);
 
     if (name == "send") {
@@ -208,6 +215,7 @@ Command to_owned(const CommandRef& command) {
             return Send{std::string(c.topic.text), std::string(c.msg.text), c.delivery, c.cache};
         }
         Command operator()(const Quit&) const { return Quit{}; }
+        Command operator()(const Hello&) const { return Hello{}; }
     };
     return std::visit(Owned{}, command);
 }

@@ -45,6 +45,8 @@ int usage_error(std::string_view message) {
     return kExitUsage;
 }
 
+// Also the incarnation: always drawn, never from --seed, so that two runs
+// with the same seed still tell a resuming client that the broker restarted.
 std::uint64_t random_seed() {
     std::random_device device;
     return (static_cast<std::uint64_t>(device()) << 32) ^ device();
@@ -158,7 +160,8 @@ int run(const memq::ServerOptions& options) {
     limits.connections_max = options.max_connections.value_or(default_connections_max(open_files));
 
     asio::io_context io(1);
-    memq::Broker broker(limits, seed);
+    const std::uint64_t incarnation = random_seed();
+    memq::Broker broker(limits, seed, incarnation);
     LimitReporter reporter(io, broker, log);
     const asio::ip::tcp::endpoint requested(address, options.port);
     std::unique_ptr<memq::TcpServer> server;
@@ -189,7 +192,8 @@ int run(const memq::ServerOptions& options) {
              " max_line_bytes=", limits.line_bytes_max, " max_pending_bytes=", limits.pending_bytes_max,
              " max_cache_bytes=", limits.cache_bytes_max, " max_topics=", limits.topics_max,
              " max_indexed_topics=", limits.indexed_topics_max, " max_connections=", limits.connections_max,
-             " open_files=", open_files, " seed=", seed, ")");
+             " open_files=", open_files, " seed=", seed,
+             " incarnation=", memq::incarnation_text(incarnation), ")");
     if (!address.is_loopback()) {
         log.warn("bound to ", address,
                  ", which is not a loopback address: memq has no authentication, so anyone who can reach this "

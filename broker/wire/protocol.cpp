@@ -156,6 +156,17 @@ void append_send_fields(std::string& out, const Send& send) {
 
 std::string encode_ack() { return "{\"success\": true}\r\n"; }
 
+std::string incarnation_text(std::uint64_t incarnation) {
+    static constexpr char kDigits[] = "0123456789abcdef";
+    std::string text(16, '0');
+    for (std::size_t i = 0; i < text.size(); ++i) text[text.size() - 1 - i] = kDigits[(incarnation >> (4 * i)) & 0xF];
+    return text;
+}
+
+std::string encode_hello(std::uint64_t incarnation) {
+    return "{\"success\": true, \"broker\": \"memqd\", \"incarnation\": \"" + incarnation_text(incarnation) + "\"}\r\n";
+}
+
 std::string encode_error(LineError error) {
     std::string frame = "{\"success\": false, \"reason\": ";
     append_json_string(frame, reason_text(error));

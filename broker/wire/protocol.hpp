@@ -40,6 +40,11 @@ struct Send {
 // The connection asked to be closed (the line "quit"); it gets no reply.
 struct Quit {};
 
+// memq extension (docs/protocol.md): {"command": "hello"} asks the broker who
+// it is; memqd answers with its incarnation, aiomemq servers with "Malformed
+// json message".
+struct Hello {};
+
 // Why a line was refused, in the order the checks run. The last one is the
 // broker's, not the parser's: a valid command that a limit refuses.
 enum class LineError : std::uint8_t {
@@ -53,7 +58,7 @@ enum class LineError : std::uint8_t {
 // Derived from the last enumerator: a new reason goes before this line's anchor.
 inline constexpr std::size_t kLineErrorCount = static_cast<std::size_t>(LineError::too_many_topics) + 1;
 
-using Command = std::variant<Subscribe, Unsubscribe, Send, Quit>;
+using Command = std::variant<Subscribe, Unsubscribe, Send, Quit, Hello>;
 using ParseResult = std::variant<Command, LineError>;
 
 // The same commands as views, for the broker's hot path: no copies. The views
@@ -81,7 +86,7 @@ struct SendRef {
     std::optional<bool> cache;
 };
 
-using CommandRef = std::variant<SubscribeRef, UnsubscribeRef, SendRef, Quit>;
+using CommandRef = std::variant<SubscribeRef, UnsubscribeRef, SendRef, Quit, Hello>;
 using ParseRefResult = std::variant<CommandRef, LineError>;
 
 // The reason string a client sees for `error`.
@@ -100,6 +105,12 @@ void append_json_string(std::string& out, std::string_view text);
 // Wire frames, each one JSON object terminated by "\r\n".
 std::string encode_ack();
 std::string encode_error(LineError error);
+// The reply to hello: {"success": true, "broker": "memqd", "incarnation": "<16 hex digits>"}.
+// The incarnation is drawn when a broker starts; a new one means the topics'
+// indices and caches may have started over.
+std::string encode_hello(std::uint64_t incarnation);
+// The reply's incarnation as the wire spells it: 16 lowercase hex digits.
+std::string incarnation_text(std::uint64_t incarnation);
 // A delivered message: the sender's fields (cache only if it gave one) + index.
 std::string encode_message(const Send& send, std::int64_t index);
 // The same frame appended to `out`; a string with its canonical literal in

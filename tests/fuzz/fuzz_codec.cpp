@@ -79,6 +79,7 @@ std::string describe(const Command& command) {
         return "send topic=" + hex(send->topic) + " msg=" + hex(send->msg) +
                " delivery=" + (send->delivery == Delivery::all ? "all" : "one") + " cache=" + describe_cache(send->cache);
     }
+    if (std::holds_alternative<Hello>(command)) return "hello";
     return "quit";
 }
 
@@ -101,7 +102,7 @@ bool same_command(const Command& a, const Command& b) {
     }
     if (const auto* x = std::get_if<Unsubscribe>(&a)) return x->topic == std::get<Unsubscribe>(b).topic;
     if (const auto* x = std::get_if<Send>(&a)) return same_send(*x, std::get<Send>(b));
-    return true;  // Quit
+    return true;  // Quit, Hello
 }
 
 bool same_result(const ParseResult& a, const ParseResult& b) {
@@ -403,6 +404,8 @@ ParseResult oracle_template(const OracleDoc& doc) {
         allowed = {"command", "topic"};
     } else if (command->text == "send") {
         allowed = {"command", "topic", "msg", "delivery", "cache"};
+    } else if (command->text == "hello") {
+        return doc.keys.size() == 1 ? ParseResult{Command{Hello{}}} : ParseResult{LineError::malformed};
     } else {
         return LineError::malformed;
     }

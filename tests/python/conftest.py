@@ -44,7 +44,7 @@ def pytest_configure(config):
     config.addinivalue_line(
         "markers", "memq_decision: behaviour PROTOCOL.md settles for memq where the reference servers differ")
     config.addinivalue_line(
-        "markers", "memqd_only: needs an option only memqd has; skipped under --server-cmd")
+        "markers", "memqd_only: needs an option or a memq extension only memqd has; skipped under --server-cmd")
 
 
 def pytest_collection_modifyitems(config, items):

@@ -73,6 +73,29 @@ TEST(Broker, keeps_the_limits_it_was_given) {
     EXPECT_EQ(h.broker().limits().cache_messages_max, 8u);
 }
 
+TEST(Broker, hello_is_answered_with_the_incarnation_it_was_given) {
+    memq::Broker broker(Limits{}, 1, 0xfeedULL);
+    broker.handle_connect(1);
+    broker.handle_receive(1, "{\"command\": \"hello\"}\n");
+    const auto transmit = broker.poll_transmit();
+    ASSERT_TRUE(transmit);
+    ASSERT_EQ(transmit->frames.size(), 1u);
+    EXPECT_EQ(*transmit->frames[0], "{\"success\": true, \"broker\": \"memqd\", \"incarnation\": \"000000000000feed\"}\r\n");
+    EXPECT_EQ(broker.incarnation(), 0xfeedULL);
+}
+
+TEST(Broker, hello_keeps_request_order_and_changes_no_state) {
+    BrokerHarness h;
+    h.connect(1);
+    h.receive(1, cat(subscribe_line("t"), "{\"command\": \"hello\"}\n", send_line("t", "m")));
+    const Objects got = h.take(1);
+    ASSERT_EQ(got.size(), 4u);
+    EXPECT_EQ(got[0], ack());
+    EXPECT_EQ(got[1]["broker"], "memqd");
+    EXPECT_EQ(got[2], message("t", "m", "all", 0));
+    EXPECT_EQ(got[3], ack());
+}
+
 TEST(Broker, subscribe_is_acknowledged) {
     BrokerHarness h;
     h.connect(1);

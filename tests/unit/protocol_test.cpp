@@ -56,6 +56,7 @@ std::string describe(const memq::ParseResult& result) {
         if (send->cache) text += std::string(" cache=") + (*send->cache ? "true" : "false");
         return text;
     }
+    if (std::holds_alternative<memq::Hello>(command)) return "hello";
     return "quit";
 }
 
@@ -128,6 +129,34 @@ TEST(EncodeAck, is_success_true_ending_in_crlf) {
 // Valid commands.
 
 TEST(ParseLine, quit_is_the_quit_command) { EXPECT_EQ(outcome("quit"), "quit"); }
+
+// ---------------------------------------------------------------------------
+// hello, the memq extension: "command" and no other key.
+
+TEST(ParseLine, hello_is_the_hello_command) {
+    EXPECT_EQ(outcome(R"({"command": "hello"})"), "hello");
+    EXPECT_EQ(outcome(R"( {"command":"hello"} )"), "hello");
+}
+
+TEST(ParseLine, hello_with_any_other_key_is_malformed) {
+    EXPECT_EQ(outcome(R"({"command": "hello", "topic": "t"})"), malformed);
+    EXPECT_EQ(outcome(R"({"command": "hello", "last_seen": 1})"), malformed);
+    EXPECT_EQ(outcome(R"({"command": "hello", "cache": true})"), malformed);
+    EXPECT_EQ(outcome(R"({"command": "hello", "version": 1})"), malformed);
+}
+
+TEST(ParseLine, hello_in_another_case_is_an_unknown_command) {
+    EXPECT_EQ(outcome(R"({"command": "Hello"})"), malformed);
+    EXPECT_EQ(outcome(R"("hello")"), malformed);
+    EXPECT_EQ(outcome("hello"), bad_json);
+}
+
+TEST(EncodeHello, names_memqd_and_its_incarnation_in_sixteen_hex_digits) {
+    EXPECT_EQ(memq::encode_hello(0x1234abcdULL),
+              "{\"success\": true, \"broker\": \"memqd\", \"incarnation\": \"000000001234abcd\"}\r\n");
+    EXPECT_EQ(memq::incarnation_text(~0ULL), "ffffffffffffffff");
+    EXPECT_EQ(memq::incarnation_text(0), "0000000000000000");
+}
 
 TEST(ParseLine, quit_in_another_case_or_as_json_is_not_quit) {
     EXPECT_EQ(outcome("QUIT"), bad_json);
