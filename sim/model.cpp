@@ -82,26 +82,142 @@ Expected Model::message_frame(const MessagePtr& message) const {
     return expected;
 }
 
+void Model::close_slow(ConnId conn) {
+    // Slow consumer: closed at once, its queued output and replays dropped
+    // (what is in flight stays in flight), and a Close is due now.
+    ModelConn& to = find(conn);
+    ++stats_.slow_consumer_closes;
+    to.queued.clear();
+    to.queued_bytes = 0;
+    to.replays.clear();
+    to.parked_bytes = 0;
+    if (to.closing) {  // a graceful close whose replay cannot fit: a slow consumer's close now
+        to.closing = CloseReason::slow_consumer;
+        touch(conn);
+        return;
+    }
+    begin_close(conn, CloseReason::slow_consumer);
+}
+
 void Model::deliver(ConnId conn, Expected expected) {
     ModelConn& to = find(conn);
     if (to.closing) return;  // closing: it gets nothing more
     touch(conn);
-    if (to.pending_bytes() + expected.bytes() > limits_.pending_bytes_max) {
-        // Slow consumer: closed at once, its queued output dropped (what is
-        // in flight stays in flight), and a Close is due now.
-        ++stats_.slow_consumer_closes;
-        to.queued.clear();
-        to.queued_bytes = 0;
-        begin_close(conn, CloseReason::slow_consumer);
+    if (to.pending_bytes() + expected.bytes() > limits_.pending_bytes_max) return close_slow(conn);
+    ++stats_.frames_owed;
+    if (!to.replays.empty()) {  // it waits behind the replays owed before it
+        to.parked_bytes += expected.bytes();
+        to.replays.back().behind.push_back(std::move(expected));
         return;
     }
     to.queued_bytes += expected.bytes();
     to.queued.push_back(std::move(expected));
+}
+
+void Model::deliver_live(ConnId conn, const MessagePtr& message, bool cached) {
+    ModelConn& to = find(conn);
+    ModelReplay* open = nullptr;
+    for (ModelReplay& replay : to.replays) {
+        if (replay.open() && replay.topic == message->topic) open = &replay;
+    }
+    if (open == nullptr) return deliver(conn, message_frame(message));
+    if (cached || to.closing) return;  // cached: the replay reaches it in the cache
+    touch(conn);
+    if (to.pending_bytes() + message->frame.size() > limits_.pending_bytes_max) return close_slow(conn);
     ++stats_.frames_owed;
+    to.parked_bytes += message->frame.size();
+    open->held.push_back(message_frame(message));
+}
+
+void Model::freeze_replay(ModelConn& conn, std::string_view topic) {
+    for (ModelReplay& replay : conn.replays) {
+        if (replay.open() && replay.topic == topic) replay.end = topics_.find(topic)->second.next_index;
+    }
+}
+
+void Model::start_replay(ConnId conn, ModelTopic& topic, const LineIntent& line) {
+    ModelReplay replay;
+    replay.topic = std::string(line.topic);
+    // Every live message is owed, whatever last_seen says.
+    replay.after = std::min(line.last_seen, topic.next_index - 1);
+    // The "one" messages after it are handed out at once, and leave the cache.
+    std::deque<ModelCached> kept;
+    std::size_t held_bytes = 0;
+    bool later_cached = false;
+    for (const ModelCached& cached : topic.cache) {
+        const MessagePtr& message = cached.message;
+        if (message->index > replay.after && message->delivery == Delivery::one) {
+            replay.held.push_back(message_frame(message));
+            held_bytes += message->frame.size();
+            cached_bytes_ -= message->frame.size();
+            continue;
+        }
+        later_cached = later_cached || message->index > replay.after;
+        kept.push_back(cached);
+    }
+    topic.cache = std::move(kept);
+    if (replay.held.empty() && !later_cached) return;  // nothing to replay
+    ModelConn& to = find(conn);
+    if (!replay.held.empty() && to.pending_bytes() + held_bytes > limits_.pending_bytes_max) return close_slow(conn);
+    stats_.frames_owed += replay.held.size();
+    to.parked_bytes += held_bytes;
+    to.replays.push_back(std::move(replay));
+    refill(conn);
+}
+
+void Model::refill(ConnId conn) {
+    ModelConn& to = find(conn);
+    touch(conn);
+    while (!to.replays.empty()) {
+        if (to.queued_bytes + to.in_flight_bytes >= limits_.replay_window_bytes) return;
+        ModelReplay& replay = to.replays.front();
+        const ModelCached* next_cached = nullptr;
+        for (const ModelCached& cached : topics_.find(replay.topic)->second.cache) {
+            if (cached.message->index > replay.after && cached.message->index < replay.end) {
+                next_cached = &cached;
+                break;
+            }
+        }
+        const bool from_held =
+            !replay.held.empty() && (next_cached == nullptr || replay.held.front().message->index < next_cached->message->index);
+        if (from_held) {
+            Expected expected = std::move(replay.held.front());
+            replay.held.pop_front();
+            replay.after = expected.message->index;
+            to.parked_bytes -= expected.bytes();
+            to.queued_bytes += expected.bytes();
+            to.queued.push_back(std::move(expected));
+        } else if (next_cached != nullptr) {
+            const std::size_t bytes = next_cached->message->frame.size();
+            const std::size_t output = to.queued_bytes + to.in_flight_bytes;
+            if (output + to.parked_bytes + bytes > limits_.pending_bytes_max) {
+                if (output == 0) close_slow(conn);  // nothing drains, and it cannot fit
+                return;
+            }
+            if (next_cached->message->delivery != Delivery::all) {
+                throw CheckFailure("simulator bug: a \"one\" message cached under an open replay");
+            }
+            replay.after = next_cached->message->index;
+            to.queued_bytes += bytes;
+            to.queued.push_back(message_frame(next_cached->message));
+            ++stats_.frames_owed;
+        } else {  // done: what waited behind it follows
+            for (Expected& expected : replay.behind) {
+                to.parked_bytes -= expected.bytes();
+                to.queued_bytes += expected.bytes();
+                to.queued.push_back(std::move(expected));
+            }
+            to.replays.pop_front();
+        }
+    }
 }
 
 void Model::begin_close(ConnId conn, CloseReason reason) {
     ModelConn& closing = find(conn);
+    // A graceful close flushes its replays as far as their topics are now.
+    for (ModelReplay& replay : closing.replays) {
+        if (replay.open()) replay.end = topics_.find(replay.topic)->second.next_index;
+    }
     closing.closing = reason;
     closing.reading = false;
     if (reason == CloseReason::quit || reason == CloseReason::line_too_long) ++stats_.graceful_closes;
@@ -132,8 +248,10 @@ bool Model::apply_line(ConnId conn, const LineIntent& line) {
             break;
         case LineIntent::Kind::subscribe: subscribe(conn, line); break;
         case LineIntent::Kind::unsubscribe:
-            if (const auto topic = topics_.find(line.topic); topic != topics_.end())
+            if (const auto topic = topics_.find(line.topic); topic != topics_.end()) {
                 topic->second.subscribers.erase(conn);
+                freeze_replay(sender, line.topic);
+            }
             deliver(conn, reply(line, true));  // also when it was not subscribed
             break;
         case LineIntent::Kind::send:
@@ -233,7 +351,7 @@ void Model::publish(ConnId sender, const LineIntent& line) {
 
     if (line.delivery == Delivery::all) {
         // Every subscriber of this moment (the sender too), then the cache.
-        for (const ConnId subscriber : topic.subscribers) deliver(subscriber, message_frame(shared));
+        for (const ConnId subscriber : topic.subscribers) deliver_live(subscriber, shared, cache_it);
         if (cache_it) cache(topic, shared);
     } else if (topic.subscribers.size() >= 2) {
         // Exactly one of them, chosen by the broker: wait to learn which.
@@ -245,7 +363,7 @@ void Model::publish(ConnId sender, const LineIntent& line) {
         pending_one_ = std::move(pending);
         return;
     } else if (topic.subscribers.size() == 1) {
-        deliver(*topic.subscribers.begin(), message_frame(shared));
+        deliver_live(*topic.subscribers.begin(), shared, false);
     } else if (cache_it) {
         cache(topic, shared);  // nobody to take it: it waits for the first replay
     }
@@ -260,7 +378,7 @@ void Model::resolve_one(ConnId chosen) {
         throw CheckFailure("simulator bug: resolve_one with a connection that is no candidate");
     }
     ++stats_.one_choices;
-    deliver(chosen, message_frame(pending.message));
+    deliver_live(chosen, pending.message, false);
     deliver(pending.sender, std::move(pending.ack));
     settle();
 }
@@ -275,24 +393,10 @@ void Model::subscribe(ConnId subscriber, const LineIntent& line) {
     if (found == topics_.end()) found = topics_.emplace(std::string(line.topic), ModelTopic{}).first;
     ModelTopic& topic = found->second;
     topic.subscribers.insert(subscriber);  // twice is the same as once
+    freeze_replay(find(subscriber), line.topic);  // a replay of the topic already running ends here
     deliver(subscriber, reply(line, true));
-    if (!line.cache.value_or(true)) return;
-    // The replay: every cached message after last_seen, oldest first; a "one"
-    // message replayed is gone from the cache. (It is gone even when this very
-    // replay closes the subscriber as a slow consumer: it was handed out.)
-    std::deque<ModelCached> kept;
-    for (const ModelCached& cached : topic.cache) {
-        const MessagePtr& message = cached.message;
-        if (message->index > line.last_seen) {
-            deliver(subscriber, message_frame(message));
-            if (message->delivery == Delivery::one) {
-                cached_bytes_ -= message->frame.size();
-                continue;
-            }
-        }
-        kept.push_back(cached);
-    }
-    topic.cache = std::move(kept);
+    if (!line.cache.value_or(true) || find(subscriber).closing) return;
+    start_replay(subscriber, topic, line);
 }
 
 void Model::transmit(ConnId conn, std::vector<Expected>& out) {
@@ -313,6 +417,9 @@ void Model::written(ConnId conn, std::size_t bytes) {
                            std::to_string(conn) + " with only " + std::to_string(to.in_flight_bytes) + " in flight");
     }
     to.in_flight_bytes -= bytes;
+    const bool slow = to.closing && *to.closing == CloseReason::slow_consumer;
+    if (to.in_flight_bytes == 0 && !slow) refill(conn);
+    settle();  // the refill may have closed it as a slow consumer
 }
 
 bool Model::close_due(ConnId conn) const {
@@ -320,7 +427,7 @@ bool Model::close_due(ConnId conn) const {
     if (found == conns_.end()) return false;
     const ModelConn& closing = found->second;
     if (!closing.closing || closing.close_emitted) return false;
-    return *closing.closing == CloseReason::slow_consumer || closing.pending_bytes() == 0;
+    return *closing.closing == CloseReason::slow_consumer || (closing.pending_bytes() == 0 && closing.replays.empty());
 }
 
 void Model::close_emitted(ConnId conn) {

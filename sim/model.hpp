@@ -27,6 +27,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <limits>
 #include <map>
 #include <memory>
 #include <optional>
@@ -88,16 +89,33 @@ struct Expected {
     std::size_t bytes() const { return frame.size(); }
 };
 
+// A subscribe's replay, as the core's lazy replay must behave: the cached
+// messages after `after` (and before `end` once frozen) are turned into owed
+// frames only while the connection's queued and in-flight bytes are below
+// replay_window_bytes; the topic's live messages that are not cached wait in
+// `held`, every other frame owed meanwhile waits in `behind`.
+struct ModelReplay {
+    static constexpr std::int64_t kOpen = std::numeric_limits<std::int64_t>::max();
+    std::string topic;
+    std::int64_t after = -1;
+    std::int64_t end = kOpen;
+    std::deque<Expected> held;
+    std::deque<Expected> behind;
+    bool open() const { return end == kOpen; }
+};
+
 struct ModelConn {
     std::deque<Expected> queued;  // owed, not yet handed over in a Transmit
     std::size_t queued_bytes = 0;
+    std::deque<ModelReplay> replays;  // in order of their subscribes
+    std::size_t parked_bytes = 0;     // in the replays' held and behind
     std::size_t in_flight_bytes = 0;  // handed over, not yet written
     bool reading = true;              // false once it quit, overflowed a line, or is closing
     bool refused = false;             // connected past connections_max: closed at once, not counted
     std::optional<CloseReason> closing;
     bool close_emitted = false;
 
-    std::size_t pending_bytes() const { return queued_bytes + in_flight_bytes; }
+    std::size_t pending_bytes() const { return queued_bytes + parked_bytes + in_flight_bytes; }
 };
 
 struct ModelCached {
@@ -180,6 +198,13 @@ private:
     // Queues `expected` for `conn`, or closes it as a slow consumer when the
     // frame would take its pending bytes past the limit.
     void deliver(ConnId conn, Expected expected);
+    // A live message of its topic: through the connection's open replay of
+    // that topic when it has one (not at all when the message is cached).
+    void deliver_live(ConnId conn, const MessagePtr& message, bool cached);
+    void close_slow(ConnId conn);
+    void start_replay(ConnId conn, ModelTopic& topic, const LineIntent& line);
+    void freeze_replay(ModelConn& conn, std::string_view topic);
+    void refill(ConnId conn);
     void begin_close(ConnId conn, CloseReason reason);
     // Closing connections leave their topics after each command (the broker
     // takes them out after the command, never inside a fan-out).

@@ -44,6 +44,11 @@ SwarmOptions draw_swarm(std::uint64_t seed) {
         case 5: limits.pending_bytes_max = between(prng, 1000, 32 * kKiB); break;
         default: limits.pending_bytes_max = 64 * kMiB; break;
     }
+    switch (prng.below(4)) {  // small windows keep replays lazy for many steps
+        case 0: limits.replay_window_bytes = between(prng, 1, 200); break;
+        case 1: limits.replay_window_bytes = between(prng, 200, 4 * kKiB); break;
+        default: limits.replay_window_bytes = 256 * kKiB; break;
+    }
     switch (prng.below(10)) {
         case 0: limits.line_bytes_max = between(prng, 80, 400); break;
         case 1:
@@ -134,11 +139,11 @@ std::string describe(const SwarmOptions& options) {
     std::snprintf(text, sizeof text,
                   "clients=%u topics=%u garbage_clients=%u cache_messages_max=%zu pending_bytes_max=%zu "
                   "line_bytes_max=%zu cache_bytes_max=%zu topics_max=%zu indexed_topics_max=%zu "
-                  "connections_max=%zu socket_buffer=%zu..%zu burst_max=%u",
+                  "connections_max=%zu replay_window_bytes=%zu socket_buffer=%zu..%zu burst_max=%u",
                   options.clients, options.topics, options.garbage_clients, options.limits.cache_messages_max,
                   options.limits.pending_bytes_max, options.limits.line_bytes_max, options.limits.cache_bytes_max,
                   options.limits.topics_max, options.limits.indexed_topics_max, options.limits.connections_max,
-                  options.socket_buffer_min,
+                  options.limits.replay_window_bytes, options.socket_buffer_min,
                   options.socket_buffer_max, options.burst_max);
     std::string out = text;
     out += " weights=";

@@ -27,11 +27,21 @@
 //   down; the core has stopped reading it and delivering to it. Whenever the
 //   connection is gone (closed by the core or by the peer) call
 //   handle_disconnect(id), exactly once; after it the id is free again.
+//
+// Replays are lazy: a subscribe's replay is a cursor into the topic's cache,
+// turned into frames only while the connection's queued and in-flight output
+// is below Limits::replay_window_bytes (after the subscribe, and each time a
+// Transmit is fully written). Frames queued meanwhile wait behind it, and
+// the topic's live messages join it in index order, so the connection sees
+// what an eager replay would have sent, except that cached messages evicted
+// before the cursor reaches them are skipped (a gap in the indices).
 #pragma once
 
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -111,17 +121,36 @@ public:
     std::size_t connection_count() const { return connections_.size(); }  // refused ones included
     std::size_t admitted_count() const { return admitted_; }               // what connections_max bounds
     bool is_connected(ConnId conn) const { return connections_.contains(conn); }
-    // Bytes queued or being written for `conn` (0 for an unknown connection).
+    // Bytes queued, held behind a replay or being written for `conn` (0 for
+    // an unknown connection): what pending_bytes_max bounds.
     std::size_t pending_bytes(ConnId conn) const;
     const TopicTable& topics() const { return topics_; }
 
 private:
+    // A subscribe's replay, expanded into frames as the connection drains
+    // (refill). Open, it follows the cache as it grows: a live message of its
+    // topic that is cached is not queued, the cursor reaches it; one that is
+    // not cached waits in `held`. Frozen (unsubscribe, a new subscribe to the
+    // topic, a close), it ends before `end`.
+    struct Replay {
+        static constexpr std::int64_t kOpen = std::numeric_limits<std::int64_t>::max();
+        Topic* topic = nullptr;  // topics are never removed: the pointer stays valid
+        std::int64_t after = -1;      // every message of the topic up to here is queued or not owed
+        std::int64_t end = kOpen;     // frozen: the indices from here on are not this replay's
+        std::deque<std::pair<std::int64_t, Frame>> held;  // owed, not in the cache; indices ascending, > after
+        std::vector<Frame> behind;    // frames queued after this replay began; they follow it
+        bool open() const { return end == kOpen; }
+    };
+
     struct Connection : Subscriber {
         Connection(ConnId id_, const Limits& limits) : Subscriber(id_), reader(limits.line_bytes_max) {}
         LineReader reader;
         std::vector<Frame> queued;        // not yet handed to the shell
         std::size_t queued_bytes = 0;
         std::size_t in_flight_bytes = 0;  // handed over in a Transmit, not yet written
+        std::deque<Replay> replays;       // in order of their subscribes; the front one is expanded
+        std::size_t parked_bytes = 0;     // the replays' held and behind frames
+        std::size_t open_replays = 0;     // replays still open: 0 is the fan-out's fast path
         bool in_ready_list = false;
         bool closing = false;             // takes no input, gets no deliveries, in no topic
         bool close_emitted = false;
@@ -142,6 +171,19 @@ private:
     // Queues `frame` for `recipient` and returns true; returns false when the
     // recipient is closing, or is closed by this frame as a slow consumer.
     bool enqueue(Connection& recipient, const Frame& frame);
+    // Queues a live message of `topic` for `recipient`: through its open
+    // replay of that topic if it has one (not at all when the message is
+    // cached, the replay reaches it there), else as enqueue() does.
+    bool deliver(Connection& recipient, Topic& topic, std::int64_t index, const Frame& frame, bool cached);
+    // Starts the replay of `topic` after last_seen, if there is anything to replay.
+    void start_replay(Connection& subscriber, Topic& topic, std::int64_t last_seen);
+    // Ends the connection's open replay of `topic`, if any, where the topic is now.
+    void freeze_replay(Connection& connection, Topic& topic);
+    // Expands the front replays into frames while the connection's output is
+    // below replay_window_bytes; finished replays give way to their `behind`.
+    void refill(Connection& connection);
+    void finish_front_replay(Connection& connection);
+    void mark_ready(Connection& connection);
     void begin_close(Connection& closing, CloseReason reason);
     // Takes condemned connections out of their topics; deferred so that a
     // fan-out loop never sees its subscriber vector change under it.

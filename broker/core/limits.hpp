@@ -20,6 +20,11 @@ struct Limits {
     // Output queued for one connection and not yet written. Past it the
     // connection is closed as a slow consumer; nobody else waits for it.
     std::size_t pending_bytes_max = 64 * kMiB;
+    // A subscribe's replay is a cursor into the topic's cache, turned into
+    // frames only while the connection's output (queued and being written)
+    // is below this many bytes; so a replay counts against pending_bytes_max
+    // only as far as it is queued. Must be at least 1.
+    std::size_t replay_window_bytes = 256 * kKiB;
     // Messages kept per topic for replay after last_seen (0 disables caching).
     std::size_t cache_messages_max = 100;
     // Bytes of cached frames across all topics. Caching past it evicts the

@@ -85,6 +85,23 @@ void TopicTable::pop_oldest(Topic& topic) {
     cache.pop_front();
 }
 
+const CachedMessage* TopicTable::cached_after(const Topic& topic, std::int64_t last_seen, std::int64_t end) const {
+    if (!topic.state) return nullptr;
+    const Ring<CacheOrder::iterator>& cache = topic.state->cache;
+    std::size_t low = 0;  // the first entry with index > last_seen is in [low, high]
+    std::size_t high = cache.size();
+    while (low < high) {
+        const std::size_t middle = low + (high - low) / 2;
+        if (cache[middle]->message.index > last_seen) {
+            high = middle;
+        } else {
+            low = middle + 1;
+        }
+    }
+    if (low == cache.size() || cache[low]->message.index >= end) return nullptr;
+    return &cache[low]->message;
+}
+
 CacheResult TopicTable::cache(Topic& topic, CachedMessage message) {
     CacheResult result;
     const std::size_t bytes = message.frame->size();

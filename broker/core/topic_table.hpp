@@ -12,7 +12,7 @@
 //   soon as it has neither ("stateful" topics are the ones with a state).
 // - A topic's cache holds at most cache_messages_max messages, indices
 //   strictly increasing, each below next_index; a "one" message leaves it when
-//   replayed. All caches together hold at most cache_bytes_max frame bytes:
+//   a replay takes it. All caches together hold at most cache_bytes_max frame bytes:
 //   every cached message is also in one global list, oldest first, so the
 //   globally oldest is evicted in O(1) when a new one needs room.
 // - No IO, no frames built here: frames are made by the caller and shared.
@@ -113,10 +113,14 @@ public:
     // full, then the globally oldest leave until the frame fits the byte budget.
     CacheResult cache(Topic& topic, CachedMessage message);
 
-    // Calls on_frame(const Frame&) for every cached message with index >
-    // last_seen, oldest first; the "one" messages among them leave the cache.
-    template <typename OnFrame>
-    void replay(Topic& topic, std::int64_t last_seen, OnFrame&& on_frame);
+    // The oldest cached message of `topic` with last_seen < index < end, or
+    // null: where a replay's cursor goes next. O(log cached).
+    const CachedMessage* cached_after(const Topic& topic, std::int64_t last_seen, std::int64_t end) const;
+    // Takes every cached "one" message with index > last_seen out of the
+    // cache, oldest first, handing each to on_taken(const CachedMessage&): a
+    // replay hands them out at once, so no other replay can take them too.
+    template <typename OnTaken>
+    void take_one_messages(Topic& topic, std::int64_t last_seen, OnTaken&& on_taken);
 
     void check_invariants() const;
 
@@ -144,16 +148,15 @@ private:
     std::size_t stateful_count_ = 0;
 };
 
-template <typename OnFrame>
-void TopicTable::replay(Topic& topic, std::int64_t last_seen, OnFrame&& on_frame) {
+template <typename OnTaken>
+void TopicTable::take_one_messages(Topic& topic, std::int64_t last_seen, OnTaken&& on_taken) {
     if (!topic.state) return;
     auto& cache = topic.state->cache;
     std::size_t kept = 0;
     for (std::size_t i = 0; i < cache.size(); ++i) {
         const CacheOrder::iterator entry = cache[i];
-        const bool replayed = entry->message.index > last_seen;
-        if (replayed) on_frame(entry->message.frame);
-        if (replayed && entry->message.delivery == Delivery::one) {
+        if (entry->message.index > last_seen && entry->message.delivery == Delivery::one) {
+            on_taken(entry->message);
             forget(entry);  // handed out: gone
             continue;
         }

@@ -190,6 +190,7 @@ int run(const memq::ServerOptions& options) {
 
     log.info("memqd ", MEMQD_VERSION, " listening on ", bound, " (cache_size=", limits.cache_messages_max,
              " max_line_bytes=", limits.line_bytes_max, " max_pending_bytes=", limits.pending_bytes_max,
+             " replay_window_bytes=", limits.replay_window_bytes,
              " max_cache_bytes=", limits.cache_bytes_max, " max_topics=", limits.topics_max,
              " max_indexed_topics=", limits.indexed_topics_max, " max_connections=", limits.connections_max,
              " open_files=", open_files, " seed=", seed,

@@ -82,6 +82,7 @@ private:
         else if (name == "--cache-size") setter = &Parser::set_cache_size;
         else if (name == "--max-line-bytes") setter = &Parser::set_max_line_bytes;
         else if (name == "--max-pending-bytes") setter = &Parser::set_max_pending_bytes;
+        else if (name == "--replay-window-bytes") setter = &Parser::set_replay_window_bytes;
         else if (name == "--max-cache-bytes") setter = &Parser::set_max_cache_bytes;
         else if (name == "--max-topics") setter = &Parser::set_max_topics;
         else if (name == "--max-indexed-topics") setter = &Parser::set_max_indexed_topics;
@@ -146,6 +147,15 @@ private:
             return fail("invalid --max-pending-bytes " + quoted(value) + ": expected a positive integer");
         }
         options_.limits.pending_bytes_max = *bytes;
+        return true;
+    }
+
+    bool set_replay_window_bytes(std::string_view value) {
+        const auto bytes = parse_unsigned<std::size_t>(value);
+        if (!bytes || *bytes == 0) {
+            return fail("invalid --replay-window-bytes " + quoted(value) + ": expected a positive integer");
+        }
+        options_.limits.replay_window_bytes = *bytes;
         return true;
     }
 
@@ -226,6 +236,9 @@ std::string usage_text() {
            "  --max-line-bytes N       longest accepted input line (default 1048576)\n"
            "  --max-pending-bytes N    unwritten output per connection before it is closed\n"
            "                           as a slow consumer (default 67108864)\n"
+           "  --replay-window-bytes N  a subscribe's cache replay is turned into output only\n"
+           "                           while less than N bytes wait for the connection\n"
+           "                           (default 262144)\n"
            "  --max-cache-bytes N      bytes of cached messages, all topics together; the oldest\n"
            "                           are evicted first (default 268435456; 0: no cache)\n"
            "  --max-topics N           topics with a subscriber or a cached message; past it\n"

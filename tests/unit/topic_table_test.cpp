@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <limits>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -47,9 +49,18 @@ std::vector<std::int64_t> cached_indices(const Topic& topic) {
     return topic.cached_indices();
 }
 
+// What a replay after last_seen hands out, as the broker reads it: the "one"
+// messages taken at once, the others by a cursor walking cached_after.
 std::vector<std::string> replay_texts(TopicTable& table, Topic& topic, std::int64_t last_seen) {
+    constexpr std::int64_t kNoEnd = std::numeric_limits<std::int64_t>::max();
+    std::map<std::int64_t, std::string> by_index;
+    table.take_one_messages(topic, last_seen, [&](const CachedMessage& taken) { by_index[taken.index] = *taken.frame; });
+    for (const CachedMessage* next = table.cached_after(topic, last_seen, kNoEnd); next != nullptr;
+         next = table.cached_after(topic, next->index, kNoEnd)) {
+        by_index[next->index] = *next->frame;
+    }
     std::vector<std::string> out;
-    table.replay(topic, last_seen, [&](const memq::Frame& frame) { out.push_back(*frame); });
+    for (auto& [index, text] : by_index) out.push_back(std::move(text));
     return out;
 }
 
@@ -282,14 +293,38 @@ TEST(TopicTable, replay_removes_the_one_messages_it_hands_out) {
     table.check_invariants();
 }
 
-TEST(TopicTable, replay_hands_out_the_cached_frame_itself) {
+TEST(TopicTable, cached_after_hands_out_the_cached_frame_itself) {
     TopicTable table(10, kNoByteBudget);
     Topic& topic = table.find_or_create("t");
     const memq::Frame frame = cache_next(table, topic, Delivery::all);
-    std::vector<memq::Frame> seen;
-    table.replay(topic, -1, [&](const memq::Frame& replayed) { seen.push_back(replayed); });
-    ASSERT_EQ(seen.size(), 1u);
-    EXPECT_EQ(seen[0].get(), frame.get());
+    const CachedMessage* found = table.cached_after(topic, -1, 1);
+    ASSERT_NE(found, nullptr);
+    EXPECT_EQ(found->frame.get(), frame.get());
+}
+
+TEST(TopicTable, cached_after_finds_the_first_index_above_last_seen_and_below_end) {
+    TopicTable table(10, kNoByteBudget);
+    Topic& topic = table.find_or_create("t");
+    for (int i = 0; i < 6; ++i) cache_next(table, topic, Delivery::all);
+    EXPECT_EQ(table.cached_after(topic, -1, 6)->index, 0);
+    EXPECT_EQ(table.cached_after(topic, 2, 6)->index, 3);
+    EXPECT_EQ(table.cached_after(topic, 4, 6)->index, 5);
+    EXPECT_EQ(table.cached_after(topic, 5, 6), nullptr);   // nothing above the last
+    EXPECT_EQ(table.cached_after(topic, 2, 3), nullptr);   // 3 is not below end 3
+    EXPECT_EQ(table.cached_after(topic, 2, 4)->index, 3);  // end 4: 3 is in
+}
+
+TEST(TopicTable, take_one_messages_takes_only_one_messages_above_last_seen) {
+    TopicTable table(10, kNoByteBudget);
+    Topic& topic = table.find_or_create("t");
+    cache_next(table, topic, Delivery::one);  // 0: at last_seen, stays
+    cache_next(table, topic, Delivery::all);  // 1: stays
+    cache_next(table, topic, Delivery::one);  // 2: taken
+    std::vector<std::int64_t> taken;
+    table.take_one_messages(topic, 0, [&](const CachedMessage& message) { taken.push_back(message.index); });
+    EXPECT_EQ(taken, (std::vector<std::int64_t>{2}));
+    EXPECT_EQ(cached_indices(topic), (std::vector<std::int64_t>{0, 1}));
+    table.check_invariants();
 }
 
 TEST(TopicTable, check_invariants_holds_through_a_long_mixed_run) {
