@@ -39,8 +39,8 @@ MODE is one of:
   ``find_package(memq)`` and ``memq::client``, as scripts/test-sdk.sh does)
   and run; ``// prints: TEXT`` comments say what must be printed, in order.
 
-Ports: each document gets a memqd of its own, started here on a free port
-(``--port 0 --port-file``), that its blocks share in order, so a document
+Ports: each document gets a memqd of its own, started by memq.testing on a
+free port (``--port 0 --port-file``), that its blocks share in order, so a document
 read top to bottom is checked as a reader would run it. In every block the
 port ``7000`` (the one ./run.sh uses) is replaced by that memqd's port, and a
 ``build/bin/memq`` command without ``--port`` gets ``--port 7000`` first. In
@@ -62,6 +62,8 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from memq.testing import start_broker  # the package's own: run this with the project venv's python
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DOCS = ["README.md", "client/README.md", "docs/operations.md", "docs/testing.md"]
@@ -162,24 +164,12 @@ def stop(process):
     return process.returncode
 
 
-class Memqd:
-    """The memqd a document's blocks run against."""
-
-    def __init__(self, build, workdir):
-        self.port_file = workdir / "memqd.port"
-        self.log_path = workdir / "memqd.log"
-        with open(self.log_path, "wb") as log:
-            self.process = subprocess.Popen(
-                [str(build / "bin" / "memqd"), "--port", "0", "--port-file", str(self.port_file), "--log-level", "warn"],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=log)
-        wait_for(lambda: self.port_file.exists() and self.port_file.read_text().strip() != "", "memqd's port file",
-                 self.process)
-        self.port = int(self.port_file.read_text())
-
-    def stop(self):
-        code = stop(self.process)
-        if code != 0:
-            raise BlockFailed(f"memqd exited with {code}; its log:\n{self.log_path.read_text()}")
+def start_memqd(build):
+    """The memqd a document's blocks run against: memq.testing's, on a free port."""
+    try:
+        return start_broker(memqd=str(build / "bin" / "memqd"))
+    except RuntimeError as problem:
+        raise BlockFailed(f"starting memqd: {problem}") from None
 
 
 # ---- substitution --------------------------------------------------------------
@@ -441,7 +431,8 @@ def main():
     parser = argparse.ArgumentParser(description="Runs the transcripts and snippets of memq's docs.")
     parser.add_argument("docs", nargs="*", default=DEFAULT_DOCS, help="documents (default: %(default)s)")
     parser.add_argument("--build", default="build", help="the build folder with bin/memqd (default: build)")
-    parser.add_argument("--python", default=sys.executable, help="the interpreter for python blocks (default: this one)")
+    parser.add_argument("--python", default=sys.executable,
+                        help="the interpreter for python blocks (default: this one)")
     parser.add_argument("--list", action="store_true", help="list the blocks and their modes, run nothing")
     options = parser.parse_args()
     build = (ROOT / options.build).resolve()
@@ -466,10 +457,8 @@ def main():
         checker = Checker(build, options.python, workdir)
         servers = {}
         try:
-            for number, doc in enumerate(options.docs):
-                server_dir = workdir / f"memqd-{number}"
-                server_dir.mkdir()
-                servers[doc] = Memqd(build, server_dir)
+            for doc in options.docs:
+                servers[doc] = start_memqd(build)
             checker.compile_cpp([block for found in blocks.values() for block in found],
                                 {doc: server.port for doc, server in servers.items()})
             for doc in options.docs:
@@ -485,12 +474,13 @@ def main():
                     handler(block, servers[doc])
                     counts["run"] += 1
                     print(f"check_docs: ok   {block.where} ({block.mode}, {time.monotonic() - block_started:.2f} s)")
-            for server in servers.values():
-                server.stop()
+            for doc, server in servers.items():
+                if (code := server.stop()) != 0:
+                    raise BlockFailed(f"{doc}: its memqd exited with {code}")
         except BlockFailed as failure:
             print(f"check_docs: FAIL {failure}", file=sys.stderr)
             for server in servers.values():
-                stop(server.process)
+                server.stop()
             return 1
     print(f"check_docs: {counts['run']} blocks run, {counts['skipped']} skipped (with a reason), "
           f"in {len(options.docs)} documents, {time.monotonic() - started:.1f} s")

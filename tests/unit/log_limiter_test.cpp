@@ -31,7 +31,8 @@ TEST_F(LogLimiterTest, TheFirstHitOfAKindIsWrittenWithItsCounters) {
     EXPECT_TRUE(limiter.hit(LimitEvent::line_too_long, 1, "closing connection ", 7, ": line too long"));
     ASSERT_EQ(lines.size(), 1u);
     EXPECT_EQ(lines[0].first, LogLevel::warn);
-    EXPECT_EQ(lines[0].second, "closing connection 7: line too long [line too long: 0 left out since the last line, 1 in all]");
+    EXPECT_EQ(lines[0].second,
+              "closing connection 7: line too long [line too long: 0 left out since the last line, 1 in all]");
 }
 
 TEST_F(LogLimiterTest, AHitOneTickBeforeTheSecondIsLeftOutAndOneAtTheSecondIsWritten) {
