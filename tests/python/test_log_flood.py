@@ -1,12 +1,15 @@
 """Log flooding: every limit hit memqd logs is rate-limited, one line a second per kind.
 
-A few hundred connections each send a line longer than --max-line-bytes in
-one burst. memqd must close every one of them, yet write only a handful of
-warn lines about it: the first close, then (once the second has passed) a
-summary with how many closes were left out and how many there were in all
-(docs/operations.md, "Logging of limit hits").
+A few hundred connections hit one limit in one burst: each sends a line
+longer than --max-line-bytes, or each is a subscriber that a message bigger
+than --max-pending-bytes makes a slow consumer, or each comes past
+--max-connections. memqd must close every one of them, yet write only a
+handful of warn lines about it: the first hit, then (once the second has
+passed) a summary with how many hits were left out and how many there were
+in all (docs/operations.md, "Logging of limit hits").
 """
 
+import json
 import re
 import signal
 import socket
@@ -20,33 +23,9 @@ import pytest
 from memq.testing import find_memqd
 
 OFFENDERS = 300
-MAX_LINE_BYTES = 64
-# Lines about line-too-long closes the burst may cause: one a second, and the burst takes well under a few.
+# Lines about one kind the burst may cause: one a second, and the burst takes well under a few.
 MOST_LINES = 5
 SUMMARY_TIMEOUT_S = 10.0
-
-COUNTERS = re.compile(r"line too long: (\d+) left out since the last line, (\d+) in all")
-
-
-@pytest.fixture
-def memqd_with_log(request):
-    """memqd on a free port with a small --max-line-bytes; yields (port, path of its stderr)."""
-    workdir = tempfile.TemporaryDirectory()
-    port_file = Path(workdir.name) / "port"
-    log_path = Path(workdir.name) / "memqd.log"
-    memqd = request.config.getoption("--memqd") or find_memqd()
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [memqd, "--port", "0", "--port-file", str(port_file), "--max-line-bytes", str(MAX_LINE_BYTES),
-             "--log-level", "warn"], stdin=subprocess.DEVNULL, stderr=log)
-    try:
-        wait_for(lambda: port_file.exists() and port_file.read_text().strip() != "", process, "the port file")
-        yield process, int(port_file.read_text()), log_path
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            process.wait(timeout=10)
-        workdir.cleanup()
 
 
 def wait_for(condition, process, what, timeout=SUMMARY_TIMEOUT_S):
@@ -58,46 +37,113 @@ def wait_for(condition, process, what, timeout=SUMMARY_TIMEOUT_S):
         time.sleep(0.02)
 
 
-def line_too_long_lines(log_path):
-    return [line for line in log_path.read_text().splitlines() if "line too long" in line]
+def read_to_eof(conn):
+    received = b""
+    while chunk := conn.recv(65536):
+        received += chunk
+    return received
 
 
-@pytest.mark.memqd_only
-def test_a_burst_of_over_long_lines_writes_a_bounded_number_of_log_lines(memqd_with_log):
-    process, port, log_path = memqd_with_log
-    sockets = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(OFFENDERS)]
+def connect_all(port, count):
+    return [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(count)]
+
+
+def over_long_lines(port):
+    sockets = connect_all(port, OFFENDERS)
     try:
         for each in sockets:
-            each.sendall(b"x" * (MAX_LINE_BYTES * 2))
+            each.sendall(b"x" * 128)
         for each in sockets:  # each gets its reply, then EOF: memqd closed it
-            received = b""
-            while chunk := each.recv(4096):
-                received += chunk
-            assert received == b'{"success": false, "reason": "Line too long"}\r\n'
+            assert read_to_eof(each) == b'{"success": false, "reason": "Line too long"}\r\n'
     finally:
         for each in sockets:
             each.close()
 
-    # Once every close is counted, a line (the summary, or a later close's) says "300 in all".
-    wait_for(lambda: any(f" {OFFENDERS} in all" in line for line in line_too_long_lines(log_path)),
-             process, f"log line counting {OFFENDERS} closes in all")
-    process.send_signal(signal.SIGTERM)
-    assert process.wait(timeout=10) == 0
 
-    lines = line_too_long_lines(log_path)
-    print(f"[figure] {OFFENDERS} over-long lines: {len(lines)} log line(s) about them:", *lines, sep="\n")
-    assert all(" memqd warn: " in line for line in lines), lines
-    assert 2 <= len(lines) <= MOST_LINES, lines
-    # The first close is logged as it happens, with its connection and the limit.
-    assert re.search(r"closing connection \d+ from \S+: line too long \(max_line_bytes=64\) "
-                     r"\[line too long: 0 left out since the last line, 1 in all\]$", lines[0]), lines[0]
-    # Every close is either written or counted as left out in a later line, and the counts add up.
-    counters = [COUNTERS.search(line) for line in lines]
-    assert all(counters), lines
-    written = sum(1 for line in lines if "closing connection" in line)
-    left_out = sum(int(match.group(1)) for match in counters)
-    assert written + left_out == OFFENDERS, lines
+def slow_consumers(port):
+    subscribers = connect_all(port, OFFENDERS)
+    try:
+        for each in subscribers:
+            each.sendall(b'{"command": "subscribe", "topic": "flood", "cache": false}\n')
+        for each in subscribers:
+            assert each.makefile("rb").readline() == b'{"success": true}\r\n'
+        # One message bigger than --max-pending-bytes: queueing it to any subscriber passes the limit.
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as publisher:
+            send = {"command": "send", "topic": "flood", "msg": "y" * 2048, "delivery": "all", "cache": False}
+            publisher.sendall(json.dumps(send).encode() + b"\n")
+            assert publisher.makefile("rb").readline() == b'{"success": true}\r\n'
+        for each in subscribers:  # closed at once: what was queued is dropped
+            assert read_to_eof(each) == b""
+    finally:
+        for each in subscribers:
+            each.close()
+
+
+def refused_connections(port):
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as holder:
+        holder.sendall(b'{"command": "subscribe", "topic": "held"}\n')
+        assert holder.makefile("rb").readline() == b'{"success": true}\r\n'  # it counts as open now
+        refused = connect_all(port, OFFENDERS)
+        try:
+            for each in refused:  # accepted and closed at once: EOF and nothing else
+                assert read_to_eof(each) == b""
+        finally:
+            for each in refused:
+                each.close()
+
+
+FLOODS = {
+    "line too long": (["--max-line-bytes", "64"], over_long_lines,
+                      r"closing connection \d+ from \S+: line too long \(max_line_bytes=64\)"),
+    "slow consumer": (["--max-pending-bytes", "1024"], slow_consumers,
+                      r"closing connection \d+ from \S+: slow consumer "
+                      r"\(pending output passed max_pending_bytes=1024\)"),
+    "too many connections": (["--max-connections", "1"], refused_connections,
+                             r"refusing connection \d+ from \S+: too many connections \(max_connections=1\)"),
+}
+
+
+@pytest.mark.memqd_only
+@pytest.mark.parametrize("kind", FLOODS)
+def test_a_burst_of_limit_hits_writes_a_bounded_number_of_log_lines(request, kind):
+    args, flood, first_line = FLOODS[kind]
+    with tempfile.TemporaryDirectory() as workdir:
+        port_file, log_path = Path(workdir) / "port", Path(workdir) / "memqd.log"
+        memqd = request.config.getoption("--memqd") or find_memqd()
+        with open(log_path, "wb") as log:
+            process = subprocess.Popen([memqd, "--port", "0", "--port-file", str(port_file), "--log-level", "warn",
+                                        *args], stdin=subprocess.DEVNULL, stderr=log)
+        try:
+            wait_for(lambda: port_file.exists() and port_file.read_text().strip() != "", process, "port file")
+            flood(int(port_file.read_text()))
+
+            def lines():
+                return [line for line in log_path.read_text().splitlines() if f"[{kind}: " in line
+                        or f"warn: {kind}: " in line]
+
+            # Once every hit is counted, a line (the summary, or a later hit's) says "300 in all".
+            wait_for(lambda: any(f" {OFFENDERS} in all" in line for line in lines()), process,
+                     f"log line counting {OFFENDERS} hits in all")
+        finally:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=10) == 0
+
+        written = lines()
+        everything = log_path.read_text().splitlines()
+    print(f"[figure] {OFFENDERS} hits of {kind!r}: {len(written)} log line(s) about them "
+          f"({len(everything)} in the whole log):", *written, sep="\n")
+    assert len(written) == len(everything), everything  # nothing else was logged at warn
+    assert all(" memqd warn: " in line for line in written), written
+    assert 2 <= len(written) <= MOST_LINES, written
+    # The first hit is logged as it happens, with what was hit.
+    assert re.search(first_line + rf" \[{kind}: 0 left out since the last line, 1 in all\]$", written[0]), written[0]
+    # Every hit is either written or counted as left out in a later line, and the counts add up.
+    counters = [re.search(rf"{kind}: (\d+) left out since the last line, (\d+) in all", line) for line in written]
+    assert all(counters), written
+    hits_written = sum(1 for line in written if re.search(first_line, line))
+    assert hits_written + sum(int(match.group(1)) for match in counters) == OFFENDERS, written
     assert int(counters[-1].group(2)) == OFFENDERS
     # The tail of the burst is reported by a summary line of its own.
-    assert any(re.search(r"memqd warn: line too long: [1-9]\d* left out since the last line, \d+ in all$", line)
-               for line in lines), lines
+    assert any(re.search(rf"memqd warn: {kind}: [1-9]\d* left out since the last line, \d+ in all$", line)
+               for line in written), written
