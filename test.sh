@@ -13,6 +13,9 @@
 #      (default 30; 0 skips; scripts/fuzz.sh runs longer campaigns);
 #   6. the Python conformance suite against memqd, through the memq package,
 #      and ./run.sh as a new user runs it.
+#   7. the documentation: the transcripts and snippets of README.md,
+#      client/README.md, docs/operations.md and docs/testing.md, run against
+#      memqds it starts (scripts/check_docs.py, in the venv of stage 6).
 # It says each stage as it starts, and the time of each and of the whole at the end.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -86,3 +89,6 @@ fi
 
 stage "Python suite (pytest) and ./run.sh"
 scripts/test-python.sh
+
+stage "documentation (scripts/check_docs.py: transcripts and snippets run)"
+"${MEMQ_VENV:-.venv}/bin/python" scripts/check_docs.py --build build

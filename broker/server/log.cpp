@@ -24,7 +24,7 @@ std::optional<LogLevel> parse_log_level(std::string_view text) {
     return std::nullopt;
 }
 
-void Logger::write(LogLevel level, std::string_view text) const {
+void Logger::write_to_stderr(LogLevel level, std::string_view text) {
     const auto now = std::chrono::system_clock::now();
     const std::time_t seconds = std::chrono::system_clock::to_time_t(now);
     const auto millis =

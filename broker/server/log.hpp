@@ -5,10 +5,12 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace memq {
 
@@ -21,7 +23,14 @@ std::optional<LogLevel> parse_log_level(std::string_view text);
 
 class Logger {
 public:
-    explicit Logger(LogLevel threshold) : threshold_(threshold) {}
+    // Where finished lines go: by default, stderr with a UTC timestamp (see
+    // write_to_stderr); tests pass their own to capture them.
+    using Sink = std::function<void(LogLevel level, std::string_view text)>;
+
+    explicit Logger(LogLevel threshold, Sink sink = write_to_stderr) : threshold_(threshold), sink_(std::move(sink)) {}
+
+    // "2026-11-25T14:33:21.424Z memqd warn: text\n", in one write.
+    static void write_to_stderr(LogLevel level, std::string_view text);
 
     bool enabled(LogLevel level) const { return level <= threshold_; }
 
@@ -31,7 +40,7 @@ public:
         if (!enabled(level)) return;
         std::ostringstream line;
         (line << ... << parts);
-        write(level, line.str());
+        sink_(level, line.str());
     }
 
     template <typename... Parts>
@@ -44,9 +53,8 @@ public:
     void debug(const Parts&... parts) const { log(LogLevel::debug, parts...); }
 
 private:
-    void write(LogLevel level, std::string_view text) const;
-
     LogLevel threshold_;
+    Sink sink_;
 };
 
 }  // namespace memq

@@ -27,6 +27,7 @@
 
 #include "broker.hpp"
 #include "log.hpp"
+#include "log_limiter.hpp"
 #include "options.hpp"
 #include "tcp_server.hpp"
 
@@ -54,7 +55,7 @@ std::uint64_t random_seed() {
 
 // Descriptors kept for everything but connections: listener, stdio, log, slack.
 constexpr std::size_t kReservedFiles = 32;
-constexpr std::chrono::seconds kLimitReportInterval{1};
+constexpr std::chrono::milliseconds kLimitFlushInterval{250};
 
 // Many connections need many descriptors: take the hard limit, quietly.
 // Returns the soft limit in force afterwards (0 if unknown).
@@ -80,12 +81,11 @@ std::size_t default_connections_max(std::size_t open_files) {
     return open_files > kReservedFiles ? open_files - kReservedFiles : 1;
 }
 
-// Logs, at most once per kLimitReportInterval, the limits the core hit since
-// the last report (it counts them; see BrokerStats).
-class LimitReporter {
+// Calls LogLimiter::flush every kLimitFlushInterval, so the hits a limiter
+// left out are reported within about a second of the last line of their kind.
+class LimitLogFlusher {
 public:
-    LimitReporter(asio::io_context& io, const memq::Broker& broker, const memq::Logger& log)
-        : timer_(io), broker_(broker), log_(log), seen_(broker.stats()) {}
+    LimitLogFlusher(asio::io_context& io, memq::LogLimiter& limits_log) : timer_(io), limits_log_(limits_log) {}
 
     void start() { arm(); }
     void stop() {
@@ -95,35 +95,16 @@ public:
 
 private:
     void arm() {
-        timer_.expires_after(kLimitReportInterval);
+        timer_.expires_after(kLimitFlushInterval);
         timer_.async_wait([this](const asio::error_code& error) {
             if (error || stopped_) return;
-            report();
+            limits_log_.flush();
             arm();
         });
     }
 
-    void report() {
-        const memq::BrokerStats& now = broker_.stats();
-        const memq::Limits& limits = broker_.limits();
-        const memq::TopicTable& topics = broker_.topics();
-        if (now.topics_refused != seen_.topics_refused) {
-            log_.warn("too many topics: refused ", now.topics_refused - seen_.topics_refused,
-                      " command(s) (max_topics=", limits.topics_max, " max_indexed_topics=", limits.indexed_topics_max,
-                      "; topics with state ", topics.stateful_count(), ", known ", topics.size(), ")");
-        }
-        if (now.cache_evictions != seen_.cache_evictions) {
-            log_.info("cache byte budget: evicted ", now.cache_evictions - seen_.cache_evictions,
-                      " message(s) (max_cache_bytes=", limits.cache_bytes_max, "; cached ", topics.cached_bytes(),
-                      " bytes in ", topics.cached_messages(), " messages)");
-        }
-        seen_ = now;
-    }
-
     asio::steady_timer timer_;
-    const memq::Broker& broker_;
-    const memq::Logger& log_;
-    memq::BrokerStats seen_;
+    memq::LogLimiter& limits_log_;
     bool stopped_ = false;
 };
 
@@ -162,11 +143,12 @@ int run(const memq::ServerOptions& options) {
     asio::io_context io(1);
     const std::uint64_t incarnation = random_seed();
     memq::Broker broker(limits, seed, incarnation);
-    LimitReporter reporter(io, broker, log);
+    memq::LogLimiter limits_log(log);
+    LimitLogFlusher limits_flusher(io, limits_log);
     const asio::ip::tcp::endpoint requested(address, options.port);
     std::unique_ptr<memq::TcpServer> server;
     try {
-        server = std::make_unique<memq::TcpServer>(io, broker, log, requested);
+        server = std::make_unique<memq::TcpServer>(io, broker, log, limits_log, requested);
     } catch (const std::system_error& error) {
         std::ostringstream where;
         where << requested;
@@ -183,7 +165,7 @@ int run(const memq::ServerOptions& options) {
         // The first signal starts a bounded flush; a second one closes everything at
         // once. Re-armed first: once stopped, cancel() ends the wait and run() returns.
         signals.async_wait(on_signal);
-        reporter.stop();
+        limits_flusher.stop();
         server->shutdown(kShutdownFlushTimeout, [&] { signals.cancel(); });
     };
     signals.async_wait(on_signal);
@@ -209,7 +191,7 @@ int run(const memq::ServerOptions& options) {
     }
 
     server->start();
-    reporter.start();
+    limits_flusher.start();
     io.run();
 
     const memq::BrokerStats& stats = broker.stats();

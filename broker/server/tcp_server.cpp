@@ -20,7 +20,6 @@ namespace {
 
 constexpr std::size_t kReadChunkBytes = 64 * kKiB;
 constexpr int kReadsPerWakeup = 16;
-constexpr std::chrono::seconds kAcceptWarningInterval{1};
 constexpr std::size_t kFramesPerWrite = IOV_MAX;  // the most iovecs one sendmsg takes
 // Frames up to this size are copied into the gather buffer before a write.
 constexpr std::size_t kGatheredFrameBytesMax = 2 * kKiB;
@@ -169,11 +168,13 @@ private:
     }
 };
 
-TcpServer::TcpServer(asio::io_context& io, Broker& broker, const Logger& log, const asio::ip::tcp::endpoint& endpoint,
-                     ServerTimeouts timeouts)
+TcpServer::TcpServer(asio::io_context& io, Broker& broker, const Logger& log, LogLimiter& limits_log,
+                     const asio::ip::tcp::endpoint& endpoint, ServerTimeouts timeouts)
     : io_(io),
       broker_(broker),
       log_(log),
+      limits_log_(limits_log),
+      logged_stats_(broker.stats()),
       timeouts_(timeouts),
       acceptor_(io),
       accept_retry_timer_(io),
@@ -230,19 +231,8 @@ void TcpServer::retry_accept_later(const asio::error_code& error) {
         return;
     }
     // EMFILE and friends: the server lives on; accept again once something may have been freed.
-    const auto now = std::chrono::steady_clock::now();
-    if (now - last_accept_warning_ >= kAcceptWarningInterval) {
-        if (suppressed_accept_warnings_ == 0) {
-            log_.warn("accept failed: ", error.message(), "; retrying in ", timeouts_.accept_retry.count(), " ms");
-        } else {
-            log_.warn("accept failed: ", error.message(), " (", suppressed_accept_warnings_,
-                      " more times since the last warning); retrying in ", timeouts_.accept_retry.count(), " ms");
-        }
-        last_accept_warning_ = now;
-        suppressed_accept_warnings_ = 0;
-    } else {
-        ++suppressed_accept_warnings_;
-    }
+    limits_log_.hit(LimitEvent::accept_failed, 1, "accept failed: ", error.message(), "; retrying in ",
+                    timeouts_.accept_retry.count(), " ms");
     accept_retry_timer_.expires_after(timeouts_.accept_retry);
     accept_retry_timer_.async_wait([this](const asio::error_code& timer_error) {
         if (!timer_error && !shutting_down_) accept_next();
@@ -329,6 +319,7 @@ void TcpServer::drain() {
             busy = true;
         }
     }
+    log_core_limit_hits();
 }
 
 // Called from drain() only. Writing here, synchronously, is safe: the core
@@ -394,32 +385,41 @@ void TcpServer::apply(const Close& close) {
             log_.debug("connection ", session->id, ": quit");
             break;
         case CloseReason::line_too_long:
-            log_.warn("closing connection ", session->id, " from ", session->peer, ": ", to_string(close.reason),
-                      " (max_line_bytes=", limits.line_bytes_max, ")");
+            limits_log_.hit(LimitEvent::line_too_long, 1, "closing connection ", session->id, " from ", session->peer,
+                            ": ", to_string(close.reason), " (max_line_bytes=", limits.line_bytes_max, ")");
             break;
         case CloseReason::slow_consumer:
-            log_.warn("closing connection ", session->id, " from ", session->peer, ": ", to_string(close.reason),
-                      " (pending output passed max_pending_bytes=", limits.pending_bytes_max, ")");
+            limits_log_.hit(LimitEvent::slow_consumer, 1, "closing connection ", session->id, " from ", session->peer,
+                            ": ", to_string(close.reason),
+                            " (pending output passed max_pending_bytes=", limits.pending_bytes_max, ")");
             break;
         case CloseReason::too_many_connections:
-            warn_refused(*session);
+            limits_log_.hit(LimitEvent::too_many_connections, 1, "refusing connection ", session->id, " from ",
+                            session->peer, ": too many connections (max_connections=", limits.connections_max, ")");
             break;
     }
     begin_graceful_close(session);
 }
 
-// At most one line per kAcceptWarningInterval, however many are refused.
-void TcpServer::warn_refused(const Session& session) {
-    const auto now = std::chrono::steady_clock::now();
-    if (now - last_refusal_warning_ < kAcceptWarningInterval) {
-        ++suppressed_refusals_;
+void TcpServer::log_core_limit_hits() {
+    const BrokerStats& now = broker_.stats();
+    if (now.topics_refused == logged_stats_.topics_refused && now.cache_evictions == logged_stats_.cache_evictions) {
         return;
     }
-    log_.warn("refusing connection ", session.id, " from ", session.peer, ": too many connections (max_connections=",
-              broker_.limits().connections_max, ", ", suppressed_refusals_,
-              " more refused since the last warning, ", broker_.stats().connections_refused, " in all)");
-    last_refusal_warning_ = now;
-    suppressed_refusals_ = 0;
+    const Limits& limits = broker_.limits();
+    const TopicTable& topics = broker_.topics();
+    if (const std::uint64_t refused = now.topics_refused - logged_stats_.topics_refused; refused != 0) {
+        limits_log_.hit(LimitEvent::too_many_topics, refused, "too many topics: refused ", refused,
+                        " command(s) (max_topics=", limits.topics_max, " max_indexed_topics=",
+                        limits.indexed_topics_max, "; topics with state ", topics.stateful_count(), ", known ",
+                        topics.size(), ")");
+    }
+    if (const std::uint64_t evicted = now.cache_evictions - logged_stats_.cache_evictions; evicted != 0) {
+        limits_log_.hit(LimitEvent::cache_byte_budget, evicted, "cache byte budget: evicted ", evicted,
+                        " message(s) (max_cache_bytes=", limits.cache_bytes_max, "; cached ", topics.cached_bytes(),
+                        " bytes in ", topics.cached_messages(), " messages)");
+    }
+    logged_stats_ = now;
 }
 
 void TcpServer::begin_finishing(const SessionPtr& session, std::chrono::milliseconds timeout) {

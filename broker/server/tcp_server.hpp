@@ -32,6 +32,7 @@
 
 #include "broker.hpp"
 #include "log.hpp"
+#include "log_limiter.hpp"
 
 namespace memq {
 
@@ -50,8 +51,10 @@ class TcpServer {
 public:
     // Opens, binds and listens on `endpoint` (address reuse on); throws
     // std::system_error when it cannot. Accepts nothing before start().
-    TcpServer(asio::io_context& io, Broker& broker, const Logger& log, const asio::ip::tcp::endpoint& endpoint,
-              ServerTimeouts timeouts = {});
+    // Every limit hit it sees (a close or refusal, a failed accept, the core's
+    // counts of refused topics and cache evictions) is logged through `limits_log`.
+    TcpServer(asio::io_context& io, Broker& broker, const Logger& log, LogLimiter& limits_log,
+              const asio::ip::tcp::endpoint& endpoint, ServerTimeouts timeouts = {});
     ~TcpServer();
     TcpServer(const TcpServer&) = delete;
     TcpServer& operator=(const TcpServer&) = delete;
@@ -91,8 +94,9 @@ private:
     void drain();
     void apply(const Close& close);
     void apply(Transmit& transmit);
-    // Logs a connection refused past connections_max, rate-limited.
-    void warn_refused(const Session& session);
+    // Logs the limits the core counted since the last call (topics refused,
+    // cache evictions) through limits_log_.
+    void log_core_limit_hits();
 
     // Flush what is queued, then close gracefully (bounded by `timeout`).
     void begin_finishing(const SessionPtr& session, std::chrono::milliseconds timeout);
@@ -108,6 +112,8 @@ private:
     asio::io_context& io_;
     Broker& broker_;
     const Logger& log_;
+    LogLimiter& limits_log_;
+    BrokerStats logged_stats_;  // the core's counters as log_core_limit_hits last saw them
     ServerTimeouts timeouts_;
     asio::ip::tcp::acceptor acceptor_;
     asio::steady_timer accept_retry_timer_;
@@ -120,10 +126,6 @@ private:
     bool draining_ = false;
     bool shutting_down_ = false;
     std::function<void()> on_stopped_;
-    std::chrono::steady_clock::time_point last_accept_warning_{};
-    std::uint64_t suppressed_accept_warnings_ = 0;
-    std::chrono::steady_clock::time_point last_refusal_warning_{};
-    std::uint64_t suppressed_refusals_ = 0;
 };
 
 }  // namespace memq
