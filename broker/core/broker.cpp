@@ -2,7 +2,6 @@
 #include "broker.hpp"
 
 #include <algorithm>
-#include <exception>
 #include <utility>
 
 #include "check.hpp"
@@ -91,14 +90,15 @@ bool Broker::process_line(Connection& sender, std::string_view raw_line) {
         begin_close(sender, CloseReason::quit);
         return false;
     }
-    try {
-        execute(sender, command);
-    } catch (const std::exception&) {
-        // Nothing in execute() is expected to throw; if allocation fails the
-        // client hears about it and the broker carries on.
-        enqueue(sender, error_frames_[static_cast<std::size_t>(LineError::internal)]);
-        ++stats_.errors_replied;
-    }
+    // No try/catch here, on purpose. The only thing execute() can throw is
+    // std::bad_alloc, and it can throw it part-way: a publish may have taken
+    // its index and queued some deliveries. Replying "Internal exception"
+    // then would tell the sender that nothing happened when half of it did,
+    // and leave the core's bookkeeping unproven. Like TigerBeetle on
+    // allocation failure, the process stops instead (docs/architecture.md,
+    // "Failure inside a command"); a supervisor restarts it and resuming
+    // clients learn of the restart from the new incarnation.
+    execute(sender, command);
     settle_closes();
     return !sender.closing;
 }

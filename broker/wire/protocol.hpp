@@ -52,7 +52,7 @@ enum class LineError : std::uint8_t {
     bad_json,         // "Could not parse json"
     malformed,        // "Malformed json message"
     line_too_long,    // "Line too long" (then the connection is closed)
-    internal,         // "Internal exception" (never expected)
+    internal,         // "Internal exception": in PROTOCOL.md, never sent by memqd (docs/architecture.md)
     too_many_topics,  // "Too many topics" (topics_max or indexed_topics_max)
 };
 // Derived from the last enumerator: a new reason goes before this line's anchor.
