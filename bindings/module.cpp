@@ -3,15 +3,22 @@
 // Rules: every call that can wait releases the GIL and takes the client's own
 // mutex, so Python threads may share one Client (calls are serialized). C++
 // exceptions become the Python classes of memq/_errors.py. Timeouts are
-// seconds (float) in Python, None meaning the client's default.
+// seconds (float) in Python, None meaning the client's default. Callbacks
+// (on_reset) never run inside a C++ call: the C++ side queues what is due,
+// and the Python method that received it calls them once the call is over,
+// with the GIL held and no lock taken, on the calling thread.
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
 #include <chrono>
 #include <cmath>
+#include <deque>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
 
 #include "client.hpp"
 
@@ -64,17 +71,53 @@ bool same_message(const memq::Message& a, const memq::Message& b) {
            a.cache == b.cache;
 }
 
+bool same_reset(const memq::Reset& a, const memq::Reset& b) {
+    return a.topic == b.topic && a.last_index == b.last_index;
+}
+
+// __eq__ (equal = true) or __ne__ of a value type T compared by `same`;
+// NotImplemented for any other type, so that Python tries the other operand.
+template <typename T, bool (*same)(const T&, const T&), bool equal>
+py::object value_comparison(const T& self, const py::object& other) {
+    if (!py::isinstance<T>(other)) return py::reinterpret_borrow<py::object>(Py_NotImplemented);
+    return py::bool_(same(self, other.cast<const T&>()) == equal);
+}
+
 // Owns a Client and serializes calls to it; the Python object is this.
 class PyClient {
 public:
-    PyClient(const std::string& host, std::uint16_t port, double timeout, bool reconnect)
-        : host_(host), port_(port), timeout_(to_millis(timeout)) {
+    PyClient(const std::string& host, std::uint16_t port, double timeout, bool reconnect, py::object on_reset)
+        : host_(host), port_(port), timeout_(to_millis(timeout)), on_reset_(std::move(on_reset)) {
+        if (!on_reset_.is_none() && !PyCallable_Check(on_reset_.ptr())) {
+            throw py::type_error("on_reset must be callable or None");
+        }
         memq::ClientOptions options;
         options.reconnect = reconnect;
         options.connect_timeout = timeout_;
+        if (!on_reset_.is_none()) {
+            options.on_reset = [this](const memq::Reset& reset) {  // inside a call: GIL released
+                std::lock_guard lock(due_mutex_);
+                resets_due_.push_back(reset);
+            };
+        }
         client_ = memq::Client(options);
         py::gil_scoped_release release;
         client_.connect(host, port, timeout_);
+    }
+
+    // Calls on_reset for every reset received by the calls so far; with the GIL.
+    // One at a time, so that if a callback raises, the rest wait for the next call.
+    void run_callbacks() {
+        for (;;) {
+            memq::Reset reset;
+            {
+                std::lock_guard lock(due_mutex_);
+                if (resets_due_.empty()) return;
+                reset = std::move(resets_due_.front());
+                resets_due_.pop_front();
+            }
+            on_reset_(reset);
+        }
     }
 
     void subscribe(const std::string& topic, std::optional<std::int64_t> last_seen, std::optional<bool> cache,
@@ -154,7 +197,7 @@ public:
         client_.send_raw(bytes, expect_reply);
     }
 
-    py::dict next_reply(std::optional<double> timeout) {
+    py::object next_reply(std::optional<double> timeout) {
         const Millis wait = effective(timeout);
         memq::Reply reply;
         {
@@ -162,6 +205,7 @@ public:
             std::lock_guard lock(mutex_);
             reply = client_.next_reply(wait);
         }
+        if (!reply.raw.empty()) return py::module_::import("json").attr("loads")(reply.raw);  // every key
         py::dict result;
         result["success"] = reply.success;
         if (!reply.success) result["reason"] = reply.reason;
@@ -194,6 +238,21 @@ public:
         std::lock_guard lock(mutex_);
         return client_.reconnect_count();
     }
+    std::uint64_t reset_count() {
+        py::gil_scoped_release release;
+        std::lock_guard lock(mutex_);
+        return client_.reset_count();
+    }
+    std::vector<memq::Reset> take_resets() {
+        py::gil_scoped_release release;
+        std::lock_guard lock(mutex_);
+        return client_.take_resets();
+    }
+    std::optional<std::string> broker_incarnation() {
+        py::gil_scoped_release release;
+        std::lock_guard lock(mutex_);
+        return client_.broker_incarnation(timeout_);
+    }
     py::list take_gaps() {
         std::vector<memq::Gap> gaps;
         {
@@ -218,9 +277,28 @@ private:
     std::string host_;
     std::uint16_t port_;
     Millis timeout_;
+    py::object on_reset_;
+    std::mutex due_mutex_;  // guards resets_due_ only: taken inside calls, and with the GIL
+    std::deque<memq::Reset> resets_due_;
     std::mutex mutex_;
     memq::Client client_;
 };
+
+// A PyClient method that may receive (and so owe callbacks): runs it, then
+// the callbacks due. When it raises, they wait for the next such call.
+template <typename R, typename... Args>
+auto with_callbacks(R (PyClient::*method)(Args...)) {
+    return [method](PyClient& self, Args... args) -> R {
+        if constexpr (std::is_void_v<R>) {
+            (self.*method)(std::forward<Args>(args)...);
+            self.run_callbacks();
+        } else {
+            R result = (self.*method)(std::forward<Args>(args)...);
+            self.run_callbacks();
+            return result;
+        }
+    };
+}
 
 // Raises errors_module.<name>(message, *extra) as the current Python error.
 void raise_as(const char* name, const std::string& message, py::object extra = py::none()) {
@@ -264,16 +342,8 @@ PYBIND11_MODULE(_memq, module) {
         // A value: equal when the decoded fields are (raw, the wire text, is not
         // compared); hashable, being immutable, with a hash consistent with ==;
         // any other type gets NotImplemented, so m == None is False.
-        .def("__eq__",
-             [](const memq::Message& self, const py::object& other) -> py::object {
-                 if (!py::isinstance<memq::Message>(other)) return py::reinterpret_borrow<py::object>(Py_NotImplemented);
-                 return py::bool_(same_message(self, other.cast<const memq::Message&>()));
-             })
-        .def("__ne__",
-             [](const memq::Message& self, const py::object& other) -> py::object {
-                 if (!py::isinstance<memq::Message>(other)) return py::reinterpret_borrow<py::object>(Py_NotImplemented);
-                 return py::bool_(!same_message(self, other.cast<const memq::Message&>()));
-             })
+        .def("__eq__", value_comparison<memq::Message, same_message, true>)
+        .def("__ne__", value_comparison<memq::Message, same_message, false>)
         .def("__hash__",
              [](const memq::Message& m) {
                  return py::hash(py::make_tuple(m.topic, py::str(m.msg), m.index, delivery_name(m.delivery), m.cache));
@@ -286,22 +356,40 @@ PYBIND11_MODULE(_memq, module) {
                    "', cache=" + (m.cache ? (*m.cache ? "True" : "False") : "None") + ")";
         });
 
+    py::class_<memq::Reset>(module, "Reset")
+        .def(py::init([](std::string topic, std::int64_t last_index) { return memq::Reset{std::move(topic), last_index}; }),
+             py::arg("topic"), py::arg("last_index"))
+        .def_readonly("topic", &memq::Reset::topic)
+        .def_readonly("last_index", &memq::Reset::last_index)
+        // A value, like Message: ==, != and hash over both fields; NotImplemented for other types.
+        .def("__eq__", value_comparison<memq::Reset, same_reset, true>)
+        .def("__ne__", value_comparison<memq::Reset, same_reset, false>)
+        .def("__hash__", [](const memq::Reset& r) { return py::hash(py::make_tuple(r.topic, r.last_index)); })
+        .def("__repr__", [](const memq::Reset& r) {
+            return "Reset(topic=" + py::repr(py::str(r.topic)).cast<std::string>() +
+                   ", last_index=" + std::to_string(r.last_index) + ")";
+        });
+
     py::class_<PyClient>(module, "Client")
-        .def(py::init<const std::string&, std::uint16_t, double, bool>(), py::arg("host") = "127.0.0.1",
-             py::arg("port") = 7000, py::arg("timeout") = 10.0, py::arg("reconnect") = false)
-        .def("subscribe", &PyClient::subscribe, py::arg("topic"), py::arg("last_seen") = py::none(),
+        .def(py::init<const std::string&, std::uint16_t, double, bool, py::object>(), py::arg("host") = "127.0.0.1",
+             py::arg("port") = 7000, py::arg("timeout") = 10.0, py::arg("reconnect") = false,
+             py::arg("on_reset") = py::none())
+        .def("subscribe", with_callbacks(&PyClient::subscribe), py::arg("topic"), py::arg("last_seen") = py::none(),
              py::arg("cache") = py::none(), py::arg("timeout") = py::none())
-        .def("unsubscribe", &PyClient::unsubscribe, py::arg("topic"), py::arg("timeout") = py::none())
-        .def("send", &PyClient::send, py::arg("topic"), py::arg("msg"), py::arg("delivery") = "all",
+        .def("unsubscribe", with_callbacks(&PyClient::unsubscribe), py::arg("topic"), py::arg("timeout") = py::none())
+        .def("send", with_callbacks(&PyClient::send), py::arg("topic"), py::arg("msg"), py::arg("delivery") = "all",
              py::arg("cache") = py::none(), py::arg("timeout") = py::none())
-        .def("publish", &PyClient::publish, py::arg("topic"), py::arg("msg"), py::arg("delivery") = "all",
+        .def("publish", with_callbacks(&PyClient::publish), py::arg("topic"), py::arg("msg"), py::arg("delivery") = "all",
              py::arg("cache") = py::none())
-        .def("flush", &PyClient::flush, py::arg("timeout") = py::none())
-        .def("receive", &PyClient::receive, py::arg("timeout") = py::none())
-        .def("send_raw", &PyClient::send_raw, py::arg("data"), py::arg("expect_reply") = true)
-        .def("next_reply", &PyClient::next_reply, py::arg("timeout") = py::none())
+        .def("flush", with_callbacks(&PyClient::flush), py::arg("timeout") = py::none())
+        .def("receive", with_callbacks(&PyClient::receive), py::arg("timeout") = py::none())
+        .def("send_raw", with_callbacks(&PyClient::send_raw), py::arg("data"), py::arg("expect_reply") = true)
+        .def("next_reply", with_callbacks(&PyClient::next_reply), py::arg("timeout") = py::none())
         .def("close", &PyClient::close)
         .def("take_gaps", &PyClient::take_gaps)
+        .def("take_resets", &PyClient::take_resets)
+        .def_property_readonly("reset_count", &PyClient::reset_count)
+        .def_property_readonly("broker_incarnation", with_callbacks(&PyClient::broker_incarnation))
         .def_property_readonly("connected", &PyClient::connected)
         .def_property_readonly("unacknowledged", &PyClient::unacknowledged)
         .def_property_readonly("inbox_size", &PyClient::inbox_size)
@@ -311,7 +399,7 @@ PYBIND11_MODULE(_memq, module) {
         // Client keeps object's == and hash (identity): it is a connection.
         .def("__repr__", &PyClient::repr)
         .def("__iter__", [](py::object self) { return self; })
-        .def("__next__", &PyClient::next_message)
+        .def("__next__", with_callbacks(&PyClient::next_message))
         .def("__enter__", [](py::object self) { return self; })
         .def("__exit__", [](PyClient& self, py::args) { self.close(); });
 }

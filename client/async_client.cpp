@@ -88,19 +88,24 @@ struct AsyncClient::State : std::enable_shared_from_this<State> {
             if (auto* message = std::get_if<Message>(&*event)) {
                 if (on_message_) on_message_(*message);
             } else if (auto* ack = std::get_if<Ack>(&*event)) {
-                if (auto handler = take_handler(ack->request)) handler({}, Reply{true, {}});
+                if (auto handler = take_handler(ack->request)) handler({}, Reply{true, {}, ack->raw});
             } else if (auto* failure = std::get_if<Failure>(&*event)) {
-                if (auto handler = take_handler(failure->request)) handler({}, Reply{false, failure->reason});
+                if (auto handler = take_handler(failure->request)) {
+                    handler({}, Reply{false, failure->reason, failure->raw});
+                }
             } else if (auto* error = std::get_if<ProtocolError>(&*event)) {
                 const auto code = std::make_error_code(std::errc::protocol_error);
                 ReplyHandler handler = error->request ? take_handler(*error->request) : ReplyHandler{};
                 if (handler) {
-                    handler(code, Reply{false, error->description});
+                    handler(code, Reply{false, error->description, error->raw});
                 } else if (on_error_) {
                     on_error_(code, error->description);
                 }
+            } else if (auto* gap = std::get_if<Gap>(&*event)) {
+                if (on_gap_) on_gap_(*gap);
+            } else if (auto* reset = std::get_if<Reset>(&*event)) {
+                if (on_reset_) on_reset_(*reset);
             }
-            // Gap events need resume, which only memq::Client does.
         }
     }
 
@@ -133,6 +138,8 @@ struct AsyncClient::State : std::enable_shared_from_this<State> {
     std::deque<std::pair<RequestId, ReplyHandler>> handlers_;
     MessageHandler on_message_;
     ErrorHandler on_error_;
+    GapHandler on_gap_;
+    ResetHandler on_reset_;
     std::uint64_t generation_ = 0;
     bool connected_ = false;
     bool write_in_flight_ = false;
@@ -144,11 +151,15 @@ AsyncClient::AsyncClient(asio::io_context& io, ClientCoreOptions options)
 AsyncClient::~AsyncClient() {
     state_->on_message_ = nullptr;
     state_->on_error_ = nullptr;
+    state_->on_gap_ = nullptr;
+    state_->on_reset_ = nullptr;
     state_->shut(asio::error::operation_aborted);
 }
 
 void AsyncClient::on_message(MessageHandler handler) { state_->on_message_ = std::move(handler); }
 void AsyncClient::on_error(ErrorHandler handler) { state_->on_error_ = std::move(handler); }
+void AsyncClient::on_gap(GapHandler handler) { state_->on_gap_ = std::move(handler); }
+void AsyncClient::on_reset(ResetHandler handler) { state_->on_reset_ = std::move(handler); }
 
 void AsyncClient::async_connect(std::string_view host, std::uint16_t port, ConnectHandler handler) {
     State& state = *state_;
@@ -173,6 +184,7 @@ void AsyncClient::async_connect(std::string_view host, std::uint16_t port, Conne
                                         std::error_code ignored;
                                         self->socket_.set_option(tcp::no_delay(true), ignored);
                                         self->connected_ = true;
+                                        self->core_.start_session();  // hello goes first
                                         self->start_read();
                                         self->start_write();
                                     }
@@ -198,5 +210,7 @@ void AsyncClient::async_send(std::string_view topic, std::string_view msg, Deliv
 void AsyncClient::close() { state_->shut(asio::error::operation_aborted); }
 
 bool AsyncClient::connected() const { return state_->connected_; }
+
+std::optional<std::string> AsyncClient::broker_incarnation() const { return state_->core_.broker_incarnation(); }
 
 }  // namespace memq

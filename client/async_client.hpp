@@ -4,8 +4,12 @@
 // runs later on the io_context, exactly once. Replies come in request order,
 // so handlers run in the order their requests were made. Delivered messages go
 // to the on_message handler; a lost connection (or a protocol violation that
-// no request owns) goes to the on_error handler. No reconnect: the blocking
-// memq::Client has that.
+// no request owns) goes to the on_error handler. No reconnect of its own (the
+// blocking memq::Client has that), but every connection starts with a hello
+// (ClientCore::start_session()), so calling async_connect again after a loss
+// resumes the subscriptions the way memq::Client does; its Gap and Reset
+// events go to the on_gap and on_reset handlers (with ClientCoreOptions::
+// drop_duplicates set, as a resuming client wants).
 //
 // Threads: not thread-safe. Make every call, and run the io_context, from one
 // thread (or from one strand). Handlers must not throw.
@@ -42,6 +46,8 @@ public:
     using ReplyHandler = std::function<void(std::error_code error, const Reply& reply)>;
     using MessageHandler = std::function<void(const Message&)>;
     using ErrorHandler = std::function<void(std::error_code error, std::string_view what)>;
+    using GapHandler = std::function<void(const Gap&)>;
+    using ResetHandler = std::function<void(const Reset&)>;
 
     explicit AsyncClient(asio::io_context& io, ClientCoreOptions options = {});
     ~AsyncClient();
@@ -50,6 +56,8 @@ public:
 
     void on_message(MessageHandler handler);
     void on_error(ErrorHandler handler);
+    void on_gap(GapHandler handler);
+    void on_reset(ResetHandler handler);
 
     void async_connect(std::string_view host, std::uint16_t port, ConnectHandler handler);
     // Requests made before the connect completes wait in the output buffer.
@@ -60,6 +68,9 @@ public:
                     ReplyHandler handler);
     void close();
     bool connected() const;
+    // The incarnation from the broker's last hello answer; empty before it,
+    // and for a broker without identities (an aiomemq server).
+    std::optional<std::string> broker_incarnation() const;
 
 private:
     struct State;

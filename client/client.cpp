@@ -44,6 +44,7 @@ struct Outcome {
     enum class Kind : std::uint8_t { ack, failure, violation, lost };
     Kind kind = Kind::ack;
     std::string text;  // failure: the reason; violation, lost: a description
+    std::string raw;   // ack, failure: the reply line, when not the plain ack
 };
 
 // async_write's own completion conditions cap each write at 64 KiB; this one
@@ -160,10 +161,13 @@ struct Client::Impl {
     void drain_events() {
         while (auto event = core_.poll_event()) {
             std::visit(Overloaded{
-                           [this](Ack& ack) { settle(ack.request, ack.kind, Outcome{}); },
+                           [this](Ack& ack) {
+                               settle(ack.request, ack.kind, Outcome{Outcome::Kind::ack, {}, std::move(ack.raw)});
+                           },
                            [this](Failure& failure) {
                                settle(failure.request, failure.kind,
-                                      Outcome{Outcome::Kind::failure, std::move(failure.reason)});
+                                      Outcome{Outcome::Kind::failure, std::move(failure.reason),
+                                              std::move(failure.raw)});
                            },
                            [this](Message& message) { inbox_.push_back(std::move(message)); },
                            [this](ProtocolError& error) {
@@ -171,15 +175,20 @@ struct Client::Impl {
                                if (!error.raw.empty()) text += ": " + error.raw;
                                if (error.request) {
                                    settle(*error.request, *error.kind,
-                                          Outcome{Outcome::Kind::violation, std::move(text)});
+                                          Outcome{Outcome::Kind::violation, std::move(text), {}});
                                } else {
-                                   deferred_.push_back(Outcome{Outcome::Kind::violation, std::move(text)});
+                                   deferred_.push_back(Outcome{Outcome::Kind::violation, std::move(text), {}});
                                }
                            },
                            [this](Gap& gap) {
                                ++gap_count_;
                                if (options_.on_gap) options_.on_gap(gap);
                                gaps_.push_back(std::move(gap));
+                           },
+                           [this](Reset& reset) {
+                               ++reset_count_;
+                               if (options_.on_reset) options_.on_reset(reset);
+                               resets_.push_back(std::move(reset));
                            },
                        },
                        *event);
@@ -204,6 +213,7 @@ struct Client::Impl {
                 }
                 return;
             case RequestKind::raw: replies_.push_back(std::move(outcome)); return;
+            case RequestKind::hello:  // the core's own; only a broken answer reaches here
             case RequestKind::resubscribe:
                 if (outcome.kind == Outcome::Kind::failure || outcome.kind == Outcome::Kind::violation) {
                     deferred_.push_back(std::move(outcome));
@@ -262,10 +272,8 @@ struct Client::Impl {
         reconnect_attempt_ = 0;
         std::error_code ignored;
         socket_.set_option(tcp::no_delay(true), ignored);
-        if (resuming) {
-            core_.resubscribe_all();
-            ++reconnects_;
-        }
+        core_.start_session();  // hello first; the core resumes the subscriptions once it is answered
+        if (resuming) ++reconnects_;
         start_io();
     }
 
@@ -312,7 +320,7 @@ struct Client::Impl {
         timer_.cancel();
         read_in_flight_ = false;
         write_in_flight_ = false;
-        for (const auto& [id, kind] : core_.reset()) settle(id, kind, Outcome{Outcome::Kind::lost, why});
+        for (const auto& [id, kind] : core_.reset()) settle(id, kind, Outcome{Outcome::Kind::lost, why, {}});
         state_ = State::disconnected;
         disconnect_reason_ = why;
     }
@@ -398,6 +406,8 @@ struct Client::Impl {
 
     std::vector<Gap> gaps_;
     std::uint64_t gap_count_ = 0;
+    std::vector<Reset> resets_;
+    std::uint64_t reset_count_ = 0;
     std::uint64_t reconnects_ = 0;
     unsigned reconnect_attempt_ = 0;
     Prng prng_;
@@ -550,14 +560,26 @@ Reply Client::next_reply(Duration timeout) {
     Outcome outcome = std::move(impl.replies_.front());
     impl.replies_.pop_front();
     switch (outcome.kind) {
-        case Outcome::Kind::ack: return Reply{true, {}};
-        case Outcome::Kind::failure: return Reply{false, std::move(outcome.text)};
+        case Outcome::Kind::ack: return Reply{true, {}, std::move(outcome.raw)};
+        case Outcome::Kind::failure: return Reply{false, std::move(outcome.text), std::move(outcome.raw)};
         default: throw_outcome(outcome);
     }
 }
 
 std::vector<Gap> Client::take_gaps() { return std::exchange(impl_->gaps_, {}); }
 std::uint64_t Client::gap_count() const { return impl_->gap_count_; }
+std::vector<Reset> Client::take_resets() { return std::exchange(impl_->resets_, {}); }
+std::uint64_t Client::reset_count() const { return impl_->reset_count_; }
+std::optional<std::string> Client::broker_incarnation(Duration timeout) {
+    Impl& impl = *impl_;
+    const auto deadline = Clock::now() + timeout;
+    impl.ensure_connected(deadline);
+    const bool answered = impl.wait_until(
+        [&impl] { return impl.state_ != Impl::State::connected || !impl.core_.hello_pending(); }, deadline);
+    if (!answered) throw Timeout("broker_incarnation: no answer to hello from " + impl.where() + " within the timeout");
+    if (impl.state_ != Impl::State::connected) throw ConnectionError(impl.disconnect_reason_);
+    return impl.core_.broker_incarnation();
+}
 std::uint64_t Client::reconnect_count() const { return impl_->reconnects_; }
 
 }  // namespace memq

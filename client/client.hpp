@@ -5,8 +5,9 @@
 // reason); a missing or lost connection throws memq::ConnectionError; a broker
 // that breaks the protocol throws memq::ProtocolViolation. All derive from
 // memq::Error. Messages that arrive while a call waits for something else go
-// to the inbox and come out of receive(), in order; none is ever dropped
-// (except duplicates, when resuming, see ClientOptions::reconnect).
+// to the inbox and come out of receive(), in order; none is dropped except,
+// when resuming (see ClientOptions::reconnect), duplicates and what a Reset
+// says is taken again from the new broker's cache.
 //
 // Threads: no call is thread-safe. Use one Client from one thread at a time
 // (it may move between threads between calls). IO happens only inside calls:
@@ -16,13 +17,20 @@
 // moved-from Client may only be assigned to or destroyed.
 //
 // Resume: with ClientOptions::reconnect, a lost connection is re-opened
-// (inside whichever call notices, with exponential backoff and jitter) and
-// every topic is re-subscribed with last_seen = the last index received on
-// it; duplicates are dropped by index, and when the first message after a
-// resume is not last_seen + 1 the client records a Gap (take_gaps(),
-// gap_count(), ClientOptions::on_gap) instead of hiding it. Requests that
-// were in flight when the connection broke are not re-sent: a waiting call
-// throws ConnectionError and flush() reports the publishes lost.
+// (inside whichever call notices, with exponential backoff and jitter). Every
+// connection starts with a hello (the memq extension), and once it is
+// answered every topic is re-subscribed (ClientCore::start_session()): with
+// last_seen = the last index received on it when the broker is the same
+// incarnation as before; duplicates are dropped by index, and when the first
+// message after a resume is not last_seen + 1 the client records a Gap
+// (take_gaps(), gap_count(), ClientOptions::on_gap) instead of hiding it.
+// When the broker lost its state (a new memqd incarnation, or, from a server
+// without identities, a first index at or below last_seen) the client records
+// a Reset (take_resets(), reset_count(), ClientOptions::on_reset) and takes the
+// topic again from the start of the new broker's cache (client/README.md,
+// "Resume", has the exact guarantees). Requests that were in flight when the
+// connection broke are not re-sent: a waiting call throws ConnectionError and
+// flush() reports the publishes lost.
 //
 // The implementation is standalone Asio over a private io_context; this
 // header does not include Asio (see async_client.hpp for the form that runs
@@ -71,12 +79,17 @@ struct ClientOptions {
     // Called (from inside whichever call receives it) for each gap; must not
     // throw. Gaps are also kept for take_gaps() either way.
     std::function<void(const Gap&)> on_gap;
+    // Likewise for each Reset (the broker lost the state a topic resumed from).
+    std::function<void(const Reset&)> on_reset;
 };
 
 // The broker's answer to a raw line: {"success": true} or {"success": false, "reason": ...}.
 struct Reply {
     bool success = false;
     std::string reason;
+    // The reply line as received (without its line ending) when it is not
+    // exactly {"success": true}: a failure, or a success with more keys (hello).
+    std::string raw;
 };
 
 class Client {
@@ -93,6 +106,8 @@ public:
 
     // Connects (once; reconnects are automatic with ClientOptions::reconnect).
     // Throws ConnectionError when refused or unresolvable, Timeout when slow.
+    // The connection's first line is a hello; nothing waits for its answer
+    // (see broker_incarnation()).
     void connect(std::string_view host, std::uint16_t port, Duration timeout = default_timeout);
     // Drops the connection and every outstanding request; no reconnect follows.
     // Buffered publishes that were not flushed are lost: flush() first.
@@ -135,7 +150,13 @@ public:
     // Resume bookkeeping.
     std::vector<Gap> take_gaps();
     std::uint64_t gap_count() const;
+    std::vector<Reset> take_resets();
+    std::uint64_t reset_count() const;
     std::uint64_t reconnect_count() const;
+    // The incarnation the broker of the current connection gave in answer to
+    // its hello (waiting for that answer if it is still due); empty for a
+    // broker without identities (an aiomemq server). Throws like a request.
+    std::optional<std::string> broker_incarnation(Duration timeout = default_timeout);
 
 private:
     struct Impl;

@@ -18,6 +18,7 @@ namespace memq {
 namespace {
 
 constexpr std::string_view kAckLine = R"({"success": true})";
+constexpr std::string_view kHelloLine = "{\"command\": \"hello\"}\n";
 
 void append_int(std::string& out, std::int64_t value) {
     char digits[24];
@@ -94,7 +95,7 @@ RequestId ClientCore::subscribe(std::string_view topic, std::optional<std::int64
     auto [entry, inserted] = subscriptions_.try_emplace(std::string(topic));
     Subscription& subscription = entry->second;
     subscription.cache = cache;
-    subscription.awaiting_first_after_resume = false;
+    subscription.phase = Phase::live;  // this subscribe says where it stands: nothing to resume or check
     // An explicit last_seen says where this subscriber stands; without one a
     // re-subscribe keeps what it knew (a fresh one knows nothing yet).
     if (last_seen && *last_seen >= 0) {
@@ -171,9 +172,7 @@ void ClientCore::handle_line(std::string_view line) {
             protocol_error("reply with no pending request", line, false);
             return;
         }
-        const Pending& oldest = pending_.front();
-        events_.emplace_back(Ack{oldest.id, oldest.kind});
-        pending_.pop_front();
+        acknowledge(line, /*plain=*/true);
         return;
     }
     if (Message message; detail::fast_decode_message(line, message)) {  // the fast path of a subscriber
@@ -217,8 +216,14 @@ void ClientCore::handle_reply_line(std::string_view line) {
         return;
     }
     if (success->get<bool>()) {
-        events_.emplace_back(Ack{pending_.front().id, pending_.front().kind});
-        pending_.pop_front();
+        if (pending_.front().kind == RequestKind::hello) {
+            pending_.pop_front();
+            const auto incarnation = parsed.find("incarnation");
+            const bool has_one = incarnation != parsed.end() && incarnation->is_string();
+            learn_identity(has_one ? std::optional<std::string>(incarnation->get<std::string>()) : std::nullopt);
+            return;
+        }
+        acknowledge(line, /*plain=*/false);
         return;
     }
     const auto reason = parsed.find("reason");
@@ -228,6 +233,10 @@ void ClientCore::handle_reply_line(std::string_view line) {
     }
     const Pending oldest = std::move(pending_.front());
     pending_.pop_front();
+    if (oldest.kind == RequestKind::hello) {  // an aiomemq server: "Malformed json message"
+        learn_identity(std::nullopt);
+        return;
+    }
     if (oldest.kind == RequestKind::subscribe || oldest.kind == RequestKind::resubscribe) {
         // Refused: there is nothing to resume, unless a later subscribe to the
         // same topic is still waiting for its own answer.
@@ -242,6 +251,54 @@ void ClientCore::handle_reply_line(std::string_view line) {
     events_.emplace_back(Failure{oldest.id, oldest.kind, reason->get<std::string>(), std::string(line)});
 }
 
+void ClientCore::acknowledge(std::string_view line, bool plain) {
+    const Pending oldest = std::move(pending_.front());
+    pending_.pop_front();
+    if (oldest.kind == RequestKind::hello) {  // {"success": true} and nothing else: no identity given
+        learn_identity(std::nullopt);
+        return;
+    }
+    if (oldest.kind == RequestKind::resubscribe) {
+        // The fresh subscribe after a Reset: what follows is the new broker's cache.
+        const auto found = subscriptions_.find(oldest.topic);
+        if (found != subscriptions_.end() && found->second.phase == Phase::dropping &&
+            found->second.fresh_subscribe == oldest.id) {
+            found->second.phase = Phase::check_gap;
+            found->second.continues_after = -1;
+        }
+    }
+    events_.emplace_back(Ack{oldest.id, oldest.kind, plain ? std::string() : std::string(line)});
+}
+
+void ClientCore::report_reset(const std::string& topic, Subscription& subscription) {
+    events_.emplace_back(Reset{topic, *subscription.last_index});
+    subscription.last_index.reset();
+}
+
+void ClientCore::learn_identity(std::optional<std::string> incarnation) {
+    hello_pending_ = false;
+    const bool changed = identity_known_ && incarnation != incarnation_;
+    identity_known_ = true;
+    incarnation_ = std::move(incarnation);
+    for (auto& [topic, subscription] : subscriptions_) {
+        if (subscription.phase != Phase::to_resume) continue;
+        if (!changed) {
+            // The same broker life, as far as can be told: continue where it stopped.
+            subscription.continues_after = subscription.last_index;
+            subscription.phase = !incarnation_ && subscription.last_index ? Phase::check_reset : Phase::check_gap;
+        } else if (subscription.last_index) {
+            // A new broker life: from the start of its cache, which has no gap before index 0.
+            report_reset(topic, subscription);
+            subscription.continues_after = -1;
+            subscription.phase = Phase::check_gap;
+        } else {
+            subscription.phase = Phase::live;  // nothing was received: the whole cache is owed, as at first
+        }
+        encode_subscribe(topic, subscription.last_index, subscription.cache);
+        push_pending(RequestKind::resubscribe, topic);
+    }
+}
+
 void ClientCore::handle_message(Message message) {
     const auto found = subscriptions_.find(message.topic);
     if (found == subscriptions_.end()) {  // not (or no longer) tracked: pass it on as is
@@ -249,15 +306,24 @@ void ClientCore::handle_message(Message message) {
         return;
     }
     Subscription& subscription = found->second;
+    if (subscription.phase == Phase::dropping) return;  // the new broker's cache brings it again
+    if (subscription.phase == Phase::check_reset && message.index <= *subscription.last_index) {
+        // The broker without identity lost what this subscriber resumed from.
+        report_reset(message.topic, subscription);
+        subscription.phase = Phase::dropping;
+        encode_subscribe(message.topic, std::nullopt, subscription.cache);
+        subscription.fresh_subscribe = push_pending(RequestKind::resubscribe, message.topic);
+        return;
+    }
     if (options_.drop_duplicates && subscription.last_index && message.index <= *subscription.last_index) {
         return;
     }
-    if (subscription.awaiting_first_after_resume) {
-        subscription.awaiting_first_after_resume = false;
-        // A gap is a first index past last + 1 (written so that last = INT64_MAX cannot overflow).
-        if (subscription.last_index && message.index > *subscription.last_index &&
-            message.index - 1 != *subscription.last_index) {
-            events_.emplace_back(Gap{message.topic, *subscription.last_index + 1, message.index});
+    if (subscription.phase == Phase::check_gap || subscription.phase == Phase::check_reset) {
+        subscription.phase = Phase::live;
+        // A gap is a first index past previous + 1 (written so that previous = INT64_MAX cannot overflow).
+        const std::optional<std::int64_t> previous = subscription.continues_after;
+        if (previous && message.index > *previous && message.index - 1 != *previous) {
+            events_.emplace_back(Gap{message.topic, *previous + 1, message.index});
         }
     }
     if (!subscription.last_index || message.index > *subscription.last_index) subscription.last_index = message.index;
@@ -266,12 +332,15 @@ void ClientCore::handle_message(Message message) {
 
 void ClientCore::protocol_error(std::string description, std::string_view raw, bool takes_reply_slot) {
     ProtocolError error{std::move(description), std::string(raw), std::nullopt, std::nullopt};
+    bool answers_hello = false;
     if (takes_reply_slot && !pending_.empty()) {
         error.request = pending_.front().id;
         error.kind = pending_.front().kind;
+        answers_hello = pending_.front().kind == RequestKind::hello;
         pending_.pop_front();
     }
     events_.emplace_back(std::move(error));
+    if (answers_hello) learn_identity(std::nullopt);  // no identity to be had: resume as with aiomemq
 }
 
 std::deque<std::pair<RequestId, RequestKind>> ClientCore::reset() {
@@ -281,13 +350,25 @@ std::deque<std::pair<RequestId, RequestKind>> ClientCore::reset() {
     output_.clear();
     reader_ = LineReader(options_.line_bytes_max);
     input_spent_ = false;
+    hello_pending_ = false;
+    for (auto& [topic, subscription] : subscriptions_) subscription.phase = Phase::to_resume;
     return lost;
+}
+
+RequestId ClientCore::start_session() {
+    // In front of whatever was queued since the reset: nothing of it is written yet.
+    output_.insert(0, kHelloLine);
+    const RequestId id = next_id_++;
+    pending_.push_front(Pending{id, RequestKind::hello, {}});
+    hello_pending_ = true;
+    return id;
 }
 
 std::size_t ClientCore::resubscribe_all() {
     for (auto& [topic, subscription] : subscriptions_) {
         encode_subscribe(topic, subscription.last_index, subscription.cache);
-        subscription.awaiting_first_after_resume = true;
+        subscription.phase = Phase::check_gap;
+        subscription.continues_after = subscription.last_index;
         push_pending(RequestKind::resubscribe, topic);
     }
     return subscriptions_.size();

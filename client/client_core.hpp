@@ -4,7 +4,9 @@
 // the caller drains and writes; the FIFO of requests still waiting for their
 // reply; the decoding of incoming bytes (cut anywhere) into events; and, per
 // subscribed topic, the last index received, so that a resumed connection can
-// re-subscribe where it stopped, drop duplicates and report gaps.
+// re-subscribe where it stopped, drop duplicates and report gaps; and the
+// broker's identity (the memq hello extension), so that a resume can tell a
+// broker that lost its state from one that kept it (start_session()).
 //
 // Rules: no sockets, no clocks, no threads, no randomness; every input is a
 // call, every output is a buffer or a polled event. Replies come in request
@@ -30,12 +32,16 @@ namespace memq {
 // Every request gets an id, counting up from 1 for the life of the core.
 using RequestId = std::uint64_t;
 
-enum class RequestKind : std::uint8_t { subscribe, unsubscribe, send, raw, resubscribe };
+// hello and resubscribe are the core's own requests (start_session(), resubscribe_all()).
+enum class RequestKind : std::uint8_t { subscribe, unsubscribe, send, raw, resubscribe, hello };
 
 // The broker's {"success": true} for `request`.
 struct Ack {
     RequestId request = 0;
     RequestKind kind = RequestKind::send;
+    // The line as received, without its line ending, when it is anything but
+    // exactly {"success": true} (e.g. a hello reply, or other spacing); else empty.
+    std::string raw;
 };
 
 // The broker's {"success": false, "reason": ...} for `request`.
@@ -75,7 +81,20 @@ struct Gap {
     std::int64_t got_index = 0;
 };
 
-using Event = std::variant<Ack, Failure, Message, ProtocolError, Gap>;
+// After a resume, the broker on the other end has lost the state this
+// subscriber resumed from: its identity changed (a memqd restart), or, with a
+// broker that has none (aiomemq), the first index after the resume was at or
+// below last_index. The old broker's messages after `last_index` that this
+// subscriber did not receive may be lost, and how many cannot be known; the
+// topic is re-subscribed from the start of the new broker's cache, its last
+// index forgotten. A later Gap with expected_index 0 says the new broker's
+// cache had already dropped its first messages.
+struct Reset {
+    std::string topic;
+    std::int64_t last_index = 0;
+};
+
+using Event = std::variant<Ack, Failure, Message, ProtocolError, Gap, Reset>;
 
 struct ClientCoreOptions {
     // Longest incoming line accepted, in bytes; a longer one is reported as a
@@ -127,10 +146,29 @@ public:
     // every pending request (returned, oldest first, so the caller can fail
     // them). Queued events stay. Subscriptions and their indices stay.
     std::deque<std::pair<RequestId, RequestKind>> reset();
+    // A connection is up: puts a hello request (RequestKind::hello, no Ack
+    // event) in front of everything not yet written, so call it before the
+    // first take_output() of the connection. When its reply comes, the core
+    // learns the broker's identity (broker_incarnation()) and re-subscribes
+    // every topic remembered from before the last reset() (RequestKind::resubscribe):
+    // - first identity, or the same as before: with last_seen = the last index
+    //   received, as resubscribe_all() does;
+    // - another identity (memqd restarted, or a switch between memqd and a
+    //   server without identities): a Reset event per topic with a last
+    //   index, then a subscribe without last_seen (the new broker's whole cache);
+    // - no identity (the reply is a failure, as from an aiomemq server), as
+    //   before: with last_seen; if the first message after it has an index at
+    //   or below last_seen, a Reset event, that message and every later one on
+    //   the topic dropped until a second subscribe without last_seen (which
+    //   the core sends) is acknowledged, then the replay taken as new. A new
+    //   broker that had already passed last_seen cannot be told apart.
+    // A topic subscribed with subscribe() in the meantime is not resumed.
+    // Returns the hello's id.
+    RequestId start_session();
     // Re-subscribes every remembered topic (as RequestKind::resubscribe),
     // with last_seen = the last index received on it (or the last_seen it was
-    // first subscribed with), and arms gap detection for each. Returns how
-    // many requests it made.
+    // first subscribed with), and arms gap detection for each, without asking
+    // who the broker is. Returns how many requests it made.
     std::size_t resubscribe_all();
 
     // --- Inspection. ---
@@ -142,6 +180,11 @@ public:
     // The last index received on `topic` (or the last_seen it was subscribed with).
     std::optional<std::int64_t> last_index(std::string_view topic) const;
     std::size_t subscriptions() const { return subscriptions_.size(); }
+    // start_session()'s hello is not answered yet.
+    bool hello_pending() const { return hello_pending_; }
+    // The last broker incarnation learned; empty when the broker has no
+    // identity (an aiomemq server) or none was learned yet.
+    const std::optional<std::string>& broker_incarnation() const { return incarnation_; }
 
 private:
     struct Pending {
@@ -149,10 +192,20 @@ private:
         RequestKind kind;
         std::string topic;  // subscribe only: to forget it if refused
     };
+    // Where a subscription stands in a resume.
+    enum class Phase : std::uint8_t {
+        live,         // nothing to check
+        to_resume,    // the connection was reset: re-subscribed when the hello is answered
+        check_gap,    // the first message after the resume is checked against continues_after
+        check_reset,  // no identity: the first message is checked against last_index first
+        dropping,     // a Reset is reported: drop everything until fresh_subscribe is acknowledged
+    };
     struct Subscription {
         std::optional<std::int64_t> last_index;
         std::optional<bool> cache;
-        bool awaiting_first_after_resume = false;
+        Phase phase = Phase::live;
+        std::optional<std::int64_t> continues_after;  // check_gap: the index the next one should follow
+        RequestId fresh_subscribe = 0;                // dropping: the subscribe that ends it
     };
 
     RequestId push_pending(RequestKind kind, std::string_view topic = {});
@@ -160,6 +213,9 @@ private:
     void handle_line(std::string_view line);
     void handle_reply_line(std::string_view line);
     void handle_message(Message message);
+    void acknowledge(std::string_view line, bool plain);
+    void learn_identity(std::optional<std::string> incarnation);
+    void report_reset(const std::string& topic, Subscription& subscription);
     void protocol_error(std::string description, std::string_view raw, bool takes_reply_slot);
 
     ClientCoreOptions options_;
@@ -170,6 +226,9 @@ private:
     std::unordered_map<std::string, Subscription> subscriptions_;
     RequestId next_id_ = 1;
     bool input_spent_ = false;
+    bool identity_known_ = false;  // a hello was answered, on this connection or an earlier one
+    bool hello_pending_ = false;
+    std::optional<std::string> incarnation_;
 };
 
 }  // namespace memq

@@ -34,23 +34,28 @@ constexpr const char* kMemqdPath = nullptr;
 
 bool memqd_available() { return kMemqdPath != nullptr; }
 
-BrokerProcess::BrokerProcess(std::vector<std::string> extra_args) {
+BrokerProcess::BrokerProcess(std::vector<std::string> extra_args) : extra_args_(std::move(extra_args)) {
     if (!memqd_available()) throw std::runtime_error("no memqd built");
     char pattern[] = "/tmp/memq-client-test-XXXXXX";
     if (mkdtemp(pattern) == nullptr) throw std::runtime_error(std::string("mkdtemp: ") + std::strerror(errno));
     directory_ = pattern;
+    spawn(0);
+}
+
+void BrokerProcess::spawn(std::uint16_t port) {
     const std::string port_file = directory_ + "/port";
     const std::string log_file = directory_ + "/memqd.log";
+    std::filesystem::remove(port_file);  // a restart must not read the last run's
 
-    std::vector<std::string> args = {kMemqdPath, "--port", "0", "--port-file", port_file};
-    args.insert(args.end(), extra_args.begin(), extra_args.end());
+    std::vector<std::string> args = {kMemqdPath, "--port", std::to_string(port), "--port-file", port_file};
+    args.insert(args.end(), extra_args_.begin(), extra_args_.end());
     std::vector<char*> argv;
     for (std::string& arg : args) argv.push_back(arg.data());
     argv.push_back(nullptr);
 
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, log_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
     const int spawned = posix_spawn(&pid_, kMemqdPath, &actions, nullptr, argv.data(), environ);
     posix_spawn_file_actions_destroy(&actions);
     if (spawned != 0) throw std::runtime_error(std::string("posix_spawn memqd: ") + std::strerror(spawned));
@@ -74,9 +79,17 @@ BrokerProcess::BrokerProcess(std::vector<std::string> extra_args) {
     throw std::runtime_error("memqd wrote no port file within the deadline; see " + log_file);
 }
 
-int BrokerProcess::stop() {
+int BrokerProcess::stop() { return end(SIGTERM); }
+
+int BrokerProcess::restart(int signal) {
+    const int status = end(signal);
+    spawn(port_);
+    return status;
+}
+
+int BrokerProcess::end(int signal) {
     if (pid_ < 0) return 0;
-    kill(pid_, SIGTERM);
+    kill(pid_, signal);
     int status = 0;
     while (waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
     }

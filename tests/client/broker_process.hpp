@@ -27,8 +27,16 @@ public:
     std::uint16_t port() const { return port_; }
     // SIGTERM, then waits for the exit; returns the exit status (as waitpid's).
     int stop();
+    // Ends memqd with `signal` (SIGTERM, SIGKILL), waits for the exit, and
+    // starts a new memqd, with the same arguments, on the same port. Returns
+    // the old one's exit status.
+    int restart(int signal);
 
 private:
+    void spawn(std::uint16_t port);
+    int end(int signal);
+
+    std::vector<std::string> extra_args_;
     std::string directory_;
     pid_t pid_ = -1;
     std::uint16_t port_ = 0;

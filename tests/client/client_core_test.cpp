@@ -2,6 +2,7 @@
 // message decoding at any split, protocol errors, and resume bookkeeping.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <limits>
 
 #include <string>
@@ -48,8 +49,10 @@ std::string describe(const Event& event) {
                 return "message " + e.topic + " " + e.msg + " " + std::to_string(e.index) + " " + e.raw;
             } else if constexpr (std::is_same_v<T, ProtocolError>) {
                 return "protocol error " + e.description + " " + e.raw;
-            } else {
+            } else if constexpr (std::is_same_v<T, Gap>) {
                 return "gap " + e.topic + " " + std::to_string(e.expected_index) + " " + std::to_string(e.got_index);
+            } else {
+                return "reset " + e.topic + " " + std::to_string(e.last_index);
             }
         },
         event);
@@ -500,6 +503,251 @@ TEST(ClientCoreResume, LastIndexFollowsTheMessagesReceived) {
     EXPECT_FALSE(core.last_index("t").has_value());
     core.receive(std::string(kAck) + message_line("t", "a", 12));
     EXPECT_EQ(core.last_index("t"), std::optional<std::int64_t>(12));
+}
+
+// ------------------------------------------------------------------ broker identity (hello) and Reset
+
+constexpr std::string_view kHello = "{\"command\": \"hello\"}\n";
+constexpr std::string_view kMalformed = "{\"success\": false, \"reason\": \"Malformed json message\"}\r\n";
+
+std::string hello_reply(std::string_view incarnation) {
+    return "{\"success\": true, \"broker\": \"memqd\", \"incarnation\": \"" + std::string(incarnation) + "\"}\r\n";
+}
+
+// A core with drop_duplicates (as resuming clients use) whose first session
+// learned `first_reply`, subscribed to "t", and received index `last` there.
+ClientCore core_that_saw(std::string_view first_reply, std::int64_t last) {
+    ClientCore core(ClientCoreOptions{.drop_duplicates = true});
+    core.start_session();
+    core.receive(first_reply);
+    core.subscribe("t");
+    core.receive(std::string(kAck) + message_line("t", "old", last));
+    drain(core);
+    take(core);
+    return core;
+}
+
+// Reconnects `core`: reset, a new session, its hello answered by `reply`.
+void reconnect(ClientCore& core, std::string_view reply) {
+    core.reset();
+    core.start_session();
+    take(core);
+    core.receive(reply);
+}
+
+TEST(ClientCoreHello, StartSessionPutsHelloFirstInFrontOfWhatIsQueued) {
+    ClientCore core;
+    core.subscribe("t");
+    core.start_session();
+    EXPECT_EQ(take(core), std::string(kHello) + "{\"command\": \"subscribe\", \"topic\": \"t\"}\n");
+    EXPECT_TRUE(core.hello_pending());
+}
+
+TEST(ClientCoreHello, TheHelloReplyIsConsumedAndItsIncarnationKept) {
+    ClientCore core;
+    core.start_session();
+    const RequestId subscribe = core.subscribe("t");
+    core.receive(hello_reply("00000000000000aa") + std::string(kAck));
+    const auto events = drain(core);
+    ASSERT_EQ(events.size(), 1u) << "no event for the hello itself";
+    EXPECT_EQ(std::get<Ack>(events[0]).request, subscribe);
+    EXPECT_FALSE(core.hello_pending());
+    EXPECT_EQ(core.broker_incarnation(), std::optional<std::string>("00000000000000aa"));
+}
+
+TEST(ClientCoreHello, AFailureReplyMeansABrokerWithoutIdentity) {
+    ClientCore core;
+    core.start_session();
+    core.receive(kMalformed);
+    EXPECT_TRUE(drain(core).empty());
+    EXPECT_FALSE(core.hello_pending());
+    EXPECT_FALSE(core.broker_incarnation().has_value());
+}
+
+TEST(ClientCoreHello, AckOfARawLineCarriesTheWholeReplyUnlessItIsThePlainAck) {
+    ClientCore core;
+    core.send_raw("{\"command\": \"hello\"}\n", true);
+    core.send_raw("{\"command\": \"unsubscribe\", \"topic\": \"t\"}\n", true);
+    core.receive(hello_reply("00000000000000aa") + std::string(kAck));
+    const auto events = drain(core);
+    ASSERT_EQ(events.size(), 2u);
+    EXPECT_EQ(std::get<Ack>(events[0]).kind, RequestKind::raw) << "a raw hello is the caller's, not the core's";
+    EXPECT_EQ(std::get<Ack>(events[0]).raw, trim_line(hello_reply("00000000000000aa")));
+    EXPECT_EQ(std::get<Ack>(events[1]).raw, "");
+    EXPECT_FALSE(core.broker_incarnation().has_value());
+}
+
+TEST(ClientCoreHello, ResumeWaitsForTheHelloReply) {
+    ClientCore core = core_that_saw(hello_reply("00000000000000aa"), 19);
+    core.reset();
+    core.start_session();
+    EXPECT_EQ(take(core), kHello) << "no subscribe before the broker is known";
+}
+
+TEST(ClientCoreHello, SameIncarnationResubscribesWithLastSeen) {
+    ClientCore core = core_that_saw(hello_reply("00000000000000aa"), 19);
+    reconnect(core, hello_reply("00000000000000aa"));
+    EXPECT_EQ(take(core), "{\"command\": \"subscribe\", \"topic\": \"t\", \"last_seen\": 19}\n");
+    core.receive(std::string(kAck) + message_line("t", "next", 20));
+    const auto events = drain(core);
+    ASSERT_EQ(events.size(), 2u) << describe_all(events).back();
+    EXPECT_EQ(std::get<Ack>(events[0]).kind, RequestKind::resubscribe);
+    EXPECT_EQ(std::get<Message>(events[1]).index, 20);
+}
+
+TEST(ClientCoreHello, ChangedIncarnationReportsAResetAndResubscribesWithoutLastSeen) {
+    ClientCore core = core_that_saw(hello_reply("00000000000000aa"), 19);
+    reconnect(core, hello_reply("00000000000000bb"));
+    const auto events = drain(core);
+    ASSERT_EQ(events.size(), 1u);
+    EXPECT_EQ(describe(events[0]), "reset t 19");
+    EXPECT_EQ(take(core), "{\"command\": \"subscribe\", \"topic\": \"t\"}\n");
+    EXPECT_FALSE(core.last_index("t").has_value());
+    EXPECT_EQ(core.broker_incarnation(), std::optional<std::string>("00000000000000bb"));
+}
+
+TEST(ClientCoreHello, AfterAResetTheNewBrokersMessagesFromIndexZeroAreDelivered) {
+    ClientCore core = core_that_saw(hello_reply("00000000000000aa"), 19);
+    reconnect(core, hello_reply("00000000000000bb"));
+    drain(core);
+    core.receive(std::string(kAck) + message_line("t", "new0", 0) + message_line("t", "new1", 1));
+    const auto events = drain(core);
+    ASSERT_EQ(events.size(), 3u);
+    EXPECT_EQ(std::get<Message>(events[1]).msg, "new0") << "index 0 is no duplicate of the old broker's 0..19";
+    EXPECT_EQ(std::get<Message>(events[2]).msg, "new1");
+}
+
+TEST(ClientCoreHello, AfterAResetAFirstIndexPastZeroIsAGapFromZero) {
+    ClientCore core = core_that_saw(hello_reply("00000000000000aa"), 19);
+    reconnect(core, hello_reply("00000000000000bb"));
+    drain(core);
+    core.receive(std::string(kAck) + message_line("t", "new5", 5));
+    const auto events = drain(core);
+    ASSERT_EQ(events.size(), 3u);
+    EXPECT_EQ(describe(events[1]), "gap t 0 5") << "the new broker's cache had dropped 0..4";
+}
+
+TEST(ClientCoreHello, ChangedIncarnationReportsNoResetForATopicThatReceivedNothing) {
+    ClientCore core(ClientCoreOptions{.drop_duplicates = true});
+    core.start_session();
+    core.receive(hello_reply("00000000000000aa"));
+    core.subscribe("t");
+    core.receive(kAck);
+    drain(core);
+    take(core);
+    reconnect(core, hello_reply("00000000000000bb"));
+    EXPECT_TRUE(drain(core).empty());
+    EXPECT_EQ(take(core), "{\"command\": \"subscribe\", \"topic\": \"t\"}\n");
+}
+
+TEST(ClientCoreHello, ASwitchFromAnIdentityToNoneIsAReset) {
+    ClientCore core = core_that_saw(hello_reply("00000000000000aa"), 19);
+    reconnect(core, kMalformed);
+    EXPECT_EQ(describe_all(drain(core)), std::vector<std::string>{"reset t 19"});
+    EXPECT_EQ(take(core), "{\"command\": \"subscribe\", \"topic\": \"t\"}\n");
+}
+
+TEST(ClientCoreHello, ATopicSubscribedAgainBeforeTheHelloReplyIsNotResumed) {
+    ClientCore core = core_that_saw(hello_reply("00000000000000aa"), 19);
+    core.reset();
+    core.start_session();
+    const RequestId subscribe = core.subscribe("t", 30);
+    take(core);
+    core.receive(hello_reply("00000000000000bb"));
+    EXPECT_FALSE(core.has_output()) << "no resubscribe, and no reset: the caller said where it stands";
+    core.receive(kAck);
+    EXPECT_EQ(describe_all(drain(core)), std::vector<std::string>{"ack " + std::to_string(subscribe)});
+}
+
+TEST(ClientCoreHello, AGarbageHelloReplyIsAProtocolErrorAndResumeGoesOnWithoutIdentity) {
+    ClientCore core = core_that_saw(kMalformed, 19);
+    core.reset();
+    core.start_session();
+    take(core);
+    core.receive("nonsense\r\n");
+    const auto events = drain(core);
+    ASSERT_EQ(events.size(), 1u);
+    EXPECT_EQ(std::get<ProtocolError>(events[0]).kind, std::optional<RequestKind>(RequestKind::hello));
+    EXPECT_EQ(take(core), "{\"command\": \"subscribe\", \"topic\": \"t\", \"last_seen\": 19}\n");
+}
+
+// ---- without identity (aiomemq): the first index after the resume decides
+
+// Resumed against a broker that answers hello with a failure, both times.
+ClientCore resumed_without_identity(std::int64_t last) {
+    ClientCore core = core_that_saw(kMalformed, last);
+    reconnect(core, kMalformed);
+    EXPECT_EQ(take(core), "{\"command\": \"subscribe\", \"topic\": \"t\", \"last_seen\": " + std::to_string(last) + "}\n");
+    core.receive(kAck);
+    EXPECT_EQ(drain(core).size(), 1u);
+    return core;
+}
+
+TEST(ClientCoreFallback, FirstIndexAtLastSeenIsAResetAndTheMessageIsDropped) {
+    ClientCore core = resumed_without_identity(19);
+    core.receive(message_line("t", "new19", 19));
+    EXPECT_EQ(describe_all(drain(core)), std::vector<std::string>{"reset t 19"});
+    EXPECT_EQ(take(core), "{\"command\": \"subscribe\", \"topic\": \"t\"}\n") << "a fresh subscribe";
+}
+
+TEST(ClientCoreFallback, FirstIndexOneBelowLastSeenIsAReset) {
+    ClientCore core = resumed_without_identity(19);
+    core.receive(message_line("t", "new18", 18));
+    EXPECT_EQ(describe_all(drain(core)), std::vector<std::string>{"reset t 19"});
+}
+
+TEST(ClientCoreFallback, FirstIndexRightAfterLastSeenIsNoReset) {
+    ClientCore core = resumed_without_identity(19);
+    core.receive(message_line("t", "next", 20));
+    const auto events = drain(core);
+    ASSERT_EQ(events.size(), 1u);
+    EXPECT_EQ(std::get<Message>(events[0]).index, 20);
+    EXPECT_FALSE(core.has_output());
+}
+
+TEST(ClientCoreFallback, FirstIndexPastLastSeenPlusOneIsAGapNotAReset) {
+    ClientCore core = resumed_without_identity(19);
+    core.receive(message_line("t", "later", 25));
+    EXPECT_EQ(describe(drain(core).at(0)), "gap t 20 25");
+}
+
+TEST(ClientCoreFallback, OnlyTheFirstMessageAfterTheResumeIsChecked) {
+    ClientCore core = resumed_without_identity(19);
+    core.receive(message_line("t", "next", 20) + message_line("t", "again", 3));
+    const auto events = drain(core);
+    ASSERT_EQ(events.size(), 1u) << "3 is a duplicate to drop, not a reset";
+    EXPECT_EQ(std::get<Message>(events[0]).index, 20);
+}
+
+TEST(ClientCoreFallback, AfterAResetMessagesAreDroppedUntilTheFreshSubscribeIsAcknowledged) {
+    ClientCore core = resumed_without_identity(19);
+    core.receive(message_line("t", "new0", 0));
+    drain(core);
+    core.receive(message_line("t", "new1", 1));  // live, before the fresh subscribe is answered
+    EXPECT_TRUE(drain(core).empty());
+    // The fresh subscribe's ack, then the new broker's cache replayed, then live.
+    core.receive(std::string(kAck) + message_line("t", "new0", 0) + message_line("t", "new1", 1) +
+                 message_line("t", "new2", 2));
+    const auto events = drain(core);
+    ASSERT_EQ(events.size(), 4u);
+    EXPECT_EQ(std::get<Ack>(events[0]).kind, RequestKind::resubscribe);
+    EXPECT_EQ(std::get<Message>(events[1]).msg, "new0");
+    EXPECT_EQ(std::get<Message>(events[2]).msg, "new1");
+    EXPECT_EQ(std::get<Message>(events[3]).msg, "new2");
+    EXPECT_EQ(core.last_index("t"), std::optional<std::int64_t>(2));
+}
+
+TEST(ClientCoreFallback, AResetTopicLosesOnlyItsOwnMessages) {
+    ClientCore core = core_that_saw(kMalformed, 19);
+    core.subscribe("u");
+    core.receive(std::string(kAck) + message_line("u", "u7", 7));
+    drain(core);
+    reconnect(core, kMalformed);
+    take(core);
+    core.receive(std::string(kAck) + std::string(kAck) + message_line("t", "new0", 0) + message_line("u", "u8", 8));
+    std::vector<std::string> seen = describe_all(drain(core));
+    EXPECT_EQ(std::count(seen.begin(), seen.end(), "reset t 19"), 1);
+    EXPECT_EQ(std::count_if(seen.begin(), seen.end(), [](const std::string& e) { return e.rfind("message u u8 8", 0) == 0; }), 1);
 }
 
 }  // namespace

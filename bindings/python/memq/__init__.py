@@ -11,7 +11,7 @@ when nothing arrives in time, which is how to check that nothing more comes.
 """
 
 from ._errors import BrokerError, ConnectionError, Error, ProtocolViolation, Timeout
-from ._memq import Client, Message
+from ._memq import Client, Message, Reset
 
-__all__ = ["Client", "Message", "Error", "BrokerError", "Timeout", "ConnectionError", "ProtocolViolation"]
+__all__ = ["Client", "Message", "Reset", "Error", "BrokerError", "Timeout", "ConnectionError", "ProtocolViolation"]
 __version__ = "0.1.0"
