@@ -49,13 +49,14 @@ def _free_port():
 class Broker:
     """A running broker process on 127.0.0.1."""
 
-    def __init__(self, process, port, cache_size, is_memqd, workdir):
+    def __init__(self, process, port, cache_size, is_memqd, workdir, relaunch):
         self.process = process
         self.host = "127.0.0.1"
         self.port = port
         self.cache_size = cache_size
         self.is_memqd = is_memqd
         self._workdir = workdir
+        self._relaunch = relaunch  # port -> a new process, listening on it
 
     @property
     def pid(self):
@@ -65,17 +66,29 @@ class Broker:
         """A connected memq.Client for this broker."""
         return memq.Client(self.host, self.port, **options)
 
-    def stop(self):
-        """SIGTERM, wait; returns the exit code (SIGKILL after STOP_TIMEOUT_S)."""
+    def _end(self, signum):
         if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
+            self.process.send_signal(signum)
             try:
                 self.process.wait(timeout=STOP_TIMEOUT_S)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        self._workdir.cleanup()
         return self.process.returncode
+
+    def stop(self):
+        """SIGTERM, wait; returns the exit code (SIGKILL after STOP_TIMEOUT_S)."""
+        code = self._end(signal.SIGTERM)
+        self._workdir.cleanup()
+        return code
+
+    def restart(self, signum=signal.SIGTERM):
+        """Ends the broker with `signum` (SIGTERM, SIGKILL), waits for it, and starts
+        the same command again on the same port; returns once the new one
+        listens, with the old one's exit code. Its state (indices, caches) is gone."""
+        code = self._end(signum)
+        self.process = self._relaunch(self.port)
+        return code
 
     def __enter__(self):
         return self
@@ -113,18 +126,27 @@ def start_broker(cache_size=100, args=(), memqd=None, server_cmd=None):
     """
     workdir = tempfile.TemporaryDirectory(prefix="memq-test-")
     if server_cmd:
+        def launch_server(port):
+            command = shlex.split(server_cmd.format(port=port, cache_size=cache_size))
+            process = subprocess.Popen(command, stdin=subprocess.DEVNULL)
+            _wait_until(lambda: _accepts_connections(port), process, "accepting connections")
+            return process
+
         port = _free_port()
-        command = shlex.split(server_cmd.format(port=port, cache_size=cache_size))
-        process = subprocess.Popen(command, stdin=subprocess.DEVNULL)
-        _wait_until(lambda: _accepts_connections(port), process, "accepting connections")
-        return Broker(process, port, cache_size, False, workdir)
+        return Broker(launch_server(port), port, cache_size, False, workdir, launch_server)
 
     port_file = Path(workdir.name) / "port"
-    command = [memqd or find_memqd(), "--port", "0", "--port-file", str(port_file),
-               "--cache-size", str(cache_size), "--log-level", "warn", *map(str, args)]
-    process = subprocess.Popen(command, stdin=subprocess.DEVNULL)
-    _wait_until(lambda: port_file.exists() and port_file.read_text().strip() != "", process, "listening")
-    return Broker(process, int(port_file.read_text()), cache_size, True, workdir)
+
+    def launch_memqd(port):
+        port_file.unlink(missing_ok=True)  # a restart must not read the last run's
+        command = [memqd or find_memqd(), "--port", str(port), "--port-file", str(port_file),
+                   "--cache-size", str(cache_size), "--log-level", "warn", *map(str, args)]
+        process = subprocess.Popen(command, stdin=subprocess.DEVNULL)
+        _wait_until(lambda: port_file.exists() and port_file.read_text().strip() != "", process, "listening")
+        return process
+
+    process = launch_memqd(0)
+    return Broker(process, int(port_file.read_text()), cache_size, True, workdir, launch_memqd)
 
 
 # ---- the pytest plugin -------------------------------------------------------
