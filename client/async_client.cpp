@@ -65,6 +65,7 @@ struct AsyncClient::State : std::enable_shared_from_this<State> {
                                         self->core_.receive(std::string_view(self->read_buf_.get(), bytes));
                                         self->drain_events();
                                         if (generation != self->generation_) return;  // a handler closed us
+                                        self->start_write();  // what the core wrote in reply (a resume's subscribes)
                                     }
                                     if (error) {
                                         self->fail(error, error == asio::error::eof ? "connection closed by the broker"

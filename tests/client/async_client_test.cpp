@@ -1,6 +1,8 @@
 // async_client_test.cpp — specifications of AsyncClient on an application's io_context, against a real memqd.
 #include <gtest/gtest.h>
 
+#include <signal.h>
+
 #include <chrono>
 #include <optional>
 #include <string>
@@ -10,6 +12,7 @@
 
 #include "async_client.hpp"
 #include "broker_process.hpp"
+#include "client.hpp"
 
 namespace memq {
 namespace {
@@ -87,6 +90,40 @@ TEST(AsyncClient, ConnectFailureReachesTheConnectHandler) {
     io.run_for(10s);
     ASSERT_TRUE(result.has_value());
     EXPECT_TRUE(*result);
+}
+
+TEST(AsyncClient, ConnectingAgainAfterABrokerRestartResumesWithAResetAndTheNewBrokersCache) {
+    MEMQ_REQUIRE_MEMQD();
+    BrokerProcess broker;
+    asio::io_context io;
+    AsyncClient client(io, ClientCoreOptions{.drop_duplicates = true});
+    std::vector<std::string> received;
+    std::vector<std::string> resets;
+    std::optional<std::string> first_incarnation;
+    client.on_reset([&](const Reset& reset) { resets.push_back(reset.topic + " " + std::to_string(reset.last_index)); });
+    client.on_message([&](const Message& message) {
+        received.push_back(message.msg);
+        if (message.msg == "after") client.close();  // done
+    });
+    client.on_error([&](std::error_code, std::string_view) {  // the old broker is gone: connect to the new one
+        client.async_connect("127.0.0.1", broker.port(), [](std::error_code error) { EXPECT_FALSE(error); });
+    });
+    client.async_connect("127.0.0.1", broker.port(), [](std::error_code error) { ASSERT_FALSE(error); });
+    client.async_subscribe("t", std::nullopt, std::nullopt, [](std::error_code, const Reply&) {});
+    client.async_send("t", "before", Delivery::all, std::nullopt, [&](std::error_code error, const Reply&) {
+        ASSERT_FALSE(error);
+        first_incarnation = client.broker_incarnation();
+        broker.restart(SIGKILL);
+        Client sender;  // the new broker caches "after" at index 0 before the subscriber is back
+        sender.connect("127.0.0.1", broker.port(), 10s);
+        sender.send("t", "after");
+    });
+    io.run_for(10s);
+    EXPECT_EQ(received, (std::vector<std::string>{"before", "after"}));
+    EXPECT_EQ(resets, std::vector<std::string>{"t 0"});
+    ASSERT_TRUE(first_incarnation.has_value());
+    ASSERT_TRUE(client.broker_incarnation().has_value());
+    EXPECT_NE(*client.broker_incarnation(), *first_incarnation);
 }
 
 }  // namespace
