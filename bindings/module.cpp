@@ -106,7 +106,8 @@ public:
     }
 
     // Calls on_reset for every reset received by the calls so far; with the GIL.
-    // One at a time, so that if a callback raises, the rest wait for the next call.
+    // An exception it raises goes to sys.unraisablehook, so that the call's
+    // own result (a message taken from the inbox) is never lost to it.
     void run_callbacks() {
         for (;;) {
             memq::Reset reset;
@@ -116,7 +117,11 @@ public:
                 reset = std::move(resets_due_.front());
                 resets_due_.pop_front();
             }
-            on_reset_(reset);
+            try {
+                on_reset_(reset);
+            } catch (py::error_already_set& error) {
+                error.discard_as_unraisable("memq.Client on_reset callback");
+            }
         }
     }
 

@@ -35,6 +35,8 @@ SERVERS = {
 SENT_BEFORE = {"a": 20, "b": 5}
 SENT_EARLY = {"a": 3, "b": 2}  # after the restart, before the subscriber resumes
 SENT_LATE = {"a": 3, "b": 2}   # after it resumed
+# One Reset per topic, with the last index received before the restart.
+RESETS = [memq.Reset(topic, count - 1) for topic, count in SENT_BEFORE.items()]
 
 
 @dataclass
@@ -125,7 +127,7 @@ def test_nothing_more_arrives(restarted):
 
 def test_each_topic_reports_exactly_one_reset_with_its_last_index(restarted):
     _, outcome = restarted
-    assert sorted(outcome.resets, key=lambda reset: reset.topic) == [memq.Reset("a", 19), memq.Reset("b", 4)]
+    assert sorted(outcome.resets, key=lambda reset: reset.topic) == RESETS
 
 
 def test_reset_count_counts_each_reset(restarted):
@@ -135,7 +137,7 @@ def test_reset_count_counts_each_reset(restarted):
 
 def test_on_reset_is_called_once_per_reset(restarted):
     _, outcome = restarted
-    assert sorted(outcome.called_back, key=lambda reset: reset.topic) == [memq.Reset("a", 19), memq.Reset("b", 4)]
+    assert sorted(outcome.called_back, key=lambda reset: reset.topic) == RESETS
 
 
 def test_a_reset_is_no_gap(restarted):
@@ -155,3 +157,29 @@ def test_the_broker_incarnation_changes_with_a_memqd_restart_and_is_none_for_aio
         assert outcome.incarnation_before != outcome.incarnation_after
     else:
         assert (outcome.incarnation_before, outcome.incarnation_after) == (None, None)
+
+
+# ---- on_reset -------------------------------------------------------------------
+
+def test_on_reset_must_be_callable(broker):
+    with pytest.raises(TypeError):
+        broker.client(on_reset=42)
+
+
+def test_an_exception_from_on_reset_goes_to_unraisablehook_and_the_message_is_kept(broker, monkeypatch):
+    unraisable = []
+    monkeypatch.setattr(sys, "unraisablehook", unraisable.append)
+
+    def refuse(reset):
+        raise RuntimeError(f"no thanks: {reset!r}")
+
+    with broker.client(reconnect=True, timeout=REPLY_TIMEOUT_S, on_reset=refuse) as subscriber:
+        subscriber.subscribe("t")
+        send_texts(broker, "t", "old", 1)
+        assert subscriber.receive(timeout=REPLY_TIMEOUT_S).msg == "old0"
+        broker.restart()
+        send_texts(broker, "t", "new", 1)
+        message = subscriber.receive(timeout=REPLY_TIMEOUT_S)  # resumes: the Reset, then the new cache
+    assert message is not None and message.msg == "new0"
+    assert [str(entry.exc_value) for entry in unraisable] == ["no thanks: Reset(topic='t', last_index=0)"]
+

@@ -2,7 +2,7 @@
 resource): ==, hash and repr."""
 
 import memq
-from memq import Message
+from memq import Message, Reset
 
 from conftest import REPLY_TIMEOUT_S
 
@@ -123,6 +123,54 @@ def test_delivered_message_repr_round_trips(connect):
     client.send("orders", "x'\"y", cache=True)
     received = client.receive(timeout=REPLY_TIMEOUT_S)
     assert eval(repr(received), {"Message": Message}) == received
+
+
+# ---- Reset: a value -------------------------------------------------------------
+
+def test_reset_equals_a_reset_with_the_same_fields():
+    assert Reset("orders", 19) == Reset("orders", 19)
+
+
+def test_reset_differs_from_a_reset_of_another_topic():
+    assert Reset("orders", 19) != Reset("other", 19)
+
+
+def test_reset_differs_from_a_reset_with_another_last_index():
+    assert Reset("orders", 19) != Reset("orders", 18)
+
+
+def test_reset_equals_none_is_false():
+    assert (Reset("orders", 19) == None) is False  # noqa: E711
+
+
+def test_reset_eq_returns_notimplemented_for_another_type():
+    assert Reset("orders", 19).__eq__(("orders", 19)) is NotImplemented
+
+
+def test_reset_ne_returns_notimplemented_for_another_type():
+    assert Reset("orders", 19).__ne__(None) is NotImplemented
+
+
+def test_resets_deduplicate_in_a_set():
+    assert len({Reset("orders", 19), Reset("orders", 19), Reset("orders", 4)}) == 2
+
+
+def test_reset_repr_shows_every_field():
+    assert repr(Reset("orders", 19)) == "Reset(topic='orders', last_index=19)"
+
+
+def test_reset_repr_round_trips():
+    reset = Reset("it's \"quoted\"\n\u00e9", -1)
+    assert eval(repr(reset), {"Reset": Reset}) == reset
+
+
+def test_reset_fields_are_read_only():
+    reset = Reset("orders", 19)
+    try:
+        reset.last_index = 20
+    except AttributeError:
+        return
+    raise AssertionError("last_index could be assigned")
 
 
 # ---- Client: a resource, compared by identity ----------------------------------

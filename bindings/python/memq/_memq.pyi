@@ -51,7 +51,8 @@ class Client:
     def __init__(self, host: str = "127.0.0.1", port: int = 7000, timeout: float = 10.0,
                  reconnect: bool = False, on_reset: Optional[Callable[[Reset], object]] = None) -> None:
         """on_reset is called once per Reset, on the calling thread, when the
-        call that received it returns (or the next one, if that one raised)."""
+        call that received it returns (or the next one, if that one raised);
+        an exception it raises goes to sys.unraisablehook."""
         ...
     def subscribe(self, topic: str, last_seen: Optional[int] = None, cache: Optional[bool] = None,
                   timeout: Optional[float] = None) -> None: ...
