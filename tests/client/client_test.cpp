@@ -192,6 +192,28 @@ TEST(ClientErrors, RawValidCommandGetsASuccessReply) {
     EXPECT_TRUE(client.next_reply().success);
 }
 
+TEST(ClientErrors, RawHelloGetsTheWholeReplyWithTheIncarnation) {
+    MEMQ_REQUIRE_MEMQD();
+    BrokerProcess broker;
+    Client client = connected_client(broker);
+    client.send_raw("{\"command\": \"hello\"}\n");
+    const Reply reply = client.next_reply(kPatience);
+    EXPECT_TRUE(reply.success);
+    const auto incarnation = client.broker_incarnation(kPatience);  // from the SDK's own hello
+    ASSERT_TRUE(incarnation.has_value());
+    EXPECT_EQ(reply.raw, "{\"success\": true, \"broker\": \"memqd\", \"incarnation\": \"" + *incarnation + "\"}");
+}
+
+TEST(ClientErrors, PlainAckHasNoRawLine) {
+    MEMQ_REQUIRE_MEMQD();
+    BrokerProcess broker;
+    Client client = connected_client(broker);
+    client.send_raw("{\"command\": \"unsubscribe\", \"topic\": \"t\"}\n");
+    const Reply reply = client.next_reply(kPatience);
+    EXPECT_TRUE(reply.success);
+    EXPECT_EQ(reply.raw, "");
+}
+
 TEST(ClientErrors, BlockingCallWithNoReplyThrowsTimeout) {
     MEMQ_REQUIRE_MEMQD();
     BrokerProcess broker;
