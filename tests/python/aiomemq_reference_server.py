@@ -78,7 +78,7 @@ class Server:
     def __init__(self, cache_size):
         self.cache_size = cache_size
         self.topics = {}
-        self.connections = set()
+        self.connections = {}  # writer -> the task serving it
 
     def topic(self, name):
         if name not in self.topics:
@@ -122,7 +122,7 @@ class Server:
             self.write(writer, OK)
 
     async def serve(self, reader, writer):
-        self.connections.add(writer)
+        self.connections[writer] = asyncio.current_task()
         try:
             while True:
                 try:
@@ -149,7 +149,7 @@ class Server:
         finally:
             for topic in self.topics.values():
                 topic.subscribers.discard(writer)
-            self.connections.discard(writer)
+            self.connections.pop(writer, None)
             writer.close()
 
 
@@ -162,8 +162,10 @@ async def main(port, cache_size):
         loop.add_signal_handler(signum, stop.set)
     await stop.wait()
     listener.close()
-    for writer in list(server.connections):  # a stop closes every connection, as a process exit would
+    serving = list(server.connections.items())
+    for writer, _ in serving:  # a stop closes every connection, as a process exit would
         writer.close()
+    await asyncio.gather(*(task for _, task in serving), return_exceptions=True)
 
 
 if __name__ == "__main__":
