@@ -96,6 +96,7 @@ RequestId ClientCore::subscribe(std::string_view topic, std::optional<std::int64
     Subscription& subscription = entry->second;
     subscription.cache = cache;
     subscription.phase = Phase::live;  // this subscribe says where it stands: nothing to resume or check
+    subscription.connection = connection_;
     // An explicit last_seen says where this subscriber stands; without one a
     // re-subscribe keeps what it knew (a fresh one knows nothing yet).
     if (last_seen && *last_seen >= 0) {
@@ -281,7 +282,8 @@ void ClientCore::learn_identity(std::optional<std::string> incarnation) {
     identity_known_ = true;
     incarnation_ = std::move(incarnation);
     for (auto& [topic, subscription] : subscriptions_) {
-        if (subscription.phase != Phase::to_resume) continue;
+        if (subscription.connection == connection_) continue;  // subscribed on this connection already
+        subscription.connection = connection_;
         if (!changed) {
             // The same broker life, as far as can be told: continue where it stopped.
             subscription.continues_after = subscription.last_index;
@@ -351,7 +353,12 @@ std::deque<std::pair<RequestId, RequestKind>> ClientCore::reset() {
     reader_ = LineReader(options_.line_bytes_max);
     input_spent_ = false;
     hello_pending_ = false;
-    for (auto& [topic, subscription] : subscriptions_) subscription.phase = Phase::to_resume;
+    ++connection_;
+    for (auto& [topic, subscription] : subscriptions_) {
+        // The fresh subscribe that would have ended the dropping is lost with
+        // the connection; a resume subscribes again without last_seen anyway.
+        if (subscription.phase == Phase::dropping) subscription.phase = Phase::live;
+    }
     return lost;
 }
 
@@ -369,6 +376,7 @@ std::size_t ClientCore::resubscribe_all() {
         encode_subscribe(topic, subscription.last_index, subscription.cache);
         subscription.phase = Phase::check_gap;
         subscription.continues_after = subscription.last_index;
+        subscription.connection = connection_;
         push_pending(RequestKind::resubscribe, topic);
     }
     return subscriptions_.size();

@@ -195,7 +195,6 @@ private:
     // Where a subscription stands in a resume.
     enum class Phase : std::uint8_t {
         live,         // nothing to check
-        to_resume,    // the connection was reset: re-subscribed when the hello is answered
         check_gap,    // the first message after the resume is checked against continues_after
         check_reset,  // no identity: the first message is checked against last_index first
         dropping,     // a Reset is reported: drop everything until fresh_subscribe is acknowledged
@@ -206,6 +205,9 @@ private:
         Phase phase = Phase::live;
         std::optional<std::int64_t> continues_after;  // check_gap: the index the next one should follow
         RequestId fresh_subscribe = 0;                // dropping: the subscribe that ends it
+        // The connection (counted by reset()) it was last subscribed on: one
+        // from before the last reset() is what start_session() resumes.
+        std::uint64_t connection = 0;
     };
 
     RequestId push_pending(RequestKind kind, std::string_view topic = {});
@@ -226,6 +228,7 @@ private:
     std::unordered_map<std::string, Subscription> subscriptions_;
     RequestId next_id_ = 1;
     bool input_spent_ = false;
+    std::uint64_t connection_ = 0;  // how many times reset() was called
     bool identity_known_ = false;  // a hello was answered, on this connection or an earlier one
     bool hello_pending_ = false;
     std::optional<std::string> incarnation_;

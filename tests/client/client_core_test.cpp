@@ -737,6 +737,18 @@ TEST(ClientCoreFallback, AfterAResetMessagesAreDroppedUntilTheFreshSubscribeIsAc
     EXPECT_EQ(core.last_index("t"), std::optional<std::int64_t>(2));
 }
 
+TEST(ClientCoreFallback, AConnectionLostWhileDroppingResumesFromTheStartOfTheCacheWithoutASecondReset) {
+    ClientCore core = resumed_without_identity(19);
+    core.receive(message_line("t", "new0", 0));  // the Reset; the fresh subscribe goes out ...
+    drain(core);
+    reconnect(core, kMalformed);                  // ... and is lost with the connection
+    EXPECT_EQ(take(core), "{\"command\": \"subscribe\", \"topic\": \"t\"}\n");
+    core.receive(std::string(kAck) + message_line("t", "new0", 0));
+    const auto events = drain(core);
+    ASSERT_EQ(events.size(), 2u) << describe_all(events).back();
+    EXPECT_EQ(std::get<Message>(events[1]).msg, "new0");
+}
+
 TEST(ClientCoreFallback, AResetTopicLosesOnlyItsOwnMessages) {
     ClientCore core = core_that_saw(kMalformed, 19);
     core.subscribe("u");
