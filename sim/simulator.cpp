@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <deque>
+#include <map>
 #include <memory>
 #include <variant>
 #include <vector>
@@ -39,7 +40,7 @@ enum class TraceKind : std::uint8_t {
 };
 
 // What a client got, in a TraceKind::event record.
-enum class Got : std::uint8_t { ack, failure, message, gap };
+enum class Got : std::uint8_t { ack, failure, message, gap, reset };
 
 struct TraceRecord {
     std::uint64_t tick = 0;
@@ -64,7 +65,8 @@ std::string format(const TraceRecord& r) {
             std::snprintf(text, sizeof text, "%sconnects (socket buffer %llu bytes)", who.c_str(), a);
             break;
         case TraceKind::resume:
-            std::snprintf(text, sizeof text, "%sresubscribe_all: %llu topics", who.c_str(), a);
+            std::snprintf(text, sizeof text, "%sstart_session: hello (request #%llu), then %llu topics to resume",
+                          who.c_str(), b, a);
             break;
         case TraceKind::issue:
             if (b == 0) {
@@ -101,6 +103,9 @@ std::string format(const TraceRecord& r) {
                 case Got::gap:
                     std::snprintf(text, sizeof text, "%sgets a gap before index %llu", who.c_str(), b);
                     break;
+                case Got::reset:
+                    std::snprintf(text, sizeof text, "%sgets a Reset after index %llu", who.c_str(), b);
+                    break;
             }
             break;
         case TraceKind::stall: std::snprintf(text, sizeof text, "%sstops reading", who.c_str()); break;
@@ -134,6 +139,16 @@ struct SimClient {
     DownLink down;
     std::deque<Expected> owed;  // what the frames handed over to this connection are, in order
     std::string scratch;
+    // A session started (start_session) whose hello is not answered yet.
+    bool session_pending = false;
+    // The Resets that session owes: topic -> the last index the client had,
+    // when the broker it knew restarted; topics it (un)subscribed meanwhile
+    // are taken out of it (they are not resumed).
+    std::map<std::string, std::int64_t, std::less<>> resets_owed;
+    bool resets_expected = false;
+    // Where the session must resume each topic: the last index received
+    // (-1: none), or -1 after a Reset (the new broker's whole cache).
+    std::map<std::string, std::int64_t, std::less<>> resume_from;
 };
 
 class Simulation {
@@ -154,6 +169,8 @@ private:
     void drop(std::uint32_t index);
     void finish(std::uint32_t index);
     void go_offline(SimClient& client);
+    void take_core_output(std::uint32_t index);
+    void check_session(std::uint32_t index);
     void restart_broker();
     void check_event(std::uint32_t index, const Event& event);
     Expected take_owed(std::uint32_t index, std::string_view got);
@@ -222,7 +239,10 @@ Simulation::Simulation(std::uint64_t seed, const RunConfig& config)
         }
         digest_.mix(5, conn, bytes);
         client.down.hand_over(frames);
-        for (Expected& owed : expected) client.owed.push_back(std::move(owed));
+        for (Expected& owed : expected) {
+            // A hello's reply teaches the core who the broker is; it is no event.
+            if (owed.request_kind != RequestKind::hello) client.owed.push_back(std::move(owed));
+        }
     });
     checker_->on_close([this](ConnId conn, CloseReason reason) {
         const auto index = static_cast<std::uint32_t>(owner_[conn]);
@@ -287,22 +307,86 @@ void Simulation::connect(std::uint32_t index) {
     digest_.mix(1, conn, capacity);
     checker_->connect(conn);
 
-    if (client.core.subscriptions() > 0 && options_.resume.hit(fault_prng_)) {
-        // Resume: re-subscribe every topic where it stopped.
-        const std::size_t count = client.core.resubscribe_all();
+    if (options_.resume.hit(fault_prng_)) {
+        // Resume as the SDK does: a hello first; once it is answered the core
+        // re-subscribes every topic, where it stopped if the broker is the
+        // one it knew, from the new cache with a Reset each if not.
+        const std::optional<std::string> known = client.core.broker_incarnation();
+        client.resets_owed.clear();
+        client.resume_from.clear();
+        client.resets_expected = known.has_value() && *known != incarnation_text(checker_->model().incarnation());
+        for (const std::string& topic : workload_->topics()) {
+            if (!client.core.is_subscribed(topic)) continue;
+            const std::optional<std::int64_t> last = client.core.last_index(topic);
+            client.resume_from.emplace(topic, last.value_or(-1));
+            if (client.resets_expected && last) client.resets_owed.emplace(topic, *last);
+        }
+        const RequestId hello = client.core.start_session();
+        client.session_pending = true;
         client.core.take_output(client.scratch);
-        scratch_intents_.clear();
-        workload_->resubscribe_intents(client.scratch, client.last_request + 1, scratch_intents_);
-        if (scratch_intents_.size() != count)
-            throw CheckFailure("resubscribe_all wrote a different number of lines than it said");
-        client.last_request += count;
-        for (const LineIntent& intent : scratch_intents_) checker_->add_line(conn, intent);
+        LineIntent intent;
+        intent.kind = LineIntent::Kind::hello;
+        intent.request_kind = RequestKind::hello;
+        intent.request = hello;
+        intent.bytes = client.scratch.size();
+        checker_->add_line(conn, intent);
         client.up.write(client.scratch);
-        stats_.ops += count;
+        client.last_request = hello;
+        ++stats_.ops;
         ++stats_.resumes;
-        record(TraceKind::resume, index, conn, count);
-        digest_.mix(9, count);
+        record(TraceKind::resume, index, conn, client.core.subscriptions(), hello);
+        digest_.mix(9, client.core.subscriptions());
     }
+}
+
+// What the core wrote on its own in answer to a read: the re-subscribes of a
+// resume once its hello is answered. They go on the wire like any request.
+void Simulation::take_core_output(std::uint32_t index) {
+    SimClient& client = clients_[index];
+    if (!client.core.has_output()) return;
+    client.core.take_output(client.scratch);
+    if (client.state != SimClient::State::online) return;  // closing: the broker reads no more from it
+    scratch_intents_.clear();
+    workload_->resubscribe_intents(client.scratch, client.last_request + 1, scratch_intents_);
+    for (const LineIntent& intent : scratch_intents_) {
+        const auto from = client.resume_from.find(intent.topic);
+        if (from == client.resume_from.end()) {
+            throw CheckFailure("client " + std::to_string(index) + " resumed topic \"" + printable(intent.topic, 40) +
+                               "\", which it was not subscribed to when its session began");
+        }
+        if (intent.last_seen != from->second) {
+            throw CheckFailure("client " + std::to_string(index) + " resumed topic \"" + printable(intent.topic, 40) +
+                               "\" with last_seen " + std::to_string(intent.last_seen) + ", expected " +
+                               std::to_string(from->second));
+        }
+        client.resume_from.erase(from);  // once per session
+        checker_->add_line(client.conn, intent);
+    }
+    client.last_request += scratch_intents_.size();
+    client.up.write(client.scratch);
+    stats_.ops += scratch_intents_.size();
+    if (config_.trace) std::fprintf(config_.trace_out, "    > %s\n", printable(client.scratch).c_str());
+    digest_.mix(12, scratch_intents_.size());
+}
+
+// Once a session's hello is answered: the client knows the broker it talks
+// to, and got every Reset it was owed.
+void Simulation::check_session(std::uint32_t index) {
+    SimClient& client = clients_[index];
+    if (!client.session_pending || client.core.hello_pending()) return;
+    client.session_pending = false;
+    const std::string who = "client " + std::to_string(index) + " (conn " + std::to_string(client.conn) + ")";
+    const std::string incarnation = incarnation_text(checker_->model().incarnation());
+    if (client.core.broker_incarnation() != incarnation) {
+        throw CheckFailure(who + " learned incarnation " + client.core.broker_incarnation().value_or("(none)") +
+                           ", the broker's is " + incarnation);
+    }
+    if (!client.resets_owed.empty()) {
+        throw CheckFailure(who + " was owed a Reset of topic \"" + printable(client.resets_owed.begin()->first, 40) +
+                           "\" after index " + std::to_string(client.resets_owed.begin()->second) +
+                           " (the broker restarted), and got none");
+    }
+    client.resets_expected = false;
 }
 
 void Simulation::issue(std::uint32_t index) {
@@ -317,6 +401,15 @@ void Simulation::issue(std::uint32_t index) {
         client.up.write(client.scratch);
         checker_->add_line(client.conn, intent);
         if (intent.request != 0) client.last_request = intent.request;
+        if (intent.request_kind == RequestKind::subscribe || intent.request_kind == RequestKind::unsubscribe) {
+            // (Un)subscribed anew: not resumed, so no Reset.
+            if (const auto owed = client.resets_owed.find(intent.topic); owed != client.resets_owed.end()) {
+                client.resets_owed.erase(owed);
+            }
+            if (const auto from = client.resume_from.find(intent.topic); from != client.resume_from.end()) {
+                client.resume_from.erase(from);
+            }
+        }
         if (kind == OpKind::quit) client.quitting = true;
         ++stats_.ops;
         record(TraceKind::issue, index, client.conn, static_cast<std::uint64_t>(kind), intent.request);
@@ -352,6 +445,8 @@ void Simulation::read(std::uint32_t index) {
     client.core.receive(bytes);
     client.down.consume(n);
     while (std::optional<Event> event = client.core.poll_event()) check_event(index, *event);
+    check_session(index);
+    take_core_output(index);
 }
 
 Expected Simulation::take_owed(std::uint32_t index, std::string_view got) {
@@ -406,6 +501,23 @@ void Simulation::check_event(std::uint32_t index, const Event& event) {
         record(TraceKind::event, index, client.conn, static_cast<std::uint64_t>(Got::gap),
                static_cast<std::uint64_t>(gap->got_index));
         digest_.mix(7, 4, static_cast<std::uint64_t>(gap->got_index));
+    } else if (const auto* reset = std::get_if<Reset>(&event)) {
+        ++stats_.resets;
+        record(TraceKind::event, index, client.conn, static_cast<std::uint64_t>(Got::reset),
+               static_cast<std::uint64_t>(reset->last_index));
+        digest_.mix(7, 5, static_cast<std::uint64_t>(reset->last_index));
+        const std::string who = "client " + std::to_string(index) + " (conn " + std::to_string(client.conn) + ")";
+        if (!client.resets_expected) {
+            throw CheckFailure(who + " got a Reset of topic \"" + printable(reset->topic, 40) +
+                               "\", but the broker it knew has not restarted");
+        }
+        const auto owed = client.resets_owed.find(reset->topic);
+        if (owed == client.resets_owed.end() || owed->second != reset->last_index) {
+            throw CheckFailure(who + " got a Reset of topic \"" + printable(reset->topic, 40) + "\" after index " +
+                               std::to_string(reset->last_index) + ", which it was not owed");
+        }
+        client.resets_owed.erase(owed);
+        client.resume_from[reset->topic] = -1;  // the new broker's whole cache
     } else if (const auto* error = std::get_if<ProtocolError>(&event)) {
         throw CheckFailure("client " + std::to_string(index) + " (conn " + std::to_string(client.conn) +
                            ") could not read what the broker sent: " + error->description + ": \"" +
@@ -418,6 +530,10 @@ void Simulation::go_offline(SimClient& client) {
     client.up.clear();
     client.down.clear();
     client.owed.clear();
+    client.session_pending = false;  // an unanswered hello is lost with its connection
+    client.resets_owed.clear();
+    client.resets_expected = false;
+    client.resume_from.clear();
     owner_[client.conn] = -1;
     free_ids_.push_back(client.conn);
     client.state = SimClient::State::offline;
