@@ -52,7 +52,7 @@ enum class LineError : std::uint8_t {
     bad_json,         // "Could not parse json"
     malformed,        // "Malformed json message"
     line_too_long,    // "Line too long" (then the connection is closed)
-    internal,         // "Internal exception" (never expected)
+    internal,         // "Internal exception": in PROTOCOL.md, never sent by memqd (docs/architecture.md)
     // The broker's limits (docs/operations.md), checked in this order, after
     // the parser: the line's own topic, then the connection, then the broker.
     topic_too_long,          // "Topic too long" (topic_bytes_max)
