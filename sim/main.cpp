@@ -140,7 +140,7 @@ std::string summary(const RunResult& result, double seconds) {
                   "%llu failures, %llu messages, %llu gaps, %llu resets; %llu connects (%llu resumed), %llu drops, "
                   "%llu restarts, closes: "
                   "quit %llu, line too long %llu, slow consumer %llu, too many connections %llu; %llu \"Too many "
-                  "topics\", %llu cache evictions for bytes; %llu \"one\" choices read back, %llu "
+                  "topics\", %llu \"Topic too long\", %llu \"Too many subscriptions\", %llu cache evictions for bytes; %llu \"one\" choices read back, %llu "
                   "\"Line too long\" replies that overflowed; %.3f s: %.0f requests/s, %.0f client operations/s",
                   static_cast<unsigned long long>(s.ops), static_cast<unsigned long long>(s.ticks),
                   static_cast<unsigned long long>(s.drain_ticks), static_cast<unsigned long long>(s.core_calls),
@@ -151,6 +151,8 @@ std::string summary(const RunResult& result, double seconds) {
                   static_cast<unsigned long long>(s.restarts), static_cast<unsigned long long>(s.closes[0]),
                   static_cast<unsigned long long>(s.closes[1]), static_cast<unsigned long long>(s.closes[2]),
                   static_cast<unsigned long long>(s.closes[3]), static_cast<unsigned long long>(s.model.topics_refused),
+                  static_cast<unsigned long long>(s.model.topic_too_long_refused),
+                  static_cast<unsigned long long>(s.model.subscriptions_refused),
                   static_cast<unsigned long long>(s.model.cache_evictions),
                   static_cast<unsigned long long>(s.model.one_choices),
                   static_cast<unsigned long long>(s.model.too_long_overflows), seconds,

@@ -17,6 +17,8 @@ std::string_view protocol_reason(LineError error) {
         case LineError::malformed: return "Malformed json message";
         case LineError::line_too_long: return "Line too long";
         case LineError::internal: return "Internal exception";
+        case LineError::topic_too_long: return "Topic too long";
+        case LineError::too_many_subscriptions: return "Too many subscriptions";
         case LineError::too_many_topics: return "Too many topics";
     }
     return "Internal exception";
@@ -260,6 +262,7 @@ bool Model::apply_line(ConnId conn, const LineIntent& line) {
             break;
         }
         case LineIntent::Kind::unsubscribe:
+            if (!topic_fits(conn, line)) break;
             if (const auto topic = topics_.find(line.topic); topic != topics_.end()) {
                 topic->second.subscribers.erase(conn);
                 freeze_replay(sender, line.topic);
@@ -289,6 +292,20 @@ void Model::apply_line_too_long(ConnId conn, const LineIntent& line) {
     }
     sender.reading = false;
     settle();
+}
+
+bool Model::topic_fits(ConnId conn, const LineIntent& line) {
+    // Counted in bytes of the name as decoded, however the line spelled it.
+    if (line.topic.size() <= limits_.topic_bytes_max) return true;
+    ++stats_.topic_too_long_refused;
+    deliver(conn, reply(line, false, LineError::topic_too_long));  // and nothing else happens
+    return false;
+}
+
+std::size_t Model::subscriptions_of(ConnId conn) const {
+    std::size_t count = 0;
+    for (const auto& [name, topic] : topics_) count += topic.subscribers.contains(conn) ? 1 : 0;
+    return count;
 }
 
 std::size_t Model::topics_holding_state() const {
@@ -328,6 +345,7 @@ void Model::cache(ModelTopic& topic, const MessagePtr& message) {
 }
 
 void Model::publish(ConnId sender, const LineIntent& line) {
+    if (!topic_fits(sender, line)) return;
     auto found = topics_.find(line.topic);
     const bool known = found != topics_.end();
 
@@ -396,6 +414,16 @@ void Model::resolve_one(ConnId chosen) {
 }
 
 void Model::subscribe(ConnId subscriber, const LineIntent& line) {
+    // The limits in their order: the topic's name, the connection's
+    // subscriptions (a topic it has already is no new one), the topics.
+    if (!topic_fits(subscriber, line)) return;
+    const auto known = topics_.find(line.topic);
+    const bool has_it = known != topics_.end() && known->second.subscribers.contains(subscriber);
+    if (!has_it && subscriptions_of(subscriber) >= limits_.subscriptions_max) {
+        ++stats_.subscriptions_refused;
+        deliver(subscriber, reply(line, false, LineError::too_many_subscriptions));  // and nothing else happens
+        return;
+    }
     if (!topic_allowed(line.topic, true)) {
         ++stats_.topics_refused;
         deliver(subscriber, reply(line, false, LineError::too_many_topics));  // and nothing else happens

@@ -14,8 +14,10 @@
 //   cached; all caches together hold at most cache_bytes_max frame bytes, and
 //   room is made by evicting the message with the oldest stamp of any topic.
 //   A topic "holds state" when it has a subscriber or a cached message; the
-//   limits topics_max, indexed_topics_max and connections_max are checked
-//   by counting, before the command does anything. Per connection: the queue of
+//   limits topic_bytes_max, subscriptions_max, topics_max, indexed_topics_max
+//   and connections_max are checked by counting, before the command does
+//   anything; a command's limits in the order docs/operations.md gives them:
+//   the topic name's bytes, the connection's subscriptions, the topics. Per connection: the queue of
 //   frames it is owed and its pending bytes, exactly as the core counts them,
 //   so the slow-consumer rule is predicted, not guessed.
 // - The model never chooses. When the broker must choose (delivery "one" with
@@ -148,6 +150,8 @@ struct ModelStats {
     std::uint64_t one_choices = 0;         // PendingOnes resolved
     std::uint64_t too_long_overflows = 0;  // a "Line too long" reply that itself overflowed the connection
     std::uint64_t topics_refused = 0;      // "Too many topics" replies
+    std::uint64_t topic_too_long_refused = 0;  // "Topic too long" replies
+    std::uint64_t subscriptions_refused = 0;   // "Too many subscriptions" replies
     std::uint64_t cache_evictions = 0;     // messages evicted for cache_bytes_max
     std::uint64_t connections_refused = 0;
 };
@@ -220,6 +224,11 @@ private:
     // `needs_state`: it would give the topic state if it has none.
     bool topic_allowed(std::string_view name, bool needs_state) const;
     std::size_t topics_holding_state() const;
+    // Whether `line.topic` is within topic_bytes_max; if not, `conn` is
+    // owed "Topic too long" and the command does nothing else.
+    bool topic_fits(ConnId conn, const LineIntent& line);
+    // Topics `conn` is subscribed to: what subscriptions_max bounds.
+    std::size_t subscriptions_of(ConnId conn) const;
     void evict_globally_oldest();
 
     Limits limits_;

@@ -117,6 +117,18 @@ SwarmOptions draw_swarm(std::uint64_t seed) {
         case 1: limits.connections_max = between(prng, 1, options.clients); break;
         default: break;  // no limit
     }
+    // The per-command and per-connection limits, drawn after those (same
+    // reason). Topic names in the workload run from 0 to about 40 bytes.
+    switch (prng.below(4)) {
+        case 0: limits.topic_bytes_max = between(prng, 1, 12); break;
+        case 1: limits.topic_bytes_max = between(prng, 1, 40); break;
+        default: limits.topic_bytes_max = 1 * kKiB; break;
+    }
+    switch (prng.below(4)) {
+        case 0: limits.subscriptions_max = between(prng, 1, 2); break;
+        case 1: limits.subscriptions_max = between(prng, 1, options.topics); break;
+        default: limits.subscriptions_max = 10'000; break;
+    }
     return options;
 }
 
@@ -140,10 +152,12 @@ std::string describe(const SwarmOptions& options) {
     std::snprintf(text, sizeof text,
                   "clients=%u topics=%u garbage_clients=%u cache_messages_max=%zu pending_bytes_max=%zu "
                   "line_bytes_max=%zu cache_bytes_max=%zu topics_max=%zu indexed_topics_max=%zu "
-                  "connections_max=%zu replay_window_bytes=%zu socket_buffer=%zu..%zu burst_max=%u",
+                  "connections_max=%zu topic_bytes_max=%zu subscriptions_max=%zu replay_window_bytes=%zu "
+                  "socket_buffer=%zu..%zu burst_max=%u",
                   options.clients, options.topics, options.garbage_clients, options.limits.cache_messages_max,
                   options.limits.pending_bytes_max, options.limits.line_bytes_max, options.limits.cache_bytes_max,
                   options.limits.topics_max, options.limits.indexed_topics_max, options.limits.connections_max,
+                  options.limits.topic_bytes_max, options.limits.subscriptions_max,
                   options.limits.replay_window_bytes, options.socket_buffer_min,
                   options.socket_buffer_max, options.burst_max);
     std::string out = text;

@@ -76,6 +76,11 @@ void Workload::build_topics(Prng& prng) {
         "\xe2\x80\xa8",
         "{\"json\": 1}",
         "quit",
+        // Longer names, for the topic_bytes_max the swarm draws (1 to 40 now and then).
+        "sensor/42/tmp",                 // 13 bytes
+        "orders/eu-west/2026/december",  // 28
+        "\xc3\xbc\xc3\xbc\xc3\xbc\xc3\xbc\xc3\xbc\xc3\xbc\xc3\xbc\xc3\xbc\xc3\xbc\xc3\xbc"
+        "\xc3\xbc\xc3\xbc\xc3\xbc\xc3\xbc\xc3\xbc\xc3\xbc\xc3\xbc\xc3\xbc\xc3\xbc\xc3\xbc",  // 40, 20 characters
     };
     std::set<std::string> seen;
     for (std::uint32_t i = 0; i < options_.topics; ++i) {

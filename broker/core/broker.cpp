@@ -103,7 +103,23 @@ bool Broker::process_line(Connection& sender, std::string_view raw_line) {
     return !sender.closing;
 }
 
+namespace {
+
+// The topic a command names, if it names one.
+std::optional<std::string_view> named_topic(const CommandRef& command) {
+    if (const auto* send = std::get_if<SendRef>(&command)) return send->topic.text;
+    if (const auto* subscribe = std::get_if<SubscribeRef>(&command)) return subscribe->topic;
+    if (const auto* unsubscribe = std::get_if<UnsubscribeRef>(&command)) return unsubscribe->topic;
+    return std::nullopt;
+}
+
+}  // namespace
+
 void Broker::execute(Connection& sender, const CommandRef& command) {
+    // The first limit of every command naming a topic (see broker.hpp for the order).
+    if (const auto topic = named_topic(command); topic && topic->size() > limits_.topic_bytes_max) {
+        return refuse(sender, LineError::topic_too_long);
+    }
     if (const auto* send = std::get_if<SendRef>(&command)) {
         publish(sender, *send);
     } else if (const auto* subscribe = std::get_if<SubscribeRef>(&command)) {
@@ -125,10 +141,17 @@ bool Broker::topic_allowed(const Topic* found, bool needs_state) const {
     return !new_state || topics_.stateful_count() < limits_.topics_max;
 }
 
+bool Broker::subscription_allowed(const Connection& subscriber, Topic* found) const {
+    if (found != nullptr && subscriber.positions.contains(found)) return true;  // subscribed already
+    return subscriber.positions.size() < limits_.subscriptions_max;
+}
+
 void Broker::refuse(Connection& sender, LineError error) {
     enqueue(sender, error_frames_[static_cast<std::size_t>(error)]);
     ++stats_.errors_replied;
     if (error == LineError::too_many_topics) ++stats_.topics_refused;
+    if (error == LineError::topic_too_long) ++stats_.topic_too_long_refused;
+    if (error == LineError::too_many_subscriptions) ++stats_.subscriptions_refused;
 }
 
 void Broker::publish(Connection& sender, const SendRef& send) {
@@ -170,6 +193,7 @@ void Broker::publish(Connection& sender, const SendRef& send) {
 
 void Broker::subscribe(Connection& subscriber, const SubscribeRef& subscribe) {
     Topic* found = topics_.find(subscribe.topic);
+    if (!subscription_allowed(subscriber, found)) return refuse(subscriber, LineError::too_many_subscriptions);
     if (!topic_allowed(found, true)) return refuse(subscriber, LineError::too_many_topics);
     Topic& topic = found != nullptr ? *found : topics_.find_or_create(subscribe.topic);
     topics_.join(topic, subscriber);
@@ -446,6 +470,7 @@ void Broker::check_invariants() const {
         if (!connection->refused) ++admitted;
         if (connection->refused) MEMQ_CHECK(connection->close_reason == CloseReason::too_many_connections);
         MEMQ_CHECK(connection->id == id);
+        MEMQ_CHECK(connection->positions.size() <= limits_.subscriptions_max);
         std::size_t queued_bytes = 0;
         for (const Frame& frame : connection->queued) queued_bytes += frame->size();
         MEMQ_CHECK(queued_bytes == connection->queued_bytes);

@@ -8,9 +8,13 @@
 //   recipients; per connection the core queues frames and counts their bytes.
 // - A connection whose pending bytes would pass Limits::pending_bytes_max is
 //   closed as a slow consumer at once: its output is dropped, nobody waits.
-// - Limits::topics_max and indexed_topics_max are checked before a subscribe
-//   or send does anything: past them it gets "Too many topics" and changes
-//   nothing (no index consumed, no delivery, no cache, no subscription).
+// - The limits on a command are checked before it does anything, in this
+//   order: topic_bytes_max (subscribe, unsubscribe, send: "Topic too long"),
+//   subscriptions_max (a subscribe to a topic the connection has not got:
+//   "Too many subscriptions"), then topics_max and indexed_topics_max
+//   (subscribe, send: "Too many topics"). A refused command changes nothing
+//   (no topic made known, no index consumed, no delivery, no cache, no
+//   subscription).
 // - A connection past Limits::connections_max is refused: handle_connect
 //   queues its Close (too_many_connections) at once, it takes no input, and
 //   it does not count against the limit.
@@ -90,6 +94,8 @@ struct BrokerStats {
     std::uint64_t line_too_long_closes = 0;
     std::uint64_t connections_refused = 0;  // past connections_max
     std::uint64_t topics_refused = 0;       // commands answered "Too many topics"
+    std::uint64_t topic_too_long_refused = 0;  // commands answered "Topic too long"
+    std::uint64_t subscriptions_refused = 0;   // subscribes answered "Too many subscriptions"
     std::uint64_t cache_evictions = 0;      // cached messages evicted to stay within cache_bytes_max
 };
 
@@ -170,6 +176,9 @@ private:
     // new topic known past indexed_topics_max, or give one more topic state
     // (when `needs_state`) past topics_max. `found` is the topic, if known.
     bool topic_allowed(const Topic* found, bool needs_state) const;
+    // Whether a subscribe to `found` (null: an unknown topic) would give the
+    // connection one more topic past subscriptions_max.
+    bool subscription_allowed(const Connection& subscriber, Topic* found) const;
     void refuse(Connection& sender, LineError error);
     // Queues `frame` for `recipient` and returns true; returns false when the
     // recipient is closing, or is closed by this frame as a slow consumer.

@@ -38,6 +38,20 @@ struct Limits {
     // back, so a known topic is never forgotten). A command naming a new
     // topic past it gets "Too many topics".
     std::size_t indexed_topics_max = 1'000'000;
+    // Bytes of a topic name, as decoded (UTF-8, escapes resolved). A
+    // subscribe, unsubscribe or send naming a longer topic gets "Topic too
+    // long" and changes nothing. With indexed_topics_max it bounds what the
+    // topic index can hold (a known topic is kept for good): 1 KiB x 1M
+    // topics is 1 GiB at most, not the 1 TiB that line_bytes_max allows.
+    std::size_t topic_bytes_max = 1 * kKiB;
+    // Topics one connection is subscribed to. A subscribe that would add one
+    // more gets "Too many subscriptions" and changes nothing; re-subscribing
+    // to a topic it has is always allowed. 10'000 is far more than a client
+    // of aiomemq's kind names, yet bounds what one connection can pin: its
+    // subscription map and subscriber slots (about 100 bytes a topic, so
+    // about 1 MiB), and the work of its disconnect, which leaves every topic
+    // in one step of the single-threaded core.
+    std::size_t subscriptions_max = 10'000;
     // Open connections. One more is refused: accepted, then closed at once
     // (CloseReason::too_many_connections). memqd derives its default from
     // the open-file limit; the core's default is no limit.

@@ -10,6 +10,8 @@ std::string_view to_string(LimitEvent event) {
         case LimitEvent::too_many_connections: return "too many connections";
         case LimitEvent::too_many_topics: return "too many topics";
         case LimitEvent::cache_byte_budget: return "cache byte budget";
+        case LimitEvent::topic_too_long: return "topic too long";
+        case LimitEvent::too_many_subscriptions: return "too many subscriptions";
         case LimitEvent::accept_failed: return "accept failed";
     }
     return "unknown limit";

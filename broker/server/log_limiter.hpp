@@ -27,6 +27,8 @@ enum class LimitEvent : std::uint8_t {
     too_many_connections,  // a connection refused past max_connections
     too_many_topics,       // commands answered "Too many topics"
     cache_byte_budget,     // cached messages evicted to stay within max_cache_bytes
+    topic_too_long,        // commands answered "Topic too long"
+    too_many_subscriptions,  // subscribes answered "Too many subscriptions"
     accept_failed,         // accept() failed for want of descriptors (EMFILE and friends)
 };
 inline constexpr std::size_t kLimitEventCount = static_cast<std::size_t>(LimitEvent::accept_failed) + 1;

@@ -174,7 +174,8 @@ int run(const memq::ServerOptions& options) {
              " max_line_bytes=", limits.line_bytes_max, " max_pending_bytes=", limits.pending_bytes_max,
              " replay_window_bytes=", limits.replay_window_bytes,
              " max_cache_bytes=", limits.cache_bytes_max, " max_topics=", limits.topics_max,
-             " max_indexed_topics=", limits.indexed_topics_max, " max_connections=", limits.connections_max,
+             " max_indexed_topics=", limits.indexed_topics_max, " max_topic_bytes=", limits.topic_bytes_max,
+             " max_subscriptions=", limits.subscriptions_max, " max_connections=", limits.connections_max,
              " open_files=", open_files, " seed=", seed,
              " incarnation=", memq::incarnation_text(incarnation), ")");
     if (!address.is_loopback()) {
@@ -199,7 +200,8 @@ int run(const memq::ServerOptions& options) {
              " published=", stats.messages_published, " delivered=", stats.messages_delivered,
              " slow_consumer_closes=", stats.slow_consumer_closes,
              " line_too_long_closes=", stats.line_too_long_closes, " connections_refused=", stats.connections_refused,
-             " topics_refused=", stats.topics_refused, " cache_evictions=", stats.cache_evictions, ")");
+             " topics_refused=", stats.topics_refused, " topic_too_long_refused=", stats.topic_too_long_refused,
+             " subscriptions_refused=", stats.subscriptions_refused, " cache_evictions=", stats.cache_evictions, ")");
     if (!options.port_file.empty()) std::remove(options.port_file.c_str());
     return 0;
 }

@@ -86,6 +86,8 @@ private:
         else if (name == "--max-cache-bytes") setter = &Parser::set_max_cache_bytes;
         else if (name == "--max-topics") setter = &Parser::set_max_topics;
         else if (name == "--max-indexed-topics") setter = &Parser::set_max_indexed_topics;
+        else if (name == "--max-topic-bytes") setter = &Parser::set_max_topic_bytes;
+        else if (name == "--max-subscriptions") setter = &Parser::set_max_subscriptions;
         else if (name == "--max-connections") setter = &Parser::set_max_connections;
         else if (name == "--seed") setter = &Parser::set_seed;
         else if (name == "--log-level") setter = &Parser::set_log_level;
@@ -177,16 +179,27 @@ private:
         return true;
     }
 
+    // Sets `limit` from the value of option `name`, which must be at least 1.
+    bool set_positive(std::string_view name, std::string_view value, std::size_t& limit) {
+        const auto number = positive(name, value);
+        if (number) limit = *number;
+        return number.has_value();
+    }
+
     bool set_max_topics(std::string_view value) {
-        const auto count = positive("--max-topics", value);
-        if (count) options_.limits.topics_max = *count;
-        return count.has_value();
+        return set_positive("--max-topics", value, options_.limits.topics_max);
     }
 
     bool set_max_indexed_topics(std::string_view value) {
-        const auto count = positive("--max-indexed-topics", value);
-        if (count) options_.limits.indexed_topics_max = *count;
-        return count.has_value();
+        return set_positive("--max-indexed-topics", value, options_.limits.indexed_topics_max);
+    }
+
+    bool set_max_topic_bytes(std::string_view value) {
+        return set_positive("--max-topic-bytes", value, options_.limits.topic_bytes_max);
+    }
+
+    bool set_max_subscriptions(std::string_view value) {
+        return set_positive("--max-subscriptions", value, options_.limits.subscriptions_max);
     }
 
     bool set_max_connections(std::string_view value) {
@@ -245,6 +258,11 @@ std::string usage_text() {
            "                           \"Too many topics\" (default 100000)\n"
            "  --max-indexed-topics N   topics ever named (their index is kept for good); past it\n"
            "                           \"Too many topics\" (default 1000000)\n"
+           "  --max-topic-bytes N      longest topic name, in bytes of UTF-8 once decoded; a\n"
+           "                           command naming a longer one gets \"Topic too long\"\n"
+           "                           (default 1024)\n"
+           "  --max-subscriptions N    topics one connection may be subscribed to; past it\n"
+           "                           \"Too many subscriptions\" (default 10000)\n"
            "  --max-connections N      open connections; more are accepted and closed at once\n"
            "                           (default: the open-file limit minus 32)\n"
            "  --seed N                 seed for delivery \"one\" (default: random, logged at start)\n"

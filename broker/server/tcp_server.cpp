@@ -403,7 +403,9 @@ void TcpServer::apply(const Close& close) {
 
 void TcpServer::log_core_limit_hits() {
     const BrokerStats& now = broker_.stats();
-    if (now.topics_refused == logged_stats_.topics_refused && now.cache_evictions == logged_stats_.cache_evictions) {
+    if (now.topics_refused == logged_stats_.topics_refused && now.cache_evictions == logged_stats_.cache_evictions &&
+        now.topic_too_long_refused == logged_stats_.topic_too_long_refused &&
+        now.subscriptions_refused == logged_stats_.subscriptions_refused) {
         return;
     }
     const Limits& limits = broker_.limits();
@@ -413,6 +415,16 @@ void TcpServer::log_core_limit_hits() {
                         " command(s) (max_topics=", limits.topics_max, " max_indexed_topics=",
                         limits.indexed_topics_max, "; topics with state ", topics.stateful_count(), ", known ",
                         topics.size(), ")");
+    }
+    if (const std::uint64_t refused = now.topic_too_long_refused - logged_stats_.topic_too_long_refused;
+        refused != 0) {
+        limits_log_.hit(LimitEvent::topic_too_long, refused, "topic too long: refused ", refused,
+                        " command(s) (max_topic_bytes=", limits.topic_bytes_max, ")");
+    }
+    if (const std::uint64_t refused = now.subscriptions_refused - logged_stats_.subscriptions_refused;
+        refused != 0) {
+        limits_log_.hit(LimitEvent::too_many_subscriptions, refused, "too many subscriptions: refused ", refused,
+                        " subscribe(s) (max_subscriptions=", limits.subscriptions_max, " per connection)");
     }
     if (const std::uint64_t evicted = now.cache_evictions - logged_stats_.cache_evictions; evicted != 0) {
         limits_log_.hit(LimitEvent::cache_byte_budget, evicted, "cache byte budget: evicted ", evicted,

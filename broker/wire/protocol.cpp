@@ -28,6 +28,8 @@ std::string_view reason_text(LineError error) {
         case LineError::malformed: return "Malformed json message";
         case LineError::line_too_long: return "Line too long";
         case LineError::internal: return "Internal exception";
+        case LineError::topic_too_long: return "Topic too long";
+        case LineError::too_many_subscriptions: return "Too many subscriptions";
         case LineError::too_many_topics: return "Too many topics";
     }
     return "Internal exception";

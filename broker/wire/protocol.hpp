@@ -45,7 +45,7 @@ struct Quit {};
 // json message".
 struct Hello {};
 
-// Why a line was refused, in the order the checks run. The last one is the
+// Why a line was refused, in the order the checks run. The last three are the
 // broker's, not the parser's: a valid command that a limit refuses.
 enum class LineError : std::uint8_t {
     bad_utf8,         // "Could not decode input as UTF-8"
@@ -53,7 +53,11 @@ enum class LineError : std::uint8_t {
     malformed,        // "Malformed json message"
     line_too_long,    // "Line too long" (then the connection is closed)
     internal,         // "Internal exception": in PROTOCOL.md, never sent by memqd (docs/architecture.md)
-    too_many_topics,  // "Too many topics" (topics_max or indexed_topics_max)
+    // The broker's limits (docs/operations.md), checked in this order, after
+    // the parser: the line's own topic, then the connection, then the broker.
+    topic_too_long,          // "Topic too long" (topic_bytes_max)
+    too_many_subscriptions,  // "Too many subscriptions" (subscriptions_max)
+    too_many_topics,         // "Too many topics" (topics_max or indexed_topics_max)
 };
 // Derived from the last enumerator: a new reason goes before this line's anchor.
 inline constexpr std::size_t kLineErrorCount = static_cast<std::size_t>(LineError::too_many_topics) + 1;

@@ -118,6 +118,10 @@ TEST(CommandLine, LimitCountsMustBePositive) {
     expect_usage_error(run_memqd({"--max-indexed-topics", "-1"}), "--max-indexed-topics '-1'");
     expect_usage_error(run_memqd({"--max-connections", "many"}), "--max-connections 'many'");
     expect_usage_error(run_memqd({"--max-cache-bytes", "1k"}), "--max-cache-bytes '1k'");
+    expect_usage_error(run_memqd({"--max-topic-bytes", "0"}), "--max-topic-bytes '0'");
+    expect_usage_error(run_memqd({"--max-topic-bytes", "1KiB"}), "--max-topic-bytes '1KiB'");
+    expect_usage_error(run_memqd({"--max-subscriptions", "0"}), "--max-subscriptions '0'");
+    expect_usage_error(run_memqd({"--max-subscriptions=-5"}), "--max-subscriptions '-5'");
 }
 
 TEST(CommandLine, UnknownOptionExitsTwoWithOneLineError) {
@@ -143,7 +147,7 @@ TEST(CommandLine, HelpExitsZeroAndPrintsUsage) {
     EXPECT_EQ(result.stdout_text.rfind("usage: memqd [port] [cache_size]", 0), 0u) << result.stdout_text;
     for (const char* option : {"--bind", "--port", "--port-file", "--cache-size", "--max-line-bytes",
                                "--max-pending-bytes", "--max-cache-bytes", "--max-topics", "--max-indexed-topics",
-                               "--max-connections", "--seed", "--log-level", "--version"}) {
+                               "--max-topic-bytes", "--max-subscriptions", "--max-connections", "--seed", "--log-level", "--version"}) {
         EXPECT_NE(result.stdout_text.find(option), std::string::npos) << option;
     }
     EXPECT_EQ(result.stderr_text, "");

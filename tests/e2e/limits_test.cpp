@@ -1,10 +1,12 @@
 // limits_test.cpp — memqd's broker-wide limits seen from a TCP client: the
-// flags reach the core, "Too many topics" comes as an error reply, a
+// flags reach the core, "Too many topics", "Topic too long" and "Too many
+// subscriptions" come as error replies, a
 // connection past --max-connections reads EOF at once, and each hit is logged
 // and counted. memqd runs on port 0, clients on loopback.
 #include <cstddef>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include <gtest/gtest.h>
 
@@ -24,8 +26,10 @@ std::optional<std::size_t> logged_number(const std::string& log, const std::stri
 
 TEST(Limits, StartupLogNamesEveryLimitGiven) {
     MemqdProcess memqd(any_port({"--max-cache-bytes", "5000", "--max-topics", "3", "--max-indexed-topics", "9",
-                                 "--max-connections", "11"}));
+                                 "--max-connections", "11", "--max-topic-bytes", "12", "--max-subscriptions", "13"}));
     const std::string log = memqd.stderr_text();
+    EXPECT_EQ(logged_number(log, "max_topic_bytes"), 12u) << log;
+    EXPECT_EQ(logged_number(log, "max_subscriptions"), 13u) << log;
     EXPECT_EQ(logged_number(log, "max_cache_bytes"), 5000u) << log;
     EXPECT_EQ(logged_number(log, "max_topics"), 3u) << log;
     EXPECT_EQ(logged_number(log, "max_indexed_topics"), 9u) << log;
@@ -65,6 +69,60 @@ TEST(Limits, SendNamingANewTopicPastMaxIndexedTopicsGetsTooManyTopics) {
     client.send_line(R"({"command": "send", "topic": "b", "msg": "m", "delivery": "all", "cache": false})");
     EXPECT_TRUE(is_json(client.read_line(), error_reply("Too many topics")));
     EXPECT_TRUE(memqd.stop().is_clean());
+}
+
+std::string unsubscribe_command(std::string_view topic) {
+    return R"({"command": "unsubscribe", "topic": ")" + std::string(topic) + "\"}";
+}
+
+TEST(Limits, TopicPastMaxTopicBytesGetsTopicTooLongAndIsLogged) {
+    MemqdProcess memqd(any_port({"--max-topic-bytes", "4"}));
+    LineClient client(memqd.port());
+    client.send_line(subscribe_command("abcd"));
+    EXPECT_TRUE(is_json(client.read_line(), kAck));
+    client.send_line(subscribe_command("abcde"));
+    EXPECT_TRUE(is_json(client.read_line(), error_reply("Topic too long")));
+    client.send_line(send_command("abcde", "m"));
+    EXPECT_TRUE(is_json(client.read_line(), error_reply("Topic too long")));
+    client.send_line(unsubscribe_command("abcde"));
+    EXPECT_TRUE(is_json(client.read_line(), error_reply("Topic too long")));
+    client.send_line(send_command("abcd", "still works"));
+    EXPECT_TRUE(is_json(client.read_line(), delivered_message("abcd", "still works", 0)));
+    EXPECT_TRUE(is_json(client.read_line(), kAck));
+    EXPECT_TRUE(memqd.stop().is_clean());
+    const std::string log = memqd.stderr_text();
+    EXPECT_NE(log.find("warn: topic too long: refused 1 command(s) (max_topic_bytes=4) [topic too long: 0 left out"),
+              std::string::npos)
+        << log;
+    EXPECT_EQ(logged_number(log, "topic_too_long_refused"), 3u) << log;
+}
+
+TEST(Limits, SubscribePastMaxSubscriptionsGetsTooManySubscriptionsAndIsLogged) {
+    MemqdProcess memqd(any_port({"--max-subscriptions", "2"}));
+    LineClient client(memqd.port());
+    for (const char* topic : {"a", "b"}) {
+        client.send_line(subscribe_command(topic));
+        EXPECT_TRUE(is_json(client.read_line(), kAck));
+    }
+    client.send_line(subscribe_command("c"));
+    EXPECT_TRUE(is_json(client.read_line(), error_reply("Too many subscriptions")));
+    client.send_line(subscribe_command("a"));  // one it has already
+    EXPECT_TRUE(is_json(client.read_line(), kAck));
+    client.send_line(unsubscribe_command("a"));
+    EXPECT_TRUE(is_json(client.read_line(), kAck));
+    client.send_line(subscribe_command("c"));
+    EXPECT_TRUE(is_json(client.read_line(), kAck));
+    LineClient other(memqd.port());  // the limit is per connection
+    for (const char* topic : {"a", "b"}) {
+        other.send_line(subscribe_command(topic));
+        EXPECT_TRUE(is_json(other.read_line(), kAck));
+    }
+    EXPECT_TRUE(memqd.stop().is_clean());
+    const std::string log = memqd.stderr_text();
+    EXPECT_NE(log.find("warn: too many subscriptions: refused 1 subscribe(s) (max_subscriptions=2 per connection)"),
+              std::string::npos)
+        << log;
+    EXPECT_EQ(logged_number(log, "subscriptions_refused"), 1u) << log;
 }
 
 TEST(Limits, ConnectionPastMaxConnectionsReadsEofAndIsLogged) {

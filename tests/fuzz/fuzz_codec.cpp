@@ -60,6 +60,8 @@ std::string describe(LineError error) {
         case LineError::malformed: return "error malformed";
         case LineError::line_too_long: return "error line_too_long";
         case LineError::internal: return "error internal";
+        case LineError::topic_too_long: return "error topic_too_long";
+        case LineError::too_many_subscriptions: return "error too_many_subscriptions";
         case LineError::too_many_topics: return "error too_many_topics";
     }
     return "error ?";

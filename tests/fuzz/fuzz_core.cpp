@@ -319,7 +319,8 @@ private:
         if (frame.starts_with("{\"success\": false")) {
             bool known = false;
             for (const LineError error : {LineError::bad_utf8, LineError::bad_json, LineError::malformed,
-                                          LineError::line_too_long, LineError::internal}) {
+                                          LineError::line_too_long, LineError::internal, LineError::topic_too_long,
+                                          LineError::too_many_subscriptions}) {
                 known = known || frame == encode_error(error);
             }
             if (!known) fail("an error frame with an unknown reason: " + frame);

@@ -1,7 +1,8 @@
 // core_model_test.cpp — a model-based rapidcheck test of the broker core: a
 // random sequence of connects, disconnects, subscribes, unsubscribes, sends
 // (all/one, cache on/off), garbage lines and partial writes, under small
-// topic, cache-byte and connection limits (so "Too many topics", global
+// topic, topic-name, subscription, cache-byte and connection limits (so
+// "Too many topics", "Topic too long", "Too many subscriptions", global
 // eviction and refused connections happen), each line cut
 // into random pieces, run through memq::sim::Checker — the simulator's own
 // harness, which checks every reply, delivery, Close and pending byte count
@@ -85,7 +86,9 @@ struct CoreSut {
                     std::to_string(limits.cache_messages_max) + ", cache_bytes_max " +
                     std::to_string(limits.cache_bytes_max) + ", topics_max " + std::to_string(limits.topics_max) +
                     ", indexed_topics_max " + std::to_string(limits.indexed_topics_max) + ", connections_max " +
-                    std::to_string(limits.connections_max) + ", broker seed " + std::to_string(broker_seed) + ")");
+                    std::to_string(limits.connections_max) + ", topic_bytes_max " +
+                    std::to_string(limits.topic_bytes_max) + ", subscriptions_max " +
+                    std::to_string(limits.subscriptions_max) + ", broker seed " + std::to_string(broker_seed) + ")");
         }
     }
 
@@ -261,6 +264,8 @@ RC_GTEST_PROP(CoreModelProperty, EveryReplyDeliveryAndCloseMatchesTheModel, ()) 
     limits.topics_max = *rc::gen::element<std::size_t>(1, 2, 100'000);
     limits.indexed_topics_max = *rc::gen::element<std::size_t>(1, 3, 1'000'000);
     limits.connections_max = *rc::gen::element<std::size_t>(1, 3, kConnIds);
+    limits.topic_bytes_max = *rc::gen::element<std::size_t>(1, 2, 1024);      // the topics are 0 to 2 bytes
+    limits.subscriptions_max = *rc::gen::element<std::size_t>(1, 2, 10'000);  // of 4 topics
     const auto seed = *rc::gen::arbitrary<std::uint64_t>();
     CoreSut sut(limits, seed);
     rc::state::check(CoreModel{}, sut,

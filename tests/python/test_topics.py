@@ -1,7 +1,8 @@
-"""Topics: any string names a topic, of any length the line limit allows.
+"""Topics: any string names a topic, up to memqd's --max-topic-bytes (1 KiB).
 
-Covers the reference suite's topic length tests (1 to 1024 characters), and
-that a topic is its exact string: case, whitespace and normalisation count.
+Covers the reference suite's topic length tests (1 to 1024 characters), that
+a longer topic is refused by memqd and changes nothing, and that a topic is
+its exact string: case, whitespace and normalisation count.
 """
 
 import json
@@ -10,7 +11,8 @@ import pytest
 
 from conftest import OK, QUIET_S, delivered, receive_all, reply_to
 
-LENGTHS = {"1": 1, "2": 2, "256": 256, "1024": 1024, "60k": 60_000}
+LENGTHS = {"1": 1, "2": 2, "256": 256, "1024": 1024}
+TOPIC_TOO_LONG = {"success": False, "reason": "Topic too long"}
 
 
 @pytest.mark.parametrize("length", LENGTHS.values(), ids=LENGTHS.keys())
@@ -24,8 +26,21 @@ def test_a_topic_of_any_length_works(connect, length):
 
 
 @pytest.mark.memqd_only
-@pytest.mark.memq_broker(args=["--max-line-bytes", "4096"])
-def test_a_topic_is_bounded_only_by_the_line_limit(connect):
+def test_a_topic_past_the_default_1_kib_is_refused_and_changes_nothing(connect):
+    subscriber, sender = connect(), connect()
+    topic = "\u00e9" * 513  # 1026 bytes of UTF-8; 512 of them are 1024
+    assert reply_to(subscriber, json.dumps({"command": "subscribe", "topic": topic})) == TOPIC_TOO_LONG
+    assert reply_to(sender, json.dumps({"command": "send", "topic": topic, "msg": "m", "delivery": "all"})) \
+        == TOPIC_TOO_LONG
+    assert reply_to(sender, json.dumps({"command": "unsubscribe", "topic": topic})) == TOPIC_TOO_LONG
+    assert reply_to(subscriber, json.dumps({"command": "subscribe", "topic": topic[:512]})) == OK
+    assert reply_to(sender, json.dumps({"command": "send", "topic": topic[:512], "msg": "m", "delivery": "all"})) == OK
+    assert receive_all(subscriber, 1) == [delivered(topic[:512], "m", 0)]
+
+
+@pytest.mark.memqd_only
+@pytest.mark.memq_broker(args=["--max-line-bytes", "4096", "--max-topic-bytes", "4096"])
+def test_with_max_topic_bytes_raised_a_topic_is_bounded_only_by_the_line_limit(connect):
     subscriber, sender = connect(), connect()
     bare = json.dumps({"command": "send", "topic": "", "msg": "m", "delivery": "all"})
     topic = "t" * (4096 - len(bare))

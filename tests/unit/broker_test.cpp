@@ -420,6 +420,140 @@ TEST(Broker, line_too_long_close_waits_until_the_error_is_written) {
 }
 
 // ---------------------------------------------------------------------------
+// Topic name bytes (topic_bytes_max) and subscriptions per connection
+// (subscriptions_max): refused with their own reasons, changing nothing.
+
+const std::string kTopicTooLong = "Topic too long";
+const std::string kTooManySubscriptions = "Too many subscriptions";
+const std::string kTooManyTopics = "Too many topics";
+
+// The default limits, but `limit` set to `value`.
+Limits with(std::size_t Limits::*limit, std::size_t value) {
+    Limits limits;
+    limits.*limit = value;
+    return limits;
+}
+
+TEST(Broker, a_subscribe_to_a_topic_of_exactly_topic_bytes_max_is_accepted_one_byte_more_refused) {
+    BrokerHarness h(with(&Limits::topic_bytes_max, 8));
+    h.connect(1);
+    h.receive(1, subscribe_line("12345678") + subscribe_line("123456789"));
+    EXPECT_EQ(h.take(1), (Objects{ack(), failure(kTopicTooLong)}));
+    EXPECT_EQ(h.subscriber_count("12345678"), 1u);
+    EXPECT_EQ(h.broker().topics().find("123456789"), nullptr) << "a refused subscribe makes no topic known";
+    EXPECT_EQ(h.broker().topics().size(), 1u);
+    EXPECT_EQ(h.broker().stats().topic_too_long_refused, 1u);
+}
+
+TEST(Broker, a_send_to_a_topic_of_exactly_topic_bytes_max_is_accepted_one_byte_more_refused) {
+    BrokerHarness h(with(&Limits::topic_bytes_max, 8));
+    h.connect(1);
+    h.receive(1, send_line("12345678", "m") + send_line("123456789", "m") + send_line("123456789", "m", "one"));
+    EXPECT_EQ(h.take(1), (Objects{ack(), failure(kTopicTooLong), failure(kTopicTooLong)}));
+    EXPECT_EQ(h.next_index("12345678"), 1);
+    EXPECT_EQ(h.broker().topics().find("123456789"), nullptr) << "no index used, nothing cached";
+    EXPECT_EQ(h.broker().topics().cached_messages(), 1u);
+    EXPECT_EQ(h.broker().stats().messages_published, 1u);
+    EXPECT_EQ(h.broker().stats().topic_too_long_refused, 2u);
+}
+
+TEST(Broker, an_unsubscribe_from_a_topic_of_exactly_topic_bytes_max_is_accepted_one_byte_more_refused) {
+    BrokerHarness h(with(&Limits::topic_bytes_max, 8));
+    h.connect(1);
+    h.receive(1, subscribe_line("12345678") + unsubscribe_line("12345678") + unsubscribe_line("123456789"));
+    EXPECT_EQ(h.take(1), (Objects{ack(), ack(), failure(kTopicTooLong)}));
+    EXPECT_EQ(h.subscriber_count("12345678"), 0u);
+    EXPECT_EQ(h.broker().topics().find("123456789"), nullptr);
+}
+
+TEST(Broker, topic_bytes_max_counts_the_decoded_utf8_not_the_json_literal) {
+    BrokerHarness h(with(&Limits::topic_bytes_max, 8));
+    h.connect(1);
+    // Four u-umlauts are 8 bytes of UTF-8 (24 as \u escapes); five are 10.
+    const std::string four = "\\u00fc\\u00fc\\u00fc\\u00fc";
+    h.receive(1, R"({"command": "subscribe", "topic": ")" + four + "\"}\n" +
+                     R"({"command": "subscribe", "topic": ")" + four + "\\u00fc\"}\n" +
+                     R"({"command": "send", "topic": "\"\"\"\"\"\"\"\"", "msg": "m", "delivery": "all"})" + "\n");
+    EXPECT_EQ(h.take(1), (Objects{ack(), failure(kTopicTooLong), ack()}));
+    EXPECT_EQ(h.subscriber_count("\xc3\xbc\xc3\xbc\xc3\xbc\xc3\xbc"), 1u);
+    EXPECT_EQ(h.next_index(std::string(8, '"')), 1) << "8 quotes are 8 bytes, 16 escaped";
+}
+
+TEST(Broker, topic_length_is_checked_before_every_other_limit) {
+    Limits limits = with(&Limits::topic_bytes_max, 1);
+    limits.subscriptions_max = 1;
+    limits.indexed_topics_max = 1;
+    BrokerHarness h(limits);
+    h.connect(1);
+    h.receive(1, subscribe_line("a") + subscribe_line("bb") + send_line("cc", "m") + subscribe_line("d"));
+    EXPECT_EQ(h.take(1), (Objects{ack(), failure(kTopicTooLong), failure(kTopicTooLong),
+                                  failure(kTooManySubscriptions)}));
+    EXPECT_EQ(h.broker().stats().topics_refused, 0u);
+}
+
+TEST(Broker, subscriptions_are_checked_before_the_topics) {
+    Limits limits = with(&Limits::subscriptions_max, 1);
+    limits.topics_max = 1;
+    BrokerHarness h(limits);
+    h.connect(1);
+    h.connect(2);
+    h.receive(1, subscribe_line("a") + subscribe_line("b"));
+    EXPECT_EQ(h.take(1), (Objects{ack(), failure(kTooManySubscriptions)}));
+    h.receive(2, subscribe_line("b"));
+    EXPECT_EQ(h.take(2), Objects{failure(kTooManyTopics)}) << "a connection with room meets the topic limit";
+}
+
+TEST(Broker, subscriptions_max_subscriptions_are_accepted_one_more_refused) {
+    BrokerHarness h(with(&Limits::subscriptions_max, 2));
+    h.connect(1);
+    h.connect(2);
+    h.receive(2, send_line("c", "cached"));
+    h.take(2);
+    h.receive(1, subscribe_line("a") + subscribe_line("b") + subscribe_line("c"));
+    EXPECT_EQ(h.take(1), (Objects{ack(), ack(), failure(kTooManySubscriptions)})) << "no replay either";
+    EXPECT_EQ(h.subscriber_count("c"), 0u);
+    EXPECT_EQ(h.broker().topics().find("c")->cached_count(), 1u) << "the cache is untouched";
+    EXPECT_EQ(h.broker().stats().subscriptions_refused, 1u);
+    h.receive(1, subscribe_line("d"));
+    EXPECT_EQ(h.take(1), Objects{failure(kTooManySubscriptions)});
+    EXPECT_EQ(h.broker().topics().find("d"), nullptr) << "a refused subscribe makes no topic known";
+}
+
+TEST(Broker, re_subscribing_at_subscriptions_max_is_accepted) {
+    BrokerHarness h(with(&Limits::subscriptions_max, 2));
+    h.connect(1);
+    h.receive(1, subscribe_line("a") + subscribe_line("b") + send_line("a", "m"));
+    h.take(1);
+    h.receive(1, subscribe_line("a") + subscribe_line("b", {{"cache", false}}));
+    EXPECT_EQ(h.take(1), (Objects{ack(), message("a", "m", "all", 0), ack()}));
+    EXPECT_EQ(h.subscriber_count("a"), 1u);
+}
+
+TEST(Broker, an_unsubscribe_frees_a_subscription_slot) {
+    BrokerHarness h(with(&Limits::subscriptions_max, 2));
+    h.connect(1);
+    h.receive(1, subscribe_line("a") + subscribe_line("b") + unsubscribe_line("x") + subscribe_line("c") +
+                     unsubscribe_line("a") + subscribe_line("c"));
+    EXPECT_EQ(h.take(1), (Objects{ack(), ack(), ack(), failure(kTooManySubscriptions), ack(), ack()}));
+    EXPECT_EQ(h.subscriber_count("a"), 0u);
+    EXPECT_EQ(h.subscriber_count("c"), 1u);
+}
+
+TEST(Broker, subscriptions_max_counts_per_connection) {
+    BrokerHarness h(with(&Limits::subscriptions_max, 1));
+    h.connect(1);
+    h.connect(2);
+    h.receive(1, subscribe_line("a"));
+    h.receive(2, subscribe_line("b"));
+    EXPECT_EQ(h.take(1), Objects{ack()});
+    EXPECT_EQ(h.take(2), Objects{ack()});
+    h.disconnect(1);
+    h.connect(1);
+    h.receive(1, subscribe_line("b"));
+    EXPECT_EQ(h.take(1), Objects{ack()}) << "a new connection starts with none";
+}
+
+// ---------------------------------------------------------------------------
 // Errors.
 
 TEST(Broker, each_error_row_reaches_the_client_with_its_reason) {
