@@ -208,6 +208,9 @@ int run(const memq::ServerOptions& options) {
 
     if (metrics) {
         log.info("metrics on http://", metrics->local_endpoint(), "/metrics");
+        if (!metrics->local_endpoint().address().is_loopback()) {
+            log.warn("metrics bound to ", metrics->local_endpoint().address(), ", which is not a loopback address");
+        }
         if (!options.metrics_port_file.empty()) {
             const std::string problem = write_port_file(options.metrics_port_file, metrics->local_endpoint().port());
             if (!problem.empty()) return usage_error(problem);
