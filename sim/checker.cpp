@@ -42,14 +42,23 @@ std::string describe(const Expected& expected) {
     return "?";
 }
 
-Checker::Checker(const Limits& limits, std::uint64_t broker_seed) : broker_(limits, broker_seed), model_(limits) {}
+Checker::Checker(const Limits& limits, std::uint64_t broker_seed, std::uint64_t incarnation)
+    : broker_(std::make_unique<Broker>(limits, broker_seed, incarnation)), model_(limits, incarnation) {}
+
+void Checker::restart(std::uint64_t broker_seed, std::uint64_t incarnation) {
+    const Limits limits = model_.limits();
+    broker_ = std::make_unique<Broker>(limits, broker_seed, incarnation);
+    model_ = Model(limits, incarnation);
+    inputs_.clear();
+    closes_.clear();
+}
 
 void Checker::fail(const std::string& what) const { throw CheckFailure(what); }
 
 void Checker::connect(ConnId conn) {
     model_.connect(conn);
     inputs_[conn] = InputStream{};
-    broker_.handle_connect(conn);
+    broker_->handle_connect(conn);
     settle();
 }
 
@@ -93,7 +102,7 @@ void Checker::receive(ConnId conn, std::string_view bytes) {
             if (!settled) break;
         }
         in.unread -= take;
-        broker_.handle_receive(conn, bytes.substr(0, take));
+        broker_->handle_receive(conn, bytes.substr(0, take));
         bytes.remove_prefix(take);
         settle();
     }
@@ -101,21 +110,21 @@ void Checker::receive(ConnId conn, std::string_view bytes) {
 
 void Checker::written(ConnId conn, std::size_t bytes) {
     model_.written(conn, bytes);
-    broker_.handle_written(conn, bytes);
+    broker_->handle_written(conn, bytes);
     settle();
 }
 
 void Checker::disconnect(ConnId conn) {
     model_.disconnect(conn);
     inputs_.erase(conn);
-    broker_.handle_disconnect(conn);
+    broker_->handle_disconnect(conn);
     settle();
 }
 
 void Checker::settle() {
     ++calls_;
     closes_.clear();
-    while (std::optional<Close> close = broker_.poll_close()) closes_.push_back(*close);
+    while (std::optional<Close> close = broker_->poll_close()) closes_.push_back(*close);
     if (model_.pending_one()) resolve_one();
 
     for (const Close& close : closes_) {
@@ -150,9 +159,9 @@ void Checker::settle() {
                  std::to_string(model_.limits().pending_bytes_max) + ")");
         }
     }
-    while (std::optional<Transmit> transmit = broker_.poll_transmit()) check_transmit(*transmit);
+    while (std::optional<Transmit> transmit = broker_->poll_transmit()) check_transmit(*transmit);
     for (const ConnId conn : model_.touched()) check_connection(conn);
-    if (invariants_every_ != 0 && calls_ % invariants_every_ == 0) broker_.check_invariants();
+    if (invariants_every_ != 0 && calls_ % invariants_every_ == 0) broker_->check_invariants();
     model_.clear_touched();
     if (on_close_) {
         for (const Close& close : closes_) on_close_(close.conn, close.reason);
@@ -189,7 +198,7 @@ void Checker::resolve_one() {
                 }
             }
             if (closed != closed_now(conn)) return false;
-            return closed || broker_.pending_bytes(conn) == pending_bytes;
+            return closed || broker_->pending_bytes(conn) == pending_bytes;
         };
         for (const ConnId candidate : pending.candidates) {
             if (!fits_one(candidate)) return false;
@@ -212,7 +221,7 @@ void Checker::resolve_one() {
         for (const ConnId candidate : pending.candidates) {
             what += " conn " + std::to_string(candidate) + ": " +
                     std::to_string(model_.conn(candidate).pending_bytes()) + "/" +
-                    std::to_string(broker_.pending_bytes(candidate)) + "/" + (closed_now(candidate) ? "yes" : "no") +
+                    std::to_string(broker_->pending_bytes(candidate)) + "/" + (closed_now(candidate) ? "yes" : "no") +
                     ";";
         }
         what += " sender conn " + std::to_string(pending.sender);
@@ -260,14 +269,14 @@ void Checker::check_transmit(Transmit& transmit) {
 
 void Checker::check_connection(ConnId conn) {
     const bool open = model_.exists(conn);
-    if (broker_.is_connected(conn) != open) {
+    if (broker_->is_connected(conn) != open) {
         fail("connection " + std::to_string(conn) + (open ? " is open" : " is gone") +
              " in the model but not in the broker");
     }
     if (!open) return;
     const ModelConn& state = model_.conn(conn);
-    if (broker_.pending_bytes(conn) != state.pending_bytes()) {
-        fail("connection " + std::to_string(conn) + ": the broker has " + std::to_string(broker_.pending_bytes(conn)) +
+    if (broker_->pending_bytes(conn) != state.pending_bytes()) {
+        fail("connection " + std::to_string(conn) + ": the broker has " + std::to_string(broker_->pending_bytes(conn)) +
              " bytes pending, the model " + std::to_string(state.pending_bytes()) + " (" +
              std::to_string(state.queued.size()) + " frames queued, " + std::to_string(state.in_flight_bytes) +
              " bytes in flight)");

@@ -24,6 +24,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -48,14 +49,18 @@ public:
     // Handed every Close once it is checked.
     using CloseHandler = std::function<void(ConnId, CloseReason)>;
 
-    Checker(const Limits& limits, std::uint64_t broker_seed);
+    Checker(const Limits& limits, std::uint64_t broker_seed, std::uint64_t incarnation = 0);
+    // The broker process restarts: a new core and a new model, with nothing
+    // of the old ones (no connection, no topic); the caller forgets its
+    // connections without handle_disconnect (there is nobody to tell).
+    void restart(std::uint64_t broker_seed, std::uint64_t incarnation);
 
     void on_transmit(TransmitHandler handler) { on_transmit_ = std::move(handler); }
     void on_close(CloseHandler handler) { on_close_ = std::move(handler); }
     // Run the core's check_invariants() after every `every`-th call (1: after
     // each, the default; 0: only when check_invariants() below is called).
     void set_invariants_every(std::uint32_t every) { invariants_every_ = every; }
-    void check_invariants() const { broker_.check_invariants(); }
+    void check_invariants() const { broker_->check_invariants(); }
 
     void connect(ConnId conn);
     // The bytes of `line` were written to conn's input stream (after every
@@ -66,7 +71,7 @@ public:
     void written(ConnId conn, std::size_t bytes);
     void disconnect(ConnId conn);
 
-    const Broker& broker() const { return broker_; }
+    const Broker& broker() const { return *broker_; }
     const Model& model() const { return model_; }
     // Bytes added with add_line and not yet received, for `conn`.
     std::size_t unread_input(ConnId conn) const;
@@ -85,7 +90,7 @@ private:
     void check_connection(ConnId conn);
     [[noreturn]] void fail(const std::string& what) const;
 
-    Broker broker_;
+    std::unique_ptr<Broker> broker_;
     Model model_;
     std::unordered_map<ConnId, InputStream> inputs_;
     TransmitHandler on_transmit_;

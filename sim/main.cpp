@@ -137,7 +137,8 @@ std::string summary(const RunResult& result, double seconds) {
     char text[1024];
     std::snprintf(text, sizeof text,
                   "ok: %llu requests, %llu ticks (+%llu to drain), %llu core calls; clients got %llu acks, "
-                  "%llu failures, %llu messages, %llu gaps; %llu connects (%llu resumed), %llu drops, closes: "
+                  "%llu failures, %llu messages, %llu gaps, %llu resets; %llu connects (%llu resumed), %llu drops, "
+                  "%llu restarts, closes: "
                   "quit %llu, line too long %llu, slow consumer %llu, too many connections %llu; %llu \"Too many "
                   "topics\", %llu cache evictions for bytes; %llu \"one\" choices read back, %llu "
                   "\"Line too long\" replies that overflowed; %.3f s: %.0f requests/s, %.0f client operations/s",
@@ -145,8 +146,9 @@ std::string summary(const RunResult& result, double seconds) {
                   static_cast<unsigned long long>(s.drain_ticks), static_cast<unsigned long long>(s.core_calls),
                   static_cast<unsigned long long>(s.acks), static_cast<unsigned long long>(s.failures),
                   static_cast<unsigned long long>(s.messages), static_cast<unsigned long long>(s.gaps),
-                  static_cast<unsigned long long>(s.connects), static_cast<unsigned long long>(s.resumes),
-                  static_cast<unsigned long long>(s.drops), static_cast<unsigned long long>(s.closes[0]),
+                  static_cast<unsigned long long>(s.resets), static_cast<unsigned long long>(s.connects),
+                  static_cast<unsigned long long>(s.resumes), static_cast<unsigned long long>(s.drops),
+                  static_cast<unsigned long long>(s.restarts), static_cast<unsigned long long>(s.closes[0]),
                   static_cast<unsigned long long>(s.closes[1]), static_cast<unsigned long long>(s.closes[2]),
                   static_cast<unsigned long long>(s.closes[3]), static_cast<unsigned long long>(s.model.topics_refused),
                   static_cast<unsigned long long>(s.model.cache_evictions),

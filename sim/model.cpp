@@ -3,6 +3,7 @@
 #include "model.hpp"
 
 #include <algorithm>
+#include <cstdio>
 #include <utility>
 
 namespace memq::sim {
@@ -22,7 +23,12 @@ std::string_view protocol_reason(LineError error) {
 }
 
 // The replies, byte for byte as PROTOCOL.md spells them, each ending in "\r\n".
-Model::Model(const Limits& limits) : limits_(limits), ack_frame_("{\"success\": true}\r\n") {
+Model::Model(const Limits& limits, std::uint64_t incarnation)
+    : limits_(limits), incarnation_(incarnation), ack_frame_("{\"success\": true}\r\n") {
+    // docs/protocol.md, "hello": the broker's name and 16 lowercase hex digits.
+    char hex[17];
+    std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(incarnation));
+    hello_frame_ = std::string("{\"success\": true, \"broker\": \"memqd\", \"incarnation\": \"") + hex + "\"}\r\n";
     for (std::size_t i = 0; i < kLineErrorCount; ++i) {
         error_frames_.push_back("{\"success\": false, \"reason\": \"" +
                                 std::string(protocol_reason(static_cast<LineError>(i))) + "\"}\r\n");
@@ -247,6 +253,12 @@ bool Model::apply_line(ConnId conn, const LineIntent& line) {
             deliver(conn, reply(line, false, line.error));  // an error changes nothing else
             break;
         case LineIntent::Kind::subscribe: subscribe(conn, line); break;
+        case LineIntent::Kind::hello: {  // who the broker is; nothing changes
+            Expected expected = reply(line, true);
+            expected.frame = hello_frame_;
+            deliver(conn, std::move(expected));
+            break;
+        }
         case LineIntent::Kind::unsubscribe:
             if (const auto topic = topics_.find(line.topic); topic != topics_.end()) {
                 topic->second.subscribers.erase(conn);

@@ -52,7 +52,7 @@ public:
 // What one line written by a simulated client means. The writer knows it, so
 // the model needs no parser.
 struct LineIntent {
-    enum class Kind : std::uint8_t { subscribe, unsubscribe, send, error, blank, quit };
+    enum class Kind : std::uint8_t { subscribe, unsubscribe, send, error, blank, quit, hello };
     Kind kind = Kind::blank;
     Delivery delivery = Delivery::all;            // send
     LineError error = LineError::internal;        // error: the reply it must get
@@ -157,9 +157,11 @@ std::string_view protocol_reason(LineError error);
 
 class Model {
 public:
-    explicit Model(const Limits& limits);
+    // `incarnation`: the broker's, as its hello replies must spell it.
+    explicit Model(const Limits& limits, std::uint64_t incarnation = 0);
 
     const Limits& limits() const { return limits_; }
+    std::uint64_t incarnation() const { return incarnation_; }
 
     void connect(ConnId conn);
     // Applies one complete line of `conn` (a no-op once the connection stopped
@@ -221,6 +223,8 @@ private:
     void evict_globally_oldest();
 
     Limits limits_;
+    std::uint64_t incarnation_;
+    std::string hello_frame_;
     std::map<std::string, ModelTopic, std::less<>> topics_;
     std::unordered_map<ConnId, ModelConn> conns_;
     std::vector<ConnId> leaving_;

@@ -34,7 +34,8 @@ enum class TraceKind : std::uint8_t {
     stall,
     unstall,
     drop,
-    finish
+    finish,
+    restart
 };
 
 // What a client got, in a TraceKind::event record.
@@ -111,6 +112,10 @@ std::string format(const TraceRecord& r) {
         case TraceKind::finish:
             std::snprintf(text, sizeof text, "%sconnection gone (handle_disconnect)", who.c_str());
             break;
+        case TraceKind::restart:
+            std::snprintf(text, sizeof text, "t%llu the broker restarts: incarnation %016llx, every connection gone",
+                          tick, a);
+            break;
     }
     return text;
 }
@@ -149,6 +154,7 @@ private:
     void drop(std::uint32_t index);
     void finish(std::uint32_t index);
     void go_offline(SimClient& client);
+    void restart_broker();
     void check_event(std::uint32_t index, const Event& event);
     Expected take_owed(std::uint32_t index, std::string_view got);
     bool quiet() const;
@@ -482,8 +488,24 @@ void Simulation::drain(std::uint32_t index) {
     if (client.state == State::closed_by_server) finish(index);
 }
 
+// The broker process dies and comes back: every connection is gone at once
+// (nobody calls handle_disconnect: the old core is gone), and the new core
+// and model know nothing, under a new incarnation.
+void Simulation::restart_broker() {
+    const std::uint64_t broker_seed = fault_prng_.next();
+    const std::uint64_t incarnation = fault_prng_.next();
+    for (SimClient& client : clients_) {
+        if (client.state != SimClient::State::offline) go_offline(client);
+    }
+    checker_->restart(broker_seed, incarnation);
+    ++stats_.restarts;
+    record(TraceKind::restart, 0, 0, incarnation);
+    digest_.mix(11, incarnation);
+}
+
 void Simulation::tick() {
     ++tick_;
+    if (faults() && options_.restart.hit(fault_prng_)) restart_broker();
     const auto count = static_cast<std::uint32_t>(clients_.size());
     const auto start = static_cast<std::uint32_t>(net_prng_.below(count));
     for (std::uint32_t i = 0; i < count; ++i) step((start + i) % count);
@@ -531,6 +553,7 @@ void Simulation::check_liveness() {
         if (!client.owed.empty()) throw CheckFailure(who + " never got " + describe(client.owed.front()));
         const ModelConn& conn = model.conn(client.conn);
         if (!conn.queued.empty()) throw CheckFailure(who + " is still owed " + describe(conn.queued.front()));
+        if (!conn.replays.empty()) throw CheckFailure(who + " still has a replay of \"" + conn.replays.front().topic + "\"");
         if (conn.in_flight_bytes != 0) throw CheckFailure(who + " has bytes in flight after the drain");
         if (client.core.pending_requests() != 0) {
             throw CheckFailure(who + " has " + std::to_string(client.core.pending_requests()) +

@@ -42,6 +42,8 @@ struct RunStats {
     std::uint64_t connects = 0;
     std::uint64_t resumes = 0;
     std::uint64_t drops = 0;              // clients that dropped their connection
+    std::uint64_t restarts = 0;           // broker restarts (a new core, a new incarnation)
+    std::uint64_t resets = 0;             // Reset events the clients got
     std::array<std::uint64_t, kCloseReasonCount> closes{};  // by CloseReason
     std::uint64_t acks = 0;
     std::uint64_t failures = 0;

@@ -90,6 +90,7 @@ SwarmOptions draw_swarm(std::uint64_t seed) {
     options.explicit_last_seen = Rate::per_million(between(prng, 0, 500'000));
     options.explicit_cache = Rate::per_million(between(prng, 0, 400'000));
     options.long_message = maybe(prng, between(prng, 100, 50'000), 2);
+    options.restart = maybe(prng, between(prng, 20, 2'000), 2);  // per tick: some restarts a run, or none
     options.long_message_max = std::min<std::size_t>(limits.line_bytes_max + 200, between(prng, 64, 4096));
 
     // The broker-wide limits, drawn last (so the draws above keep their
@@ -156,14 +157,14 @@ std::string describe(const SwarmOptions& options) {
     std::snprintf(
         text, sizeof text,
         " ppm: issue=%llu deliver=%llu write=%llu read=%llu whole=%llu stall=%llu unstall=%llu "
-        "disconnect=%llu reconnect=%llu resume=%llu long_message=%llu (max %zu)",
+        "disconnect=%llu reconnect=%llu resume=%llu restart=%llu long_message=%llu (max %zu)",
         static_cast<unsigned long long>(options.issue.ppm()), static_cast<unsigned long long>(options.deliver.ppm()),
         static_cast<unsigned long long>(options.write.ppm()), static_cast<unsigned long long>(options.read.ppm()),
         static_cast<unsigned long long>(options.whole.ppm()), static_cast<unsigned long long>(options.stall.ppm()),
         static_cast<unsigned long long>(options.unstall.ppm()),
         static_cast<unsigned long long>(options.disconnect.ppm()),
         static_cast<unsigned long long>(options.reconnect.ppm()), static_cast<unsigned long long>(options.resume.ppm()),
-        static_cast<unsigned long long>(options.long_message.ppm()), options.long_message_max);
+        static_cast<unsigned long long>(options.restart.ppm()), static_cast<unsigned long long>(options.long_message.ppm()), options.long_message_max);
     out += text;
     return out;
 }

@@ -80,6 +80,7 @@ struct SwarmOptions {
     Rate explicit_last_seen;  // a subscribe gives last_seen
     Rate explicit_cache;      // a subscribe or send gives "cache"
     Rate long_message;        // a send carries a long message
+    Rate restart;             // the broker process restarts this tick: every connection and topic is gone
     std::size_t long_message_max = 0;
 };
 

@@ -149,8 +149,12 @@ void Broker::publish(Connection& sender, const SendRef& send) {
         // in settle_closes(), so this vector does not change under the loop.
         for (Subscriber* subscriber : topic.subscribers()) {
             Connection& recipient = static_cast<Connection&>(*subscriber);
-            const bool delivered = recipient.open_replays == 0 ? enqueue(recipient, frame)
-                                                               : deliver(recipient, topic, index, frame, cache_it);
+            bool delivered;
+            if (recipient.open_replays == 0) [[likely]] {
+                delivered = enqueue(recipient, frame);
+            } else {
+                delivered = deliver(recipient, topic, index, frame, cache_it);
+            }
             if (delivered) ++stats_.messages_delivered;
         }
     } else if (has_subscribers) {
@@ -235,6 +239,11 @@ bool Broker::deliver(Connection& recipient, Topic& topic, std::int64_t index, co
     return true;
 }
 
+void Broker::park_behind(Connection& recipient, const Frame& frame) {
+    recipient.replays.back().behind.push_back(frame);
+    recipient.parked_bytes += frame->size();
+}
+
 void Broker::mark_ready(Connection& connection) {
     if (connection.in_ready_list) return;
     connection.in_ready_list = true;
@@ -244,14 +253,13 @@ void Broker::mark_ready(Connection& connection) {
 bool Broker::enqueue(Connection& recipient, const Frame& frame) {
     if (recipient.closing) return false;
     const std::size_t pending = recipient.queued_bytes + recipient.parked_bytes + recipient.in_flight_bytes;
-    if (pending + frame->size() > limits_.pending_bytes_max) {
+    if (pending + frame->size() > limits_.pending_bytes_max) [[unlikely]] {
         ++stats_.slow_consumer_closes;
         begin_close(recipient, CloseReason::slow_consumer);
         return false;
     }
-    if (!recipient.replays.empty()) {  // it follows the replays queued before it
-        recipient.replays.back().behind.push_back(frame);
-        recipient.parked_bytes += frame->size();
+    if (!recipient.replays.empty()) [[unlikely]] {  // it follows the replays queued before it
+        park_behind(recipient, frame);
         return true;
     }
     recipient.queued.push_back(frame);
@@ -311,7 +319,7 @@ void Broker::finish_front_replay(Connection& connection) {
         connection.queued.push_back(std::move(frame));
     }
     if (!finished.behind.empty()) mark_ready(connection);
-    connection.replays.pop_front();
+    connection.replays.erase(connection.replays.begin());
 }
 
 void Broker::begin_close(Connection& closing, CloseReason reason) {
@@ -361,13 +369,15 @@ void Broker::handle_written(ConnId conn, std::size_t bytes) {
     MEMQ_CHECK(bytes <= written.in_flight_bytes);
     written.in_flight_bytes -= bytes;
     if (written.in_flight_bytes != 0) return;
-    if (written.close_reason != CloseReason::slow_consumer) refill(written);
+    if (!written.replays.empty() && written.close_reason != CloseReason::slow_consumer) [[unlikely]] {
+        refill(written);
+        settle_closes();  // the refill may have closed it as a slow consumer
+    }
     if (!written.queued.empty()) {
         mark_ready(written);
     } else if (written.closing && !written.close_emitted) {
         closes_due_.push_back(conn);  // everything is written: a graceful close is due
     }
-    settle_closes();  // refill may have closed it as a slow consumer
 }
 
 void Broker::handle_disconnect(ConnId conn) {

@@ -148,7 +148,6 @@ private:
         std::vector<Frame> queued;        // not yet handed to the shell
         std::size_t queued_bytes = 0;
         std::size_t in_flight_bytes = 0;  // handed over in a Transmit, not yet written
-        std::deque<Replay> replays;       // in order of their subscribes; the front one is expanded
         std::size_t parked_bytes = 0;     // the replays' held and behind frames
         std::size_t open_replays = 0;     // replays still open: 0 is the fan-out's fast path
         bool in_ready_list = false;
@@ -156,6 +155,10 @@ private:
         bool close_emitted = false;
         bool refused = false;             // past connections_max: closed on connect, never counted
         std::optional<CloseReason> close_reason;
+        // In order of their subscribes; the front one is expanded. Last, and a
+        // vector (few, and nothing allocated while empty): the fan-out reads
+        // only the fields above.
+        std::vector<Replay> replays;
     };
 
     Connection& connection(ConnId conn);
@@ -184,6 +187,8 @@ private:
     void refill(Connection& connection);
     void finish_front_replay(Connection& connection);
     void mark_ready(Connection& connection);
+    // Out of line, so that enqueue stays small enough to inline in the fan-out.
+    [[gnu::noinline]] void park_behind(Connection& recipient, const Frame& frame);
     void begin_close(Connection& closing, CloseReason reason);
     // Takes condemned connections out of their topics; deferred so that a
     // fan-out loop never sees its subscriber vector change under it.
