@@ -28,6 +28,7 @@
 #include "broker.hpp"
 #include "log.hpp"
 #include "log_limiter.hpp"
+#include "metrics_server.hpp"
 #include "options.hpp"
 #include "tcp_server.hpp"
 
@@ -130,6 +131,7 @@ std::string write_port_file(const std::string& path, unsigned short port) {
 }
 
 int run(const memq::ServerOptions& options) {
+    const auto started = std::chrono::steady_clock::now();
     asio::error_code address_error;
     const asio::ip::address address = asio::ip::make_address(options.bind_address, address_error);
     if (address_error) return usage_error("invalid --bind '" + options.bind_address + "': expected an IP address");
@@ -156,6 +158,23 @@ int run(const memq::ServerOptions& options) {
     }
     const asio::ip::tcp::endpoint bound = server->local_endpoint();
 
+    bool ready = false;  // /readyz: listening and not shutting down
+    std::unique_ptr<memq::MetricsServer> metrics;
+    if (options.metrics_port) {
+        const asio::ip::address metrics_address = asio::ip::make_address(options.metrics_bind, address_error);
+        if (address_error) return usage_error("invalid --metrics-bind '" + options.metrics_bind + "'");
+        const asio::ip::tcp::endpoint metrics_endpoint(metrics_address, *options.metrics_port);
+        memq::http::Endpoints endpoints{[&] { return memq::scrape(broker, *server, started, MEMQD_VERSION); },
+                                        [&] { return ready; }};
+        try {
+            metrics = std::make_unique<memq::MetricsServer>(io, log, metrics_endpoint, std::move(endpoints));
+        } catch (const std::system_error& error) {
+            std::ostringstream where;
+            where << metrics_endpoint;
+            return usage_error("cannot listen on " + where.str() + " (metrics): " + error.code().message());
+        }
+    }
+
     // Installed before the port file appears, so a test may signal as soon as it reads it.
     asio::signal_set signals(io, SIGINT, SIGTERM);
     std::function<void(const asio::error_code&, int)> on_signal = [&](const asio::error_code& error, int number) {
@@ -166,7 +185,11 @@ int run(const memq::ServerOptions& options) {
         // once. Re-armed first: once stopped, cancel() ends the wait and run() returns.
         signals.async_wait(on_signal);
         limits_flusher.stop();
-        server->shutdown(kShutdownFlushTimeout, [&] { signals.cancel(); });
+        ready = false;
+        server->shutdown(kShutdownFlushTimeout, [&] {
+            signals.cancel();
+            if (metrics) metrics->stop();
+        });
     };
     signals.async_wait(on_signal);
 
@@ -184,6 +207,16 @@ int run(const memq::ServerOptions& options) {
                  "port can publish and subscribe");
     }
 
+    if (metrics) {
+        log.info("metrics on http://", metrics->local_endpoint(), "/metrics");
+        if (!metrics->local_endpoint().address().is_loopback()) {
+            log.warn("metrics bound to ", metrics->local_endpoint().address(), ", which is not a loopback address");
+        }
+        if (!options.metrics_port_file.empty()) {
+            const std::string problem = write_port_file(options.metrics_port_file, metrics->local_endpoint().port());
+            if (!problem.empty()) return usage_error(problem);
+        }
+    }
     // Last: once the port file exists, the start-up lines above are written too.
     if (!options.port_file.empty()) {
         if (const std::string problem = write_port_file(options.port_file, bound.port()); !problem.empty()) {
@@ -192,6 +225,8 @@ int run(const memq::ServerOptions& options) {
     }
 
     server->start();
+    if (metrics) metrics->start();
+    ready = true;
     limits_flusher.start();
     io.run();
 
@@ -203,6 +238,7 @@ int run(const memq::ServerOptions& options) {
              " topics_refused=", stats.topics_refused, " topic_too_long_refused=", stats.topic_too_long_refused,
              " subscriptions_refused=", stats.subscriptions_refused, " cache_evictions=", stats.cache_evictions, ")");
     if (!options.port_file.empty()) std::remove(options.port_file.c_str());
+    if (!options.metrics_port_file.empty()) std::remove(options.metrics_port_file.c_str());
     return 0;
 }
 

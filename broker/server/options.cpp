@@ -57,6 +57,9 @@ public:
             }
             if (std::optional<CommandLine> done = option(argument)) return *done;
         }
+        if (!options_.metrics_port && (!options_.metrics_port_file.empty() || metrics_bind_given_)) {
+            return UsageError{"--metrics-bind and --metrics-port-file need --metrics-port"};
+        }
         return RunServer{options_};
     }
 
@@ -91,6 +94,9 @@ private:
         else if (name == "--max-connections") setter = &Parser::set_max_connections;
         else if (name == "--seed") setter = &Parser::set_seed;
         else if (name == "--log-level") setter = &Parser::set_log_level;
+        else if (name == "--metrics-port") setter = &Parser::set_metrics_port;
+        else if (name == "--metrics-bind") setter = &Parser::set_metrics_bind;
+        else if (name == "--metrics-port-file") setter = &Parser::set_metrics_port_file;
         else return UsageError{"unknown option " + quoted(name) + " (see memqd --help)"};
 
         if (!inline_value) {
@@ -112,13 +118,20 @@ private:
         return true;
     }
 
-    bool set_port(std::string_view value) {
+    // A port number, or a failure that calls it `what`.
+    std::optional<std::uint16_t> port_number(std::string_view what, std::string_view value) {
         const auto port = parse_unsigned<std::uint32_t>(value);
         if (!port || *port > std::numeric_limits<std::uint16_t>::max()) {
-            return fail("invalid port " + quoted(value) + ": expected an integer from 0 to 65535");
+            fail("invalid " + std::string(what) + " " + quoted(value) + ": expected an integer from 0 to 65535");
+            return std::nullopt;
         }
-        options_.port = static_cast<std::uint16_t>(*port);
-        return true;
+        return static_cast<std::uint16_t>(*port);
+    }
+
+    bool set_port(std::string_view value) {
+        const auto port = port_number("port", value);
+        if (port) options_.port = *port;
+        return port.has_value();
     }
 
     bool set_port_file(std::string_view value) {
@@ -222,7 +235,27 @@ private:
         return true;
     }
 
+    bool set_metrics_port(std::string_view value) {
+        const auto port = port_number("--metrics-port", value);
+        if (port) options_.metrics_port = *port;
+        return port.has_value();
+    }
+
+    bool set_metrics_bind(std::string_view value) {
+        if (value.empty()) return fail("invalid --metrics-bind '': expected an IP address");
+        options_.metrics_bind = std::string(value);
+        metrics_bind_given_ = true;
+        return true;
+    }
+
+    bool set_metrics_port_file(std::string_view value) {
+        if (value.empty()) return fail("invalid --metrics-port-file '': expected a path");
+        options_.metrics_port_file = std::string(value);
+        return true;
+    }
+
     std::span<const std::string_view> arguments_;
+    bool metrics_bind_given_ = false;
     std::size_t next_ = 0;
     ServerOptions options_;
     std::optional<UsageError> error_;
@@ -267,6 +300,10 @@ std::string usage_text() {
            "                           (default: the open-file limit minus 32)\n"
            "  --seed N                 seed for delivery \"one\" (default: random, logged at start)\n"
            "  --log-level LEVEL        error, warn, info or debug (default info)\n"
+           "  --metrics-port PORT      serve HTTP on PORT (0: any free port): /metrics in the\n"
+           "                           Prometheus text format, /healthz, /readyz (default: off)\n"
+           "  --metrics-bind ADDRESS   IP address of the metrics port (default 127.0.0.1)\n"
+           "  --metrics-port-file PATH write the bound metrics port to PATH once listening\n"
            "  -h, --help               print this help and exit\n"
            "  --version                print the version and exit\n"
            "\n"

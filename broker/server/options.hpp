@@ -29,6 +29,9 @@ struct ServerOptions {
     std::optional<std::size_t> max_connections;  // none: the open-file limit minus a reserve
     std::optional<std::uint64_t> seed;  // none: drawn from std::random_device
     LogLevel log_level = LogLevel::info;
+    std::optional<std::uint16_t> metrics_port;  // none: no metrics endpoint; 0: any free port
+    std::string metrics_bind{kDefaultBindAddress};
+    std::string metrics_port_file;  // empty: none written
 };
 
 struct RunServer {

@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <climits>
@@ -190,6 +191,17 @@ TcpServer::TcpServer(asio::io_context& io, Broker& broker, const Logger& log, Lo
 TcpServer::~TcpServer() = default;
 
 asio::ip::tcp::endpoint TcpServer::local_endpoint() const { return acceptor_.local_endpoint(); }
+
+std::pair<std::size_t, std::size_t> TcpServer::pending_output() const {
+    std::size_t total = 0;
+    std::size_t largest = 0;
+    for (const auto& entry : sessions_) {
+        const std::size_t bytes = broker_.pending_bytes(entry.first);
+        total += bytes;
+        largest = std::max(largest, bytes);
+    }
+    return {total, largest};
+}
 
 void TcpServer::start() { accept_next(); }
 

@@ -26,6 +26,7 @@
 #include <functional>
 #include <memory>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include <asio.hpp>
@@ -71,6 +72,8 @@ public:
     void shutdown(std::chrono::milliseconds flush_timeout, std::function<void()> on_stopped);
 
     std::size_t connection_count() const { return sessions_.size(); }
+    // The core's pending bytes (Broker::pending_bytes) over the open connections: their sum and the largest.
+    std::pair<std::size_t, std::size_t> pending_output() const;
 
 private:
     struct Session;

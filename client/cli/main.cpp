@@ -1,17 +1,27 @@
-// cli/main.cpp — `memq`, the command line client: sub, pub and bench over memq::Client.
+// cli/main.cpp — `memq`, the command line client: sub, pub and bench over memq::Client,
+// and stats, which reads memqd's metrics port over HTTP.
 //
 // Exit codes: 0 done, 1 the broker is not there or refused or dropped us,
 // 2 usage error. Errors are one line on stderr, starting with "memq: ".
+#include <unistd.h>
+
 #include <charconv>
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <iostream>
+#include <iterator>
+#include <map>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <thread>
 #include <vector>
+
+#include <asio.hpp>
 
 #include "client.hpp"
 
@@ -32,10 +42,15 @@ commands:
       line of standard input as one message, pipelined
   bench TOPIC [--count N] [--size BYTES]
       publish N messages of BYTES bytes pipelined and report messages/s
+  stats --metrics-port PORT [--watch SECONDS] [--count N]
+      print memqd's figures from its metrics port (memqd --metrics-port);
+      with --watch, refresh every SECONDS with rates per second, until
+      interrupted or N refreshes with --count
 
 options:
   --host HOST   broker address (default 127.0.0.1)
   --port PORT   broker port (default 7000)
+  --metrics-port PORT  memqd's metrics port, for stats (on --host)
   --help        this text
 )";
 
@@ -49,6 +64,8 @@ struct Arguments {
     std::vector<std::string> positional;
     std::optional<std::int64_t> last_seen;
     std::optional<std::int64_t> count;
+    std::optional<std::uint16_t> metrics_port;
+    std::optional<double> watch_seconds;
     std::int64_t size = 64;
     bool no_cache = false;
     bool json = false;
@@ -86,6 +103,16 @@ Arguments parse_arguments(int argc, char** argv) {
             args.host = value();
         } else if (arg == "--port") {
             args.port = parse_integer<std::uint16_t>(arg, value(), 1, 65535);
+        } else if (arg == "--metrics-port") {
+            args.metrics_port = parse_integer<std::uint16_t>(arg, value(), 1, 65535);
+        } else if (arg == "--watch") {
+            const std::string_view text = value();
+            double seconds = 0;
+            const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), seconds);
+            if (error != std::errc() || end != text.data() + text.size() || !(seconds >= 0.1 && seconds <= 86400)) {
+                throw UsageError{"--watch wants seconds from 0.1 to 86400, not '" + std::string(text) + "'"};
+            }
+            args.watch_seconds = seconds;
         } else if (arg == "--last-seen") {
             args.last_seen = parse_integer<std::int64_t>(arg, value(), -1, INT64_MAX);
         } else if (arg == "--count") {
@@ -169,6 +196,148 @@ int run_bench(const Arguments& args) {
     return 0;
 }
 
+// ---- stats: memqd's /metrics, for a person ----------------------------------
+
+// Every sample of an exposition text, "name{labels}" -> value; comments skipped.
+std::map<std::string, double> parse_exposition(std::string_view text) {
+    std::map<std::string, double> samples;
+    while (!text.empty()) {
+        const std::size_t newline = text.find('\n');
+        std::string_view line = text.substr(0, newline);
+        text.remove_prefix(newline == std::string_view::npos ? text.size() : newline + 1);
+        if (line.empty() || line.front() == '#') continue;
+        // The value follows the last space outside the labels (a timestamp may follow it).
+        const std::size_t labels_end = line.rfind('}');
+        const std::size_t space = line.find(' ', labels_end == std::string_view::npos ? 0 : labels_end);
+        if (space == std::string_view::npos) continue;
+        std::string_view value = line.substr(space + 1);
+        value = value.substr(0, value.find(' '));
+        double number = 0;
+        if (value == "NaN") number = NAN;
+        else if (value == "+Inf") number = INFINITY;
+        else if (value == "-Inf") number = -INFINITY;
+        else if (std::from_chars(value.data(), value.data() + value.size(), number).ec != std::errc()) continue;
+        samples[std::string(line.substr(0, space))] = number;
+    }
+    return samples;
+}
+
+// The body of GET /metrics from host:port; throws memq::Error when there is none.
+std::string fetch_metrics(const std::string& host, std::uint16_t port) {
+    asio::ip::tcp::iostream stream;
+    stream.expires_after(std::chrono::seconds(5));
+    stream.connect(host, std::to_string(port));
+    if (!stream) throw memq::Error("cannot reach the metrics port " + host + ":" + std::to_string(port) + ": " +
+                                   stream.error().message());
+    stream << "GET /metrics HTTP/1.1\r\nHost: " << host << ':' << port << "\r\nConnection: close\r\n\r\n" << std::flush;
+    const std::string response((std::istreambuf_iterator<char>(stream)), std::istreambuf_iterator<char>());
+    const std::size_t body = response.find("\r\n\r\n");
+    if (response.rfind("HTTP/1.", 0) != 0 || body == std::string::npos) {
+        throw memq::Error("no HTTP answer from " + host + ":" + std::to_string(port) +
+                          (stream.error() ? ": " + stream.error().message() : std::string()));
+    }
+    if (response.compare(9, 3, "200") != 0) {
+        throw memq::Error("the metrics port answered " + response.substr(9, response.find('\r') - 9));
+    }
+    return response.substr(body + 4);
+}
+
+struct StatsRow {
+    std::string_view label;
+    std::string_view sample;
+    bool counter;  // rates are shown for counters
+};
+
+constexpr StatsRow kStatsRows[] = {
+    {"connections open", "memq_connections", false},
+    {"connections accepted", "memq_connections_accepted_total", true},
+    {"connections refused", "memq_connections_refused_total", true},
+    {"closed as slow consumers", "memq_connection_closes_total{reason=\"slow_consumer\"}", true},
+    {"closed, line too long", "memq_connection_closes_total{reason=\"line_too_long\"}", true},
+    {"lines processed", "memq_lines_processed_total", true},
+    {"errors replied", "memq_errors_replied_total", true},
+    {"topics refused", "memq_topics_refused_total", true},
+    {"messages published", "memq_messages_published_total", true},
+    {"messages delivered", "memq_messages_delivered_total", true},
+    {"topics known", "memq_topics_known", false},
+    {"topics with state", "memq_topics_stateful", false},
+    {"cached messages", "memq_cached_messages", false},
+    {"cached bytes", "memq_cached_bytes", false},
+    {"cache evictions", "memq_cache_evictions_total", true},
+    {"pending output bytes", "memq_pending_bytes", false},
+    {"largest pending output", "memq_pending_bytes_largest", false},
+};
+
+std::string format_number(double value) {
+    char text[48];
+    if (std::isnan(value)) return "-";
+    if (value == std::floor(value) && std::fabs(value) < 1e15) {
+        std::snprintf(text, sizeof text, "%.0f", value);
+    } else {
+        std::snprintf(text, sizeof text, "%.1f", value);
+    }
+    return text;
+}
+
+// One screen of figures; rates from `previous` when there is one.
+std::string stats_table(const std::map<std::string, double>& now, const std::map<std::string, double>* previous) {
+    const auto get = [](const std::map<std::string, double>& samples, std::string_view name) {
+        const auto found = samples.find(std::string(name));
+        return found == samples.end() ? NAN : found->second;
+    };
+    std::string version = "?";
+    std::string incarnation = "?";
+    for (const auto& [name, value] : now) {
+        if (name.rfind("memq_build_info{", 0) != 0) continue;
+        const auto label = [&name](std::string_view key) {
+            const std::size_t at = name.find(std::string(key) + "=\"");
+            if (at == std::string::npos) return std::string("?");
+            const std::size_t start = at + key.size() + 2;
+            return name.substr(start, name.find('"', start) - start);
+        };
+        version = label("version");
+        incarnation = label("incarnation");
+    }
+    const double uptime = get(now, "memq_uptime_seconds");
+    double elapsed = NAN;
+    if (previous) elapsed = uptime - get(*previous, "memq_uptime_seconds");
+
+    std::ostringstream out;
+    out << "memqd " << version << "  incarnation " << incarnation << "  up " << format_number(std::floor(uptime))
+        << " s\n";
+    char line[128];
+    std::snprintf(line, sizeof line, "%-26s %16s %12s\n", "", "value", previous ? "per second" : "");
+    out << line;
+    for (const StatsRow& row : kStatsRows) {
+        const double value = get(now, row.sample);
+        std::string rate;
+        if (previous && row.counter && elapsed > 0) rate = format_number((value - get(*previous, row.sample)) / elapsed);
+        std::snprintf(line, sizeof line, "%-26.*s %16s %12s\n", static_cast<int>(row.label.size()), row.label.data(),
+                      format_number(value).c_str(), rate.c_str());
+        out << line;
+    }
+    return out.str();
+}
+
+int run_stats(const Arguments& args) {
+    expect_positional(args, 1, "stats --metrics-port PORT [--watch SECONDS] [--count N]");
+    if (!args.metrics_port) throw UsageError{"stats needs --metrics-port (memqd's --metrics-port)"};
+    const std::int64_t refreshes = args.count.value_or(args.watch_seconds ? INT64_MAX : 1);
+    const bool in_place = args.watch_seconds && isatty(STDOUT_FILENO);
+    std::optional<std::map<std::string, double>> previous;
+    for (std::int64_t shown = 0; shown < refreshes; ++shown) {
+        if (shown > 0) std::this_thread::sleep_for(std::chrono::duration<double>(args.watch_seconds.value_or(1.0)));
+        auto samples = parse_exposition(fetch_metrics(args.host, *args.metrics_port));
+        const std::string table = stats_table(samples, previous ? &*previous : nullptr);
+        if (in_place) std::fputs("\033[H\033[2J", stdout);  // home, clear screen
+        else if (shown > 0) std::fputc('\n', stdout);
+        std::fwrite(table.data(), 1, table.size(), stdout);
+        std::fflush(stdout);
+        previous = std::move(samples);
+    }
+    return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -183,6 +352,7 @@ int main(int argc, char** argv) {
         if (command == "sub") return run_sub(args);
         if (command == "pub") return run_pub(args);
         if (command == "bench") return run_bench(args);
+        if (command == "stats") return run_stats(args);
         throw UsageError{"unknown command '" + command + "'"};
     } catch (const UsageError& error) {
         std::fprintf(stderr, "memq: %s (see memq --help)\n", error.text.c_str());

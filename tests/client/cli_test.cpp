@@ -3,8 +3,13 @@
 
 #include <sys/wait.h>
 
+#include <stdlib.h>
+
 #include <array>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <string>
 
 #include "broker_process.hpp"
@@ -89,6 +94,75 @@ TEST(Cli, HelpPrintsUsageAndSucceeds) {
     const CliRun run = memq_cli("--help");
     EXPECT_EQ(run.exit_code, 0);
     EXPECT_NE(run.out.find("usage: memq"), std::string::npos);
+}
+
+// A memqd with its metrics port on (learned from --metrics-port-file, which
+// memqd writes before its main port file, so it is there once `broker` is up).
+struct MeteredBroker {
+    std::string directory = make_directory();
+    BrokerProcess broker{{"--metrics-port", "0", "--metrics-port-file", directory + "/metrics-port"}};
+    std::string metrics_port = read_port();
+
+    ~MeteredBroker() {
+        std::error_code ignored;
+        std::filesystem::remove_all(directory, ignored);
+    }
+    static std::string make_directory() {
+        char pattern[] = "/tmp/memq-cli-test-XXXXXX";
+        return mkdtemp(pattern) != nullptr ? pattern : "/tmp";
+    }
+    std::string read_port() const {
+        std::ifstream in(directory + "/metrics-port");
+        std::string port;
+        in >> port;
+        return port;
+    }
+};
+
+// The value printed on the first row of `table` labelled `label`.
+std::string figure(const std::string& table, const std::string& label) {
+    const std::size_t row = table.find("\n" + label + "  ");
+    if (row == std::string::npos) return "(no row " + label + ")";
+    std::istringstream rest(table.substr(row + 1 + label.size()));
+    std::string value;
+    rest >> value;
+    return value;
+}
+
+TEST(Cli, StatsPrintsTheBrokersFigures) {
+    MEMQ_REQUIRE_MEMQD();
+    MeteredBroker metered;
+    ASSERT_FALSE(metered.metrics_port.empty());
+    memq_cli(port_of(metered.broker) + " pub alpha -", "a\\nb\\nc\\n");
+    memq_cli(port_of(metered.broker) + " pub news -", "one\\ntwo\\nthree\\n");
+    const CliRun stats = memq_cli("stats --count 1 --metrics-port " + metered.metrics_port);
+    EXPECT_EQ(stats.exit_code, 0) << stats.out;
+    EXPECT_EQ(stats.out.rfind("memqd ", 0), 0u) << stats.out;
+    // Six lines were sent in all (three to "alpha" and three to "news"): each a published message.
+    EXPECT_EQ(figure(stats.out, "messages published"), "6") << stats.out;
+    EXPECT_EQ(figure(stats.out, "lines processed"), "6") << stats.out;
+    EXPECT_EQ(figure(stats.out, "connections accepted"), "2") << stats.out;
+    EXPECT_EQ(figure(stats.out, "topics known"), "2") << stats.out;
+    EXPECT_EQ(figure(stats.out, "cached messages"), "6") << stats.out;
+    EXPECT_EQ(stats.out.find("per second"), std::string::npos) << stats.out;  // one refresh: no rates
+}
+
+TEST(Cli, StatsWatchShowsRatesFromTheSecondRefresh) {
+    MEMQ_REQUIRE_MEMQD();
+    MeteredBroker metered;
+    const CliRun stats = memq_cli("stats --watch 0.1 --count 2 --metrics-port " + metered.metrics_port);
+    EXPECT_EQ(stats.exit_code, 0) << stats.out;
+    const std::size_t second = stats.out.find("\nmemqd ");
+    ASSERT_NE(second, std::string::npos) << stats.out;
+    EXPECT_EQ(stats.out.find("per second"), stats.out.find("per second", second)) << stats.out;
+}
+
+TEST(Cli, StatsWithoutAMetricsPortFails) {
+    EXPECT_EQ(memq_cli("stats").exit_code, 2);
+    EXPECT_EQ(memq_cli("stats --metrics-port 1 --watch 0").exit_code, 2);
+    const CliRun run = memq_cli("stats --metrics-port 1");
+    EXPECT_EQ(run.exit_code, 1);
+    EXPECT_EQ(run.out.rfind("memq: cannot reach the metrics port 127.0.0.1:1", 0), 0u) << run.out;
 }
 
 }  // namespace
