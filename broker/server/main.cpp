@@ -143,6 +143,10 @@ int run(const memq::ServerOptions& options) {
     limits.connections_max = options.max_connections.value_or(default_connections_max(open_files));
 
     asio::io_context io(1);
+    // Caught from before the socket listens: whoever can connect may signal
+    // at once (a test, a supervisor) and gets the graceful stop, never the
+    // default action. The handler runs only inside io.run(), once all is set up.
+    asio::signal_set signals(io, SIGINT, SIGTERM);
     const std::uint64_t incarnation = random_seed();
     memq::Broker broker(limits, seed, incarnation);
     memq::LogLimiter limits_log(log);
@@ -175,8 +179,6 @@ int run(const memq::ServerOptions& options) {
         }
     }
 
-    // Installed before the port file appears, so a test may signal as soon as it reads it.
-    asio::signal_set signals(io, SIGINT, SIGTERM);
     std::function<void(const asio::error_code&, int)> on_signal = [&](const asio::error_code& error, int number) {
         if (error) return;
         log.info("received ", strsignal(number), " (signal ", number, "), stopping; flushing ",
