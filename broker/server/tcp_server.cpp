@@ -409,6 +409,10 @@ void TcpServer::apply(const Close& close) {
             limits_log_.hit(LimitEvent::too_many_connections, 1, "refusing connection ", session->id, " from ",
                             session->peer, ": too many connections (max_connections=", limits.connections_max, ")");
             break;
+        case CloseReason::storage_failed:
+            log_.warn("closing connection ", session->id, " from ", session->peer,
+                      ": storage failed before its send was stored, so it is not acknowledged");
+            break;
     }
     begin_graceful_close(session);
 }
