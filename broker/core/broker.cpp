@@ -86,13 +86,21 @@ void Broker::handle_receive(ConnId conn, std::string_view bytes) {
         return process_line(receiver, line);
     });
     if (status == LineReader::Status::too_long && !receiver.closing) {
-        enqueue(receiver, error_frames_[static_cast<std::size_t>(LineError::line_too_long)]);
-        ++stats_.errors_replied;
-        ++stats_.line_too_long_closes;
-        // The reply itself may have closed it as a slow consumer; that close stands.
-        if (!receiver.closing) begin_close(receiver, CloseReason::line_too_long);
+        if (receiver.stalled) {
+            receiver.line_too_long_held = true;  // answered after the lines held before it
+        } else {
+            refuse_line_too_long(receiver);
+        }
     }
     settle_closes();
+}
+
+void Broker::refuse_line_too_long(Connection& receiver) {
+    enqueue(receiver, error_frames_[static_cast<std::size_t>(LineError::line_too_long)]);
+    ++stats_.errors_replied;
+    ++stats_.line_too_long_closes;
+    // The reply itself may have closed it as a slow consumer; that close stands.
+    if (!receiver.closing) begin_close(receiver, CloseReason::line_too_long);
 }
 
 void Broker::take_line(Connection& sender, std::string_view raw_line) {
@@ -234,6 +242,7 @@ void Broker::publish(Connection& sender, const SendRef& send) {
     } else if (has_subscribers) {
         const std::span<Subscriber* const> subscribers = topic.subscribers();
         Connection& chosen = static_cast<Connection&>(*subscribers[prng_.below(subscribers.size())]);
+        if (one_choices_ != nullptr && subscribers.size() >= 2) [[unlikely]] one_choices_->push_back(chosen.id);
         if (deliver(chosen, topic, index, frame, false)) ++stats_.messages_delivered;
     }
     if (cache_it) {
@@ -298,8 +307,10 @@ void Broker::start_replay(Connection& subscriber, Topic& topic, std::int64_t las
     topics_.take_one_messages(topic, replay.after, [&](const CachedMessage& taken) {
         replay.held.emplace_back(taken.index, taken.frame);
         held_bytes += taken.frame->size();
-        // Not synced for anyone: a crash before the next sync may hand it out again.
-        if (durability_.enabled && !storage_failed_) storage::append_take(log_pending_, topic.name, taken.index);
+        // Not synced for anyone: a crash before the next sync may hand it out
+        // again. Written also while the storage is failed: a snapshot not yet
+        // polled replaces it, one polled already does not hold it.
+        if (durability_.enabled) storage::append_take(log_pending_, topic.name, taken.index);
     });
     if (replay.held.empty() && topics_.cached_after(topic, replay.after, Replay::kOpen) == nullptr) return;
     if (!replay.held.empty() &&
@@ -448,6 +459,7 @@ void Broker::begin_close(Connection& closing, CloseReason reason) {
     closing.closing = true;
     closing.close_reason = reason;
     closing.stalled = false;
+    closing.line_too_long_held = false;
     std::string().swap(closing.stalled_input);
     if (abrupt(reason)) {
         // Nobody waits for a slow consumer: what it has not taken is dropped.
@@ -595,6 +607,7 @@ void Broker::check_invariants() const {
             MEMQ_CHECK(connection->queued.empty() && connection->replays.empty());
         }
         MEMQ_CHECK(connection->stalled == !connection->stalled_input.empty());
+        MEMQ_CHECK(!connection->line_too_long_held || connection->stalled);
         MEMQ_CHECK(!connection->stalled || (durability_.enabled && !connection->closing));
         MEMQ_CHECK(connection->hold_until_seq < next_write_seq_);
         MEMQ_CHECK(durability_.enabled || connection->hold_until_seq == 0);
@@ -693,6 +706,9 @@ void Broker::request_snapshot(bool exact) {
 
 bool Broker::poll_storage(storage::StorageWrite& out) {
     if (!durability_.enabled || (!snapshot_wanted_ && log_pending_.empty())) return false;
+    // Failed, and no snapshot written since: the records wait for it (it will
+    // hold what they say), so that every write after a failure follows it.
+    if (storage_failed_ && recovery_snapshot_seq_ == 0 && !snapshot_wanted_) return false;
     out.seq = next_write_seq_++;
     out.bytes.clear();
     if (snapshot_wanted_) {
@@ -790,7 +806,13 @@ void Broker::resume_stalled() {
             const std::size_t newline = rest.find('\n');
             MEMQ_CHECK(newline != std::string_view::npos);
             take_line(connection, rest.substr(0, newline));  // stalls again, or keeps it, as needed
+            settle_closes();  // a "quit" among them: it leaves its topics before the next line
             rest.remove_prefix(newline + 1);
+        }
+        if (connection.line_too_long_held && !connection.stalled) {
+            connection.line_too_long_held = false;
+            if (!connection.closing) refuse_line_too_long(connection);
+            settle_closes();
         }
     }
 }

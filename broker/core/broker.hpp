@@ -155,6 +155,9 @@ public:
     // graceful stop, after which no send is taken, so a restart shows no gap.
     void request_snapshot(bool exact = false);
     bool storage_healthy() const { return !storage_failed_; }
+    // For the simulator's checker: every subscriber the core picks for a
+    // "one" message among two or more is appended to `log` (null: none is kept).
+    void log_one_choices(std::vector<ConnId>* log) { one_choices_ = log; }
     std::uint64_t synced_seq() const { return synced_seq_; }
     std::size_t log_bytes() const { return log_bytes_; }
     const Durability& durability() const { return durability_; }
@@ -211,6 +214,7 @@ private:
         // reservation to be synced, whole lines with their '\n', not yet processed.
         std::string stalled_input;
         bool stalled = false;
+        bool line_too_long_held = false;  // a line past line_bytes_max came after them
         // SyncPolicy::always: output is held until this write is synced (it
         // holds the record of a send acknowledged in `queued`); 0: none.
         std::uint64_t hold_until_seq = 0;
@@ -226,6 +230,7 @@ private:
     bool index_durable(Connection& sender, Topic& topic, std::int64_t index);
     void reserve(Topic& topic, std::int64_t until);
     void resume_stalled();
+    void refuse_line_too_long(Connection& receiver);
     void append_snapshot(std::string& out, bool exact) const;
     std::size_t live_log_bytes() const;
     void execute(Connection& sender, const CommandRef& command);
@@ -297,6 +302,7 @@ private:
     std::deque<std::tuple<std::uint64_t, Topic*, std::int64_t>> unsynced_reservations_;
     std::vector<ConnId> stalled_;       // connections stalled on a reservation
     std::vector<ConnId> held_;          // connections whose output waits for a sync (always)
+    std::vector<ConnId>* one_choices_ = nullptr;
 };
 
 }  // namespace memq
