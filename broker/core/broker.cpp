@@ -674,10 +674,10 @@ std::optional<std::string> Broker::finish_recovery() {
         return "the data dir holds " + std::to_string(topics_.size()) +
                " known topics, more than --max-indexed-topics " + std::to_string(limits_.indexed_topics_max);
     }
-    if (topics_.stateful_count() > limits_.topics_max) {
-        return "the data dir holds " + std::to_string(topics_.stateful_count()) +
-               " topics with cached messages, more than --max-topics " + std::to_string(limits_.topics_max);
-    }
+    // More topics with cached messages than topics_max: a smaller limit than
+    // the data dir was written under, or "one" messages whose takes were not
+    // synced. The oldest cached messages go until the rest fit.
+    while (topics_.stateful_count() > limits_.topics_max && topics_.evict_oldest()) ++stats_.cache_evictions;
     request_snapshot();  // the first write replaces the log: a clean file, its torn tail gone
     return std::nullopt;
 }

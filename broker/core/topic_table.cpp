@@ -105,6 +105,14 @@ bool TopicTable::remove_cached(Topic& topic, std::int64_t index) {
     return removed;
 }
 
+bool TopicTable::evict_oldest() {
+    if (order_.empty()) return false;
+    Topic& owner = *order_.front().topic;
+    pop_oldest(owner);
+    release_if_empty(owner);
+    return true;
+}
+
 const CachedMessage* TopicTable::cached_after(const Topic& topic, std::int64_t last_seen, std::int64_t end) const {
     if (!topic.state) return nullptr;
     const Ring<CacheOrder::iterator>& cache = topic.state->cache;

@@ -132,6 +132,8 @@ public:
     // Removes the cached message of `topic` with this index, if cached (a
     // recovered "take" record: a replay handed it out). Returns whether it was.
     bool remove_cached(Topic& topic, std::int64_t index);
+    // Evicts the globally oldest cached message; false when nothing is cached.
+    bool evict_oldest();
 
     // Every known topic, in no particular order: on_topic(const Topic&).
     template <typename OnTopic>

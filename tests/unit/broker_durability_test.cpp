@@ -307,6 +307,21 @@ TEST(DurableBroker, recovery_refuses_more_topics_than_the_limit) {
     EXPECT_NE(problem->find("more than --max-indexed-topics 1"), std::string::npos) << *problem;
 }
 
+TEST(DurableBroker, recovery_evicts_the_oldest_cached_messages_past_topics_max) {
+    Fresh h;
+    h.connect(1);
+    h.receive(1, send_line("a", "0") + send_line("b", "0"));
+    h.sync();
+    h.sync();
+    h.sync();
+    Limits smaller;
+    smaller.topics_max = 1;
+    BrokerHarness recovered(smaller, durable(), h.synced_log());
+    EXPECT_EQ(recovered.broker().topics().find("a")->cached_count(), 0u);
+    EXPECT_EQ(recovered.broker().topics().find("b")->cached_indices(), std::vector<std::int64_t>{0});
+    EXPECT_EQ(recovered.next_index("a"), 8);  // its index stays
+}
+
 // Input held while a send waits counts against pending_bytes_max.
 TEST(DurableBroker, input_held_behind_a_waiting_send_is_bounded_by_pending_bytes_max) {
     const std::string first = send_line("t", "0");
