@@ -64,6 +64,15 @@ public:
     }
 
     std::uint64_t append(const std::string& bytes, bool sync_now) { return submit(bytes, false, sync_now); }
+    // Appends bytes with sync_now and waits until they are synced.
+    void append_synced(const std::string& bytes) { run_until_synced(append(bytes, true)); }
+    // Appends bytes with sync_now and waits for the failure it meets.
+    const Failure& append_failing(const std::string& bytes) {
+        const std::size_t before = failures.size();
+        append(bytes, true);
+        run_until_failures(before + 1);
+        return failures.back();
+    }
     std::uint64_t replace(const std::string& bytes) { return submit(bytes, true, false); }
 
     std::uint64_t submit(const std::string& bytes, bool replace, bool sync_now) {
@@ -227,44 +236,36 @@ TEST(LogWriter, a_reader_sees_the_old_log_or_the_new_never_a_mix) {
 
 TEST(LogWriter, a_failing_write_is_reported_with_the_first_unsure_seq) {
     WriterHarness h;
-    h.append(piece(1), true);
-    h.run_until_synced(1);
+    h.append_synced(piece(1));
     h.ops.fail_writes(ENOSPC);
-    h.append(piece(2), true);
-    h.run_until_failures(1);
-    EXPECT_EQ(h.failures[0].first_unsure, 2u);
-    EXPECT_EQ(h.failures[0].error, std::errc::no_space_on_device);
-    EXPECT_NE(h.failures[0].what.find("write " + h.dir().log_path()), std::string::npos) << h.failures[0].what;
+    const Failure& failure = h.append_failing(piece(2));
+    EXPECT_EQ(failure.first_unsure, 2u);
+    EXPECT_EQ(failure.error, std::errc::no_space_on_device);
+    EXPECT_NE(failure.what.find("write " + h.dir().log_path()), std::string::npos) << failure.what;
     EXPECT_EQ(h.log(), piece(1));
 }
 
 TEST(LogWriter, writes_since_the_last_sync_are_unsure_after_a_failure) {
     WriterHarness h;
-    h.append(piece(1), true);
-    h.run_until_synced(1);
+    h.append_synced(piece(1));
     h.append(piece(2), false);
     h.ops.fail_writes(EIO);
-    h.append(piece(3), true);
-    h.run_until_failures(1);
-    EXPECT_EQ(h.failures[0].first_unsure, 2u);
+    EXPECT_EQ(h.append_failing(piece(3)).first_unsure, 2u);
     EXPECT_EQ(h.synced, (std::vector<std::uint64_t>{1}));
 }
 
 TEST(LogWriter, a_short_write_that_then_fails_is_cut_back_off_the_file) {
     WriterHarness h;
-    h.append(piece(1), true);
-    h.run_until_synced(1);
+    h.append_synced(piece(1));
     h.ops.fail_writes(ENOSPC, 1, 3);
-    h.append(piece(2), true);
-    h.run_until_failures(1);
+    h.append_failing(piece(2));
     EXPECT_EQ(h.log(), piece(1)) << "no half record left";
 }
 
 TEST(LogWriter, after_a_failure_appends_are_dropped_and_never_reported_until_a_replace_succeeds) {
     WriterHarness h;
     h.ops.fail_writes(ENOSPC);
-    h.append(piece(1), true);
-    h.run_until_failures(1);
+    h.append_failing(piece(1));
     h.append(piece(2), true);
     const std::uint64_t replaced = h.replace("snapshot;");
     h.append(piece(4), true);
@@ -277,14 +278,12 @@ TEST(LogWriter, after_a_failure_appends_are_dropped_and_never_reported_until_a_r
 
 TEST(LogWriter, a_failing_fdatasync_is_reported_and_a_replace_recovers) {
     WriterHarness h;
-    h.append(piece(1), true);
-    h.run_until_synced(1);
+    h.append_synced(piece(1));
     h.ops.fail_fdatasyncs(EIO);
-    h.append(piece(2), true);
-    h.run_until_failures(1);
-    EXPECT_EQ(h.failures[0].first_unsure, 2u);
-    EXPECT_EQ(h.failures[0].error, std::errc::io_error);
-    EXPECT_NE(h.failures[0].what.find("fdatasync"), std::string::npos) << h.failures[0].what;
+    const Failure& failure = h.append_failing(piece(2));
+    EXPECT_EQ(failure.first_unsure, 2u);
+    EXPECT_EQ(failure.error, std::errc::io_error);
+    EXPECT_NE(failure.what.find("fdatasync"), std::string::npos) << failure.what;
     const std::uint64_t replaced = h.replace("snapshot;");
     h.run_until_synced(replaced);
     EXPECT_EQ(h.synced, (std::vector<std::uint64_t>{1, replaced}));
