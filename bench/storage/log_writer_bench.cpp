@@ -4,7 +4,9 @@
 //   2. group commit: a loop thread submitting sync_now writes to a LogWriter
 //      as fast as it can, then paced at 10 000/s and 1 000/s: how many writes
 //      one sync covers, and how long a submit() takes (the loop thread's
-//      bound: median, p99, max).
+//      bound: median, p99, max);
+//   3. the codec's speed on a recovery-sized log: encoding and scanning 1M
+//      reserve records (one per topic) and 256 MiB of 1 KiB messages.
 // Usage: memq-log-bench [DIR] [SYNCS] [WRITES]   (DIR default: $TMPDIR or /tmp;
 //        a scratch directory is made inside it and removed)
 #include <algorithm>
@@ -21,6 +23,7 @@
 #include <asio.hpp>
 
 #include "data_dir.hpp"
+#include "log_format.hpp"
 #include "log_writer.hpp"
 
 namespace {
@@ -114,6 +117,33 @@ int measure_group_commit(const std::string& directory, int writes, int rate) {
     return 0;
 }
 
+int measure_codec() {
+    constexpr int kTopics = 1'000'000;
+    constexpr std::size_t kCachedBytes = std::size_t{256} << 20;
+    const std::string frame(1024, 'm');
+    std::string log;
+    log.reserve(kCachedBytes + kTopics * 40 + (std::size_t{1} << 20));
+    const auto encode_start = Clock::now();
+    memq::storage::append_header(log, 1);
+    for (int topic = 0; topic < kTopics; ++topic) {
+        memq::storage::append_reserve(log, "topic-" + std::to_string(topic), 1024);
+    }
+    std::int64_t index = 0;
+    while (log.size() < kCachedBytes) memq::storage::append_message(log, "hot", index++, memq::Delivery::all, frame);
+    const double encode_seconds = std::chrono::duration<double>(Clock::now() - encode_start).count();
+    std::uint64_t delivered = 0;
+    const auto scan_start = Clock::now();
+    const memq::storage::ScanResult result = memq::storage::scan_log(
+        log, memq::storage::ScanMode::strict, [&](const memq::storage::LogRecord&) { ++delivered; });
+    const double scan_seconds = std::chrono::duration<double>(Clock::now() - scan_start).count();
+    const double mib = static_cast<double>(log.size()) / (1 << 20);
+    std::printf("codec, %.0f MiB log (%d reserves, %lld messages of 1 KiB): encode %.2f s, scan %.2f s (%.0f MiB/s, "
+                "%llu records, damage %s)\n",
+                mib, kTopics, static_cast<long long>(index), encode_seconds, scan_seconds, mib / scan_seconds,
+                static_cast<unsigned long long>(delivered), memq::storage::to_string(result.damage));
+    return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -131,6 +161,7 @@ int main(int argc, char** argv) {
     if (status == 0) status = measure_group_commit(scratch, writes, 0);
     if (status == 0) status = measure_group_commit(scratch, writes / 2, 10'000);
     if (status == 0) status = measure_group_commit(scratch, writes / 20, 1'000);
+    if (status == 0) status = measure_codec();
     std::error_code ignored;
     std::filesystem::remove_all(scratch, ignored);
     return status;
