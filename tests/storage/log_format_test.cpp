@@ -42,6 +42,18 @@ bool decodes(std::string_view bytes) {
     return decode_record(bytes, decoded);
 }
 
+HeaderStatus header_status(std::string_view bytes) {
+    std::uint64_t incarnation = 0;
+    return read_header(bytes, incarnation);
+}
+
+// A sample header with one byte changed by `change` (xor).
+std::string header_with(std::size_t byte, std::uint8_t change) {
+    std::string header = header_bytes(1);
+    header[byte] = static_cast<char>(header[byte] ^ change);
+    return header;
+}
+
 Record decoded_record(std::string_view bytes) {
     DecodedRecord decoded;
     EXPECT_TRUE(decode_record(bytes, decoded));
@@ -67,43 +79,27 @@ TEST(LogHeader, reads_back_its_incarnation) {
     EXPECT_EQ(incarnation, 99u);
 }
 
-TEST(LogHeader, an_empty_file_has_no_header_yet) {
-    std::uint64_t incarnation = 0;
-    EXPECT_EQ(read_header("", incarnation), HeaderStatus::missing);
-}
+TEST(LogHeader, an_empty_file_has_no_header_yet) { EXPECT_EQ(header_status(""), HeaderStatus::missing); }
 
 TEST(LogHeader, a_file_shorter_than_the_header_is_refused_as_truncated) {
     const std::string header = header_bytes(1);
-    std::uint64_t incarnation = 0;
-    EXPECT_EQ(read_header(header.substr(0, 1), incarnation), HeaderStatus::truncated);
-    EXPECT_EQ(read_header(header.substr(0, kHeaderBytes - 1), incarnation), HeaderStatus::truncated);
+    EXPECT_EQ(header_status(header.substr(0, 1)), HeaderStatus::truncated);
+    EXPECT_EQ(header_status(header.substr(0, kHeaderBytes - 1)), HeaderStatus::truncated);
 }
 
-TEST(LogHeader, a_wrong_magic_is_refused) {
-    std::string header = header_bytes(1);
-    header[0] = 'M';
-    std::uint64_t incarnation = 0;
-    EXPECT_EQ(read_header(header, incarnation), HeaderStatus::bad_magic);
-}
+TEST(LogHeader, a_wrong_magic_is_refused) { EXPECT_EQ(header_status(header_with(0, 0x20)), HeaderStatus::bad_magic); }
 
 TEST(LogHeader, an_unknown_version_with_a_good_checksum_is_refused_as_a_version) {
-    std::uint64_t incarnation = 0;
-    EXPECT_EQ(read_header(header_bytes(1, 2), incarnation), HeaderStatus::bad_version);
-    EXPECT_EQ(read_header(header_bytes(1, 0), incarnation), HeaderStatus::bad_version);
+    EXPECT_EQ(header_status(header_bytes(1, 2)), HeaderStatus::bad_version);
+    EXPECT_EQ(header_status(header_bytes(1, 0)), HeaderStatus::bad_version);
 }
 
 TEST(LogHeader, a_changed_incarnation_fails_the_checksum) {
-    std::string header = header_bytes(1);
-    header[12] = '\2';
-    std::uint64_t incarnation = 0;
-    EXPECT_EQ(read_header(header, incarnation), HeaderStatus::bad_checksum);
+    EXPECT_EQ(header_status(header_with(12, 0x02)), HeaderStatus::bad_checksum);
 }
 
 TEST(LogHeader, a_changed_checksum_is_refused) {
-    std::string header = header_bytes(1);
-    header[23] = static_cast<char>(header[23] ^ 0x10);
-    std::uint64_t incarnation = 0;
-    EXPECT_EQ(read_header(header, incarnation), HeaderStatus::bad_checksum);
+    EXPECT_EQ(header_status(header_with(23, 0x10)), HeaderStatus::bad_checksum);
 }
 
 TEST(LogHeader, appending_keeps_what_the_string_held) {

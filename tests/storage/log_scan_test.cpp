@@ -145,43 +145,43 @@ TEST(LogScan, every_bit_flip_in_the_header_refuses_the_log) {
     }
 }
 
-TEST(LogScan, every_bit_flip_in_a_record_is_detected_and_classified_in_strict_mode) {
-    const SampleLog log = sample_log();
-    const std::size_t last = log.records.size() - 1;
+// Calls check(k, file, where) for every single bit flip in every record k of
+// the sample log.
+template <class Check>
+void for_every_bit_flip_in_a_record(const SampleLog& log, Check check) {
     for (std::size_t k = 0; k < log.records.size(); ++k) {
         for (std::size_t byte = log.offsets[k]; byte < end_of(log, k); ++byte) {
             for (int bit = 0; bit < 8; ++bit) {
                 std::string file = log.bytes;
                 file[byte] = static_cast<char>(file[byte] ^ (1 << bit));
-                const Collected got = scan(file, ScanMode::strict);
-                const std::string where = "record " + std::to_string(k) + " byte " + std::to_string(byte) +
-                                          " bit " + std::to_string(bit);
-                EXPECT_EQ(got.records, first(log.records, k)) << where;
-                EXPECT_EQ(got.result.good_bytes, log.offsets[k]) << where;
-                EXPECT_EQ(got.result.damage_offset, log.offsets[k]) << where;
-                EXPECT_EQ(got.result.damage, k == last ? Damage::torn_tail : Damage::corrupt_middle) << where;
+                check(k, file,
+                      "record " + std::to_string(k) + " byte " + std::to_string(byte) + " bit " + std::to_string(bit));
             }
         }
     }
 }
 
+TEST(LogScan, every_bit_flip_in_a_record_is_detected_and_classified_in_strict_mode) {
+    const SampleLog log = sample_log();
+    const std::size_t last = log.records.size() - 1;
+    for_every_bit_flip_in_a_record(log, [&](std::size_t k, const std::string& file, const std::string& where) {
+        const Collected got = scan(file, ScanMode::strict);
+        EXPECT_EQ(got.records, first(log.records, k)) << where;
+        EXPECT_EQ(got.result.good_bytes, log.offsets[k]) << where;
+        EXPECT_EQ(got.result.damage_offset, log.offsets[k]) << where;
+        EXPECT_EQ(got.result.damage, k == last ? Damage::torn_tail : Damage::corrupt_middle) << where;
+    });
+}
+
 TEST(LogScan, every_bit_flip_in_a_record_loses_that_record_alone_in_salvage_mode) {
     const SampleLog log = sample_log();
     const std::size_t last = log.records.size() - 1;
-    for (std::size_t k = 0; k < log.records.size(); ++k) {
-        for (std::size_t byte = log.offsets[k]; byte < end_of(log, k); ++byte) {
-            for (int bit = 0; bit < 8; ++bit) {
-                std::string file = log.bytes;
-                file[byte] = static_cast<char>(file[byte] ^ (1 << bit));
-                const Collected got = scan(file, ScanMode::salvage);
-                const std::string where = "record " + std::to_string(k) + " byte " + std::to_string(byte) +
-                                          " bit " + std::to_string(bit);
-                EXPECT_EQ(got.records, all_but(log.records, k)) << where;
-                EXPECT_EQ(got.result.skipped_regions, k == last ? 0u : 1u) << where;
-                EXPECT_EQ(got.result.skipped_bytes, k == last ? 0u : end_of(log, k) - log.offsets[k]) << where;
-            }
-        }
-    }
+    for_every_bit_flip_in_a_record(log, [&](std::size_t k, const std::string& file, const std::string& where) {
+        const Collected got = scan(file, ScanMode::salvage);
+        EXPECT_EQ(got.records, all_but(log.records, k)) << where;
+        EXPECT_EQ(got.result.skipped_regions, k == last ? 0u : 1u) << where;
+        EXPECT_EQ(got.result.skipped_bytes, k == last ? 0u : end_of(log, k) - log.offsets[k]) << where;
+    });
 }
 
 // ---- corrupt middles -------------------------------------------------------------
