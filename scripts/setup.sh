@@ -6,6 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config
   libasio-dev nlohmann-json3-dev
+  libssl-dev openssl  # TLS: asio::ssl links OpenSSL; tests make certificates with the openssl CLI
   prometheus  # promtool, which checks /metrics in tests/python/test_metrics.py
   libgtest-dev libgmock-dev librapidcheck-dev libbenchmark-dev
   pybind11-dev python3-pybind11 python3-pytest python3-setuptools python3-venv python3-dev python3-pip
