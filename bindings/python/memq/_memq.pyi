@@ -1,5 +1,6 @@
 """Type stubs for the native module memq._memq."""
 
+import os
 from types import TracebackType
 from typing import Callable, Iterator, Literal, Optional, Union
 
@@ -49,10 +50,22 @@ class Client:
     """A connection, not a value: == and hash are identity; repr is
     <memq.Client host=... port=... timeout=...>."""
     def __init__(self, host: str = "127.0.0.1", port: int = 7000, timeout: float = 10.0,
-                 reconnect: bool = False, on_reset: Optional[Callable[[Reset], object]] = None) -> None:
+                 reconnect: bool = False, on_reset: Optional[Callable[[Reset], object]] = None, *,
+                 tls: bool = False, tls_ca: Optional[Union[str, os.PathLike[str]]] = None,
+                 tls_cert: Optional[Union[str, os.PathLike[str]]] = None,
+                 tls_key: Optional[Union[str, os.PathLike[str]]] = None,
+                 tls_server_name: Optional[str] = None) -> None:
         """on_reset is called once per Reset, on the calling thread, when the
         call that received it returns (or the next one, if that one raised);
-        an exception it raises goes to sys.unraisablehook."""
+        an exception it raises goes to sys.unraisablehook.
+
+        tls=True speaks TLS (memqd's --tls-port): the broker is verified
+        against tls_ca (PEM; default: the system's CAs) and must carry
+        tls_server_name (default: host); tls_cert and tls_key (PEM, both or
+        neither) are the client certificate for mutual TLS. The tls_* files
+        need tls=True (ValueError otherwise). A TLS failure, including the
+        broker refusing our certificate, raises memq.TlsError from the
+        constructor, naming the cause."""
         ...
     def subscribe(self, topic: str, last_seen: Optional[int] = None, cache: Optional[bool] = None,
                   timeout: Optional[float] = None) -> None: ...
