@@ -115,8 +115,8 @@ TEST(TlsServer, MutualTlsRefusesAnExpiredCertificate) {
 // The bound is --tls-handshake-timeout-ms; the stalled client sent the first
 // bytes of a record header and nothing more.
 TEST(TlsServer, StalledHandshakeIsClosedAtTheBoundWhileAnotherClientCompletes) {
-    constexpr auto kBound = 1000ms;
-    TlsMemqd memqd(ClientCertificates::not_asked, {"--tls-handshake-timeout-ms", "1000"});
+    constexpr auto kBound = 2000ms;
+    TlsMemqd memqd(ClientCertificates::not_asked, {"--tls-handshake-timeout-ms", "2000"});
     const auto stalled_at = Clock::now();
     e2e::LineClient stalled(memqd.tls_port());
     stalled.send_raw(std::string("\x16\x03\x01\x01", 4));
@@ -129,8 +129,8 @@ TEST(TlsServer, StalledHandshakeIsClosedAtTheBoundWhileAnotherClientCompletes) {
     EXPECT_EQ(stalled.read_until_closed(10s), e2e::LineClient::Ending::eof);
     const auto closed_after = Clock::now() - stalled_at;
     EXPECT_GE(closed_after, kBound);
-    EXPECT_LT(closed_after, kBound + 2s);
-    EXPECT_TRUE(log_has(memqd, "not done within 1000 ms")) << memqd.stderr_text();
+    EXPECT_LT(closed_after, kBound + 3s);
+    EXPECT_TRUE(log_has(memqd, "not done within 2000 ms")) << memqd.stderr_text();
 }
 
 TEST(TlsServer, HandshakeTimeoutMustBePositive) {
