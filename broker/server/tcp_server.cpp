@@ -60,10 +60,12 @@ private:
 // session's socket and the buffers its operations use.
 struct TlsLayer {
     TlsLayer(asio::ip::tcp::socket& socket, asio::ssl::context& context)
-        : stream(socket, context), read_buffer(kTlsReadBytes) {}
+        : stream(socket, context), read_buffer(new char[kTlsReadBytes]) {}
 
     TlsStream stream;
-    std::vector<char> read_buffer;  // the plaintext of the read outstanding
+    // The plaintext of the read outstanding; not zero-filled, so that only the
+    // pages reads have used cost memory.
+    std::unique_ptr<char[]> read_buffer;
     std::string write_buffer;       // the plaintext of the write outstanding
     bool handshake_done = false;
     bool reading = false;           // an async_read_some is outstanding
@@ -332,7 +334,7 @@ void TcpServer::read_tls(const SessionPtr& session) {
     TlsLayer& tls = *session->tls;
     if (tls.reading) return;
     tls.reading = true;
-    tls.stream.async_read_some(asio::buffer(tls.read_buffer),
+    tls.stream.async_read_some(asio::buffer(tls.read_buffer.get(), kTlsReadBytes),
                                [this, session](const asio::error_code& error, std::size_t bytes) {
                                    on_tls_read(session, error, bytes);
                                });
@@ -346,7 +348,7 @@ void TcpServer::on_tls_read(const SessionPtr& session, const asio::error_code& e
         return;
     }
     if (bytes != 0 && session->state == Session::State::open && !shutting_down_) {
-        broker_.handle_receive(session->id, std::string_view(session->tls->read_buffer.data(), bytes));
+        broker_.handle_receive(session->id, std::string_view(session->tls->read_buffer.get(), bytes));
         drain();
     }
     if (session->state != Session::State::open) {
