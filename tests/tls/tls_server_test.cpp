@@ -133,6 +133,27 @@ TEST(TlsServer, StalledHandshakeIsClosedAtTheBoundWhileAnotherClientCompletes) {
     EXPECT_TRUE(log_has(memqd, "not done within 2000 ms")) << memqd.stderr_text();
 }
 
+// Each failed handshake is a limit hit: one line a second, the rest counted.
+TEST(TlsServer, AFloodOfFailedHandshakesIsLoggedOnceASecond) {
+    TlsMemqd memqd;
+    constexpr int kAttempts = 20;
+    for (int i = 0; i < kAttempts; ++i) {
+        e2e::LineClient garbage(memqd.tls_port());
+        garbage.send_line("not a TLS record");
+        EXPECT_EQ(garbage.read_until_closed(5s), e2e::LineClient::Ending::eof);
+    }
+    // The flush of what was left out comes once a second has passed since the last line.
+    EXPECT_TRUE(log_has(memqd, "left out since the last line, 20 in all")) << memqd.stderr_text();
+    const std::string log = memqd.stderr_text();
+    std::size_t lines = 0;
+    for (std::size_t at = log.find("TLS handshake failed: connection"); at != std::string::npos;
+         at = log.find("TLS handshake failed: connection", at + 1)) {
+        ++lines;
+    }
+    EXPECT_GE(lines, 1u);
+    EXPECT_LT(lines, static_cast<std::size_t>(kAttempts)) << log;
+}
+
 TEST(TlsServer, HandshakeTimeoutMustBePositive) {
     const e2e::RunResult zero = e2e::run_memqd({"--tls-port", "0", "--tls-cert", cert_file("server.pem"),
                                                 "--tls-key", cert_file("server.key"),
