@@ -50,6 +50,26 @@ TEST(TlsServer, OpensslSClientSubscribesAndGetsTheAck) {
     EXPECT_TRUE(is_json(output.substr(0, output.find("\r\n")), kAck)) << output;
 }
 
+// TLS 1.2 is the least memqd takes; OpenSSL's clients prefer 1.3, which memqd negotiates.
+TEST(TlsServer, OpensslSClientOverTls12AndTls13) {
+    TlsMemqd memqd;
+    for (const char* version : {"-tls1_2", "-tls1_3"}) {
+        const std::string output = output_of(
+            "printf '%s\\n' '" + e2e::subscribe_command("t") + "' quit | timeout 10 openssl s_client " + version +
+            " -connect 127.0.0.1:" + std::to_string(memqd.tls_port()) + " -quiet -verify_return_error -CAfile '" +
+            cert_file("ca.pem") + "' 2>/dev/null");
+        EXPECT_TRUE(is_json(output.substr(0, output.find("\r\n")), kAck)) << version << ": " << output;
+    }
+}
+
+// A client that would speak TLS 1.1 (its own floor lowered) is refused by memqd.
+TEST(TlsServer, Tls11IsRefused) {
+    TlsMemqd memqd;
+    output_of("echo quit | timeout 10 openssl s_client -tls1_1 -cipher 'DEFAULT@SECLEVEL=0' -connect 127.0.0.1:" +
+              std::to_string(memqd.tls_port()) + " -quiet >/dev/null 2>&1");
+    EXPECT_TRUE(log_has(memqd, "unsupported protocol")) << memqd.stderr_text();
+}
+
 TEST(TlsServer, OpensslSClientWithAClientCertificateOverMutualTls) {
     TlsMemqd memqd(ClientCertificates::required);
     const std::string output = output_of(
