@@ -1,4 +1,5 @@
-// module.cpp — memq._memq: pybind11 bindings of memq::Client and memq::Message.
+// module.cpp — memq._memq: pybind11 bindings of memq::Client and memq::Message
+// (and, from core_binding.cpp, the ClientCore that memq.aio drives).
 //
 // Rules: every call that can wait releases the GIL and takes the client's own
 // mutex, so Python threads may share one Client (calls are serialized). C++
@@ -23,6 +24,9 @@
 #include "client.hpp"
 
 namespace py = pybind11;
+
+// core_binding.cpp: memq._memq.ClientCore, the engine of memq.aio.
+void bind_client_core(py::module_& module);
 
 namespace {
 
@@ -374,6 +378,8 @@ PYBIND11_MODULE(_memq, module) {
             return "Reset(topic=" + py::repr(py::str(r.topic)).cast<std::string>() +
                    ", last_index=" + std::to_string(r.last_index) + ")";
         });
+
+    bind_client_core(module);
 
     py::class_<PyClient>(module, "Client")
         .def(py::init<const std::string&, std::uint16_t, double, bool, py::object>(), py::arg("host") = "127.0.0.1",
