@@ -732,6 +732,12 @@ class Client:
         return self._core.publishes_outstanding
 
     @property
+    def writing_paused(self):
+        """True while the transport's write buffer is past WRITE_BUFFER_HIGH_BYTES
+        (pause_writing() was called): publish() waits until it drains."""
+        return self._writing_paused
+
+    @property
     def inbox_size(self):
         """Messages received and not yet taken by receive() or async for."""
         return len(self._inbox)
