@@ -14,4 +14,4 @@ venv=${MEMQ_VENV:-.venv}
 (cd /tmp && "$OLDPWD/$venv/bin/python" -c "import memq, memq.testing; print('memq', memq.__version__, 'installed')")
 "$venv/bin/python" -m pytest -q -p no:cacheprovider tests/python "$@"
 "$venv/bin/python" -m pytest -q -p no:cacheprovider tests/python/test_aio_conformance.py -m "not memq_decision" \
-  --server-cmd "$PWD/$venv/bin/python $PWD/tests/python/aiomemq_reference_server.py {port} {cache_size}"
+  --server-cmd "$venv/bin/python tests/python/aiomemq_reference_server.py {port} {cache_size}"
