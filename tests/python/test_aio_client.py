@@ -211,18 +211,6 @@ async def test_async_for_yields_messages_in_order_and_ends_when_the_broker_close
 
 # ---- publish, backpressure, flush ------------------------------------------------
 
-@pytest.mark.asyncio
-async def test_publish_pipelines_and_flush_waits_for_every_ack(aio_connect):
-    subscriber, publisher = await aio_connect(), await aio_connect()
-    await subscriber.subscribe("t")
-    for i in range(5000):
-        await publisher.publish("t", f"m{i}")
-    await publisher.flush(timeout=REPLY_TIMEOUT_S)
-    assert publisher.unacknowledged == 0
-    assert await receive_texts(subscriber, 5000) == [f"m{i}" for i in range(5000)]
-
-
-@pytest.mark.asyncio
 @pytest.mark.memqd_only
 @pytest.mark.memq_broker(args=("--max-topic-bytes", "8"))
 async def test_flush_raises_broker_error_for_a_refused_publish(aio_client):

@@ -126,6 +126,7 @@ async def test_pipelined_publishes_arrive_in_the_order_sent_with_growing_indices
     for i in range(1000):
         await sender.publish("t", f"m{i}")
     await sender.flush(timeout=REPLY_TIMEOUT_S)
+    assert sender.unacknowledged == 0
     assert await receive_all(subscriber, 1000) == [delivered("t", f"m{i}", i) for i in range(1000)]
 
 
