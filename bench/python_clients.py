@@ -231,8 +231,12 @@ def run(args):
     return clients, workloads, results, load_before, load_after
 
 
+def rate_text(rate):
+    return f"{rate / 1e6:.2f}M" if rate >= 1e6 else f"{rate / 1e3:.0f}k"
+
+
 def figure(rates):
-    return f"{statistics.median(rates) / 1000:.0f}k <sub>({min(rates) / 1000:.0f}k–{max(rates) / 1000:.0f}k)</sub>"
+    return f"{rate_text(statistics.median(rates))} <sub>({rate_text(min(rates))}–{rate_text(max(rates))})</sub>"
 
 
 def section(args, clients, workloads, results, load_before, load_after):
