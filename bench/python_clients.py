@@ -270,7 +270,8 @@ def section(args, clients, workloads, results, load_before, load_after):
         f"{datetime.now(timezone.utc).strftime('%Y-%m-%dT%H:%MZ')}; load average before / after: "
         f"{' '.join(f'{x:.2f}' for x in load_before)} / {' '.join(f'{x:.2f}' for x in load_after)} "
         f"on {os.cpu_count()} cores (shared with other work when the load is above 1: "
-        "the figures are then lower than on an idle machine).",
+        "the figures are then lower than on an idle machine). Rerun with "
+        "`.venv/bin/python bench/python_clients.py --md docs/benchmarks.md` (about a minute).",
         SECTION_END,
     ]
     return "\n".join(lines) + "\n"
