@@ -25,6 +25,7 @@ import memq.aio
 from memq._memq import ClientCore
 from memq.testing import start_broker
 
+from aio_relay import Relay
 from conftest import QUIET_S, REPLY_TIMEOUT_S, delivered, wire
 
 REFERENCE_SERVER = Path(__file__).with_name("aiomemq_reference_server.py")
@@ -369,6 +370,25 @@ async def test_a_resuming_subscriber_gets_every_message_sent_after_a_restart_and
         await subscriber.close()
     finally:
         broker.stop()
+
+
+@pytest.mark.asyncio
+@pytest.mark.memq_broker(cache_size=2)
+async def test_a_subscriber_resumed_by_the_same_broker_reports_what_its_cache_no_longer_had_as_a_gap(broker):
+    async with Relay(broker.port) as relay, await broker.aio_client() as sender:
+        subscriber = await memq.aio.connect(port=relay.port, reconnect=True, timeout=REPLY_TIMEOUT_S)
+        await subscriber.subscribe("t")
+        await sender.send("t", "m0")
+        assert await receive_texts(subscriber, 1) == ["m0"]
+        relay.gate.clear()  # the reconnect waits at the relay until the messages below are sent
+        relay.cut()
+        for i in range(1, 6):
+            await sender.send("t", f"m{i}")  # the cache keeps m4 and m5
+        relay.gate.set()
+        assert await receive_texts(subscriber, 2) == ["m4", "m5"]
+        assert subscriber.take_gaps() == [("t", 1, 4)]
+        assert (subscriber.gap_count, subscriber.reset_count, subscriber.reconnect_count) == (1, 0, 1)
+        await subscriber.close()
 
 
 @pytest.mark.asyncio

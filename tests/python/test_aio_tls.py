@@ -2,13 +2,12 @@
 tls_key, tls_server_name) against a TLS endpoint.
 
 memqd has no TLS listener of its own yet, so each test puts a TLS-terminating
-proxy (asyncio, in the test's own loop, on a free loopback port) in front of
-the test's memqd: what the client says inside TLS reaches memqd as it is.
+relay (aio_relay.Relay, in the test's own loop) in front of the test's
+memqd: what the client says inside TLS reaches memqd as it is.
 The certificates (a CA, a server certificate for "localhost", a client
 certificate) are made once per module with the openssl command.
 """
 
-import asyncio
 import ssl
 import subprocess
 
@@ -17,6 +16,7 @@ import pytest
 import memq
 import memq.aio
 
+from aio_relay import Relay
 from conftest import REPLY_TIMEOUT_S
 
 pytestmark = pytest.mark.asyncio
@@ -45,30 +45,14 @@ def certificates(tmp_path_factory):
     return directory
 
 
-async def start_tls_proxy(certificates, broker_port, require_client_certificate=False):
-    """A TLS server on a free loopback port that relays every connection to memqd; returns (server, port)."""
+def tls_relay(certificates, broker_port, require_client_certificate=False):
+    """A Relay to memqd that clients reach through TLS, with the server certificate for "localhost"."""
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(certificates / "server.pem", certificates / "server.key")
     if require_client_certificate:
         context.verify_mode = ssl.CERT_REQUIRED
         context.load_verify_locations(certificates / "ca.pem")
-
-    async def relay(reader, writer):
-        try:
-            while data := await reader.read(65536):
-                writer.write(data)
-                await writer.drain()
-        except (ConnectionError, ssl.SSLError):
-            pass
-        finally:
-            writer.close()
-
-    async def on_client(client_reader, client_writer):
-        broker_reader, broker_writer = await asyncio.open_connection("127.0.0.1", broker_port)
-        await asyncio.gather(relay(client_reader, broker_writer), relay(broker_reader, client_writer))
-
-    server = await asyncio.start_server(on_client, "127.0.0.1", 0, ssl=context)
-    return server, server.sockets[0].getsockname()[1]
+    return Relay(broker_port, context)
 
 
 async def round_trip(port, **tls_options):
@@ -79,36 +63,31 @@ async def round_trip(port, **tls_options):
 
 
 async def test_a_client_that_trusts_the_ca_talks_to_memqd_through_tls(certificates, broker):
-    server, port = await start_tls_proxy(certificates, broker.port)
-    async with server:
-        assert await round_trip(port, tls=True, tls_ca=str(certificates / "ca.pem"),
+    async with tls_relay(certificates, broker.port) as relay:
+        assert await round_trip(relay.port, tls=True, tls_ca=str(certificates / "ca.pem"),
                                 tls_server_name="localhost") == "through TLS"
 
 
 async def test_the_server_name_defaults_to_the_host(certificates, broker):
-    server, port = await start_tls_proxy(certificates, broker.port)
-    async with server:
-        async with memq.aio.Client("localhost", port, tls=True, tls_ca=str(certificates / "ca.pem")) as client:
+    async with tls_relay(certificates, broker.port) as relay:
+        async with memq.aio.Client("localhost", relay.port, tls=True, tls_ca=str(certificates / "ca.pem")) as client:
             await client.send("tls", "by name")
 
 
 async def test_a_certificate_for_another_name_is_refused(certificates, broker):
-    server, port = await start_tls_proxy(certificates, broker.port)
-    async with server:
+    async with tls_relay(certificates, broker.port) as relay:
         with pytest.raises(memq.ConnectionError, match="certificate verify failed"):
-            await round_trip(port, tls=True, tls_ca=str(certificates / "ca.pem"), tls_server_name="elsewhere")
+            await round_trip(relay.port, tls=True, tls_ca=str(certificates / "ca.pem"), tls_server_name="elsewhere")
 
 
 async def test_a_certificate_from_an_unknown_ca_is_refused(certificates, broker):
-    server, port = await start_tls_proxy(certificates, broker.port)
-    async with server:
+    async with tls_relay(certificates, broker.port) as relay:
         with pytest.raises(memq.ConnectionError, match="certificate verify failed"):
-            await round_trip(port, tls=True, tls_server_name="localhost")  # the system's CAs only
+            await round_trip(relay.port, tls=True, tls_server_name="localhost")  # the system's CAs only
 
 
 async def test_a_client_certificate_is_presented_to_a_server_that_requires_one(certificates, broker):
-    server, port = await start_tls_proxy(certificates, broker.port, require_client_certificate=True)
-    async with server:
-        assert await round_trip(port, tls=True, tls_ca=str(certificates / "ca.pem"), tls_server_name="localhost",
+    async with tls_relay(certificates, broker.port, require_client_certificate=True) as relay:
+        assert await round_trip(relay.port, tls=True, tls_ca=str(certificates / "ca.pem"), tls_server_name="localhost",
                                 tls_cert=str(certificates / "client.pem"),
                                 tls_key=str(certificates / "client.key")) == "through TLS"
