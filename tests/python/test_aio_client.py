@@ -212,6 +212,7 @@ async def test_async_for_yields_messages_in_order_and_ends_when_the_broker_close
 
 # ---- publish, backpressure, flush ------------------------------------------------
 
+@pytest.mark.asyncio
 @pytest.mark.memqd_only
 @pytest.mark.memq_broker(args=("--max-topic-bytes", "8"))
 async def test_flush_raises_broker_error_for_a_refused_publish(aio_client):
@@ -240,41 +241,71 @@ async def test_flush_raises_connection_error_for_publishes_lost_with_the_connect
         await client.close()
 
 
-@pytest.mark.asyncio
-async def test_publish_waits_while_the_write_buffer_is_past_its_high_mark():
-    start_reading = asyncio.Event()
+class StalledPublisher:
+    """A client publishing 1000-byte messages to a server that reads nothing
+    until start_reading is set, stepped until its publish waits for room."""
 
-    async def slow_server(reader, writer):
-        await start_reading.wait()
-        while await reader.read(1 << 20):
-            pass
+    COUNT = 40_000  # 40 MB: more than the kernel's socket buffers and the high mark together
 
-    server, port = await start_fake_server(slow_server)
-    async with server:
-        client = await memq.aio.connect(port=port)
-        published = 0
-        count = 40_000  # 40 MB: more than the kernel's socket buffers and the high mark together
+    def __init__(self):
+        self.start_reading = asyncio.Event()
+        self.published = 0
+        self.client = self.task = self._server = self._served = None
 
-        async def publisher():
-            nonlocal published
-            for _ in range(count):
-                await client.publish("t", "x" * 1000)
-                published += 1
+    async def __aenter__(self):
+        served = self._served = asyncio.get_running_loop().create_future()
 
-        task = asyncio.ensure_future(publisher())
-        while not client.writing_paused and not task.done():
+        async def slow_server(reader, writer):
+            await self.start_reading.wait()
+            while await reader.read(1 << 20):
+                pass
+            served.set_result(None)
+
+        self._server, port = await start_fake_server(slow_server)
+        self.client = await memq.aio.connect(port=port)
+        self.task = asyncio.ensure_future(self._publish_all())
+        while not self.client.writing_paused and not self.task.done():
             await asyncio.sleep(0)  # each step lets the publisher run to its next wait
-        assert client.writing_paused and not task.done()
+        assert self.client.writing_paused and not self.task.done()
         for _ in range(10):  # the publish that filled the buffer returns; the next one waits
             await asyncio.sleep(0)
-        stalled_at = published
+        return self
+
+    async def _publish_all(self):
+        for _ in range(self.COUNT):
+            await self.client.publish("t", "x" * 1000)
+            self.published += 1
+
+    async def __aexit__(self, *exc_info):
+        self.task.cancel()
+        await self.client.close()
+        self.start_reading.set()
+        await asyncio.wait_for(self._served, REPLY_TIMEOUT_S)  # the server read to the end
+        self._server.close()
+        await self._server.wait_closed()
+
+
+@pytest.mark.asyncio
+async def test_publish_waits_while_the_write_buffer_is_past_its_high_mark():
+    async with StalledPublisher() as stalled:
+        stalled_at = stalled.published
         for _ in range(100):
             await asyncio.sleep(0)
-        assert published == stalled_at
-        start_reading.set()
-        await asyncio.wait_for(task, REPLY_TIMEOUT_S)
-        assert published == count and not client.writing_paused
-        await client.close()
+        assert stalled.published == stalled_at
+        stalled.start_reading.set()
+        await asyncio.wait_for(stalled.task, REPLY_TIMEOUT_S)
+        assert stalled.published == StalledPublisher.COUNT and not stalled.client.writing_paused
+
+
+@pytest.mark.asyncio
+async def test_a_publish_cancelled_while_waiting_for_room_sends_nothing_and_leaves_the_client_usable():
+    async with StalledPublisher() as stalled:
+        stalled.task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await stalled.task
+        stalled.start_reading.set()
+        await asyncio.wait_for(stalled.client.publish("t", "after"), REPLY_TIMEOUT_S)
+        assert stalled.client.unacknowledged == stalled.published + 1
 
 
 # ---- per-topic callbacks ---------------------------------------------------------
