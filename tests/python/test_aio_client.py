@@ -139,6 +139,7 @@ async def test_a_request_without_a_reply_in_time_raises_timeout_and_the_client_s
         writer.write(ACK)
         await writer.drain()
         await reader.read()
+        writer.close()
 
     server, port = await start_fake_server(late_server)
     async with server, memq.aio.Client(port=port, timeout=QUIET_S) as client:
@@ -259,6 +260,7 @@ class StalledPublisher:
             await self.start_reading.wait()
             while await reader.read(1 << 20):
                 pass
+            writer.close()
             served.set_result(None)
 
         self._server, port = await start_fake_server(slow_server)

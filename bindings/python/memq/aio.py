@@ -353,7 +353,7 @@ class Client:
                 connection.transport.abort()
 
     async def __aenter__(self):
-        if self._state == "disconnected" and not self._closed:
+        if self._state == "disconnected":
             await self.connect()
         return self
 
