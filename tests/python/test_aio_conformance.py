@@ -100,21 +100,23 @@ async def test_a_subscriber_receives_a_message_sent_to_its_topic(aio_connect):
     assert await receive_all(subscriber, 1) == [delivered("t", "hello", 0)]
 
 
-async def test_delivery_all_reaches_every_subscriber(aio_connect):
-    subscribers = [await aio_connect() for _ in range(3)]
-    sender = await aio_connect()
+async def subscribers_and_a_sender(aio_connect, topic, count):
+    """`count` clients subscribed to `topic`, and one more to send."""
+    subscribers = [await aio_connect() for _ in range(count)]
     for subscriber in subscribers:
-        await subscriber.subscribe("t")
+        await subscriber.subscribe(topic)
+    return subscribers, await aio_connect()
+
+
+async def test_delivery_all_reaches_every_subscriber(aio_connect):
+    subscribers, sender = await subscribers_and_a_sender(aio_connect, "t", 3)
     await sender.send("t", "to all")
     for subscriber in subscribers:
         assert await receive_all(subscriber, 1) == [delivered("t", "to all", 0)]
 
 
 async def test_delivery_one_reaches_exactly_one_subscriber(aio_connect):
-    subscribers = [await aio_connect() for _ in range(3)]
-    sender = await aio_connect()
-    for subscriber in subscribers:
-        await subscriber.subscribe("t")
+    subscribers, sender = await subscribers_and_a_sender(aio_connect, "t", 3)
     await sender.send("t", "to one", delivery="one")
     received = [await subscriber.receive(timeout=QUIET_S) for subscriber in subscribers]
     assert [wire(message) for message in received if message is not None] == [delivered("t", "to one", 0, "one")]
