@@ -310,6 +310,14 @@ async def test_a_publish_cancelled_while_waiting_for_room_sends_nothing_and_leav
         assert stalled.client.unacknowledged == stalled.published + 1
 
 
+@pytest.mark.asyncio
+async def test_a_publish_that_finds_no_room_within_the_publish_timeout_raises_timeout(monkeypatch):
+    async with StalledPublisher() as stalled:
+        monkeypatch.setattr(memq.aio, "PUBLISH_TIMEOUT_S", QUIET_S)
+        with pytest.raises(memq.Timeout, match="publish: no room"):
+            await stalled.client.publish("t", "no room")
+
+
 # ---- per-topic callbacks ---------------------------------------------------------
 
 @pytest.mark.asyncio
