@@ -460,6 +460,11 @@ def test_tls_files_without_tls_are_refused(options):
         memq.aio.tls_context(**options)
 
 
+def test_tls_options_are_keyword_only():
+    with pytest.raises(TypeError):
+        memq.aio.Client("127.0.0.1", 7000, 10.0, False, None, True)
+
+
 def test_a_key_without_a_certificate_is_refused():
     with pytest.raises(ValueError, match="tls_key needs tls_cert"):
         memq.aio.tls_context(tls=True, tls_key="k.pem")
@@ -471,7 +476,7 @@ def test_a_missing_ca_file_is_an_error_at_once(tmp_path):
 
 
 def test_a_server_name_without_tls_is_refused():
-    with pytest.raises(ValueError, match="tls_server_name needs tls=True"):
+    with pytest.raises(ValueError, match="tls_server_name need tls=True"):
         memq.aio.Client(tls_server_name="broker.example")
 
 

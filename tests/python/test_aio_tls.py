@@ -76,13 +76,13 @@ async def test_the_server_name_defaults_to_the_host(certificates, broker):
 
 async def test_a_certificate_for_another_name_is_refused(certificates, broker):
     async with tls_relay(certificates, broker.port) as relay:
-        with pytest.raises(memq.ConnectionError, match="certificate verify failed"):
+        with pytest.raises(memq.aio.TlsError, match="certificate verify failed"):
             await round_trip(relay.port, tls=True, tls_ca=str(certificates / "ca.pem"), tls_server_name="elsewhere")
 
 
 async def test_a_certificate_from_an_unknown_ca_is_refused(certificates, broker):
     async with tls_relay(certificates, broker.port) as relay:
-        with pytest.raises(memq.ConnectionError, match="certificate verify failed"):
+        with pytest.raises(memq.aio.TlsError, match="certificate verify failed"):
             await round_trip(relay.port, tls=True, tls_server_name="localhost")  # the system's CAs only
 
 

@@ -40,6 +40,7 @@ import json
 import random
 import ssl
 
+from . import _errors
 from ._errors import BrokerError, ConnectionError, Error, ProtocolViolation, Timeout
 from ._memq import ClientCore, Message, Reset
 
@@ -66,6 +67,9 @@ BACKOFF_MAX_S = 2.0
 CLOSE_TIMEOUT_S = 1.0
 
 _TIMED_OUT = object()
+_TLS_OPTIONS_NEED_TLS = "tls_ca, tls_cert, tls_key and tls_server_name need tls=True"  # as memq.Client says
+# memq.TlsError (a ConnectionError) where the package has it, for TLS failures; else ConnectionError.
+TlsError = getattr(_errors, "TlsError", ConnectionError)
 
 
 def tls_context(tls=False, tls_ca=None, tls_cert=None, tls_key=None):
@@ -86,7 +90,7 @@ def tls_context(tls=False, tls_ca=None, tls_cert=None, tls_key=None):
         raise TypeError("tls must be True, False or an ssl.SSLContext")
     if not tls:
         if tls_ca is not None or tls_cert is not None or tls_key is not None:
-            raise ValueError("tls_ca, tls_cert and tls_key need tls=True")
+            raise ValueError(_TLS_OPTIONS_NEED_TLS)
         return None
     if tls_key is not None and tls_cert is None:
         raise ValueError("tls_key needs tls_cert")
@@ -184,8 +188,8 @@ class Client:
     """A memq connection driven by asyncio; see the module's help.
 
     Client(host="127.0.0.1", port=7000, timeout=10.0, reconnect=False,
-    on_reset=None, tls=False, tls_ca=None, tls_cert=None, tls_key=None,
-    tls_server_name=None); then ``await client.connect()``, or
+    on_reset=None, *, tls=False, tls_ca=None, tls_cert=None, tls_key=None,
+    tls_server_name=None), as memq.Client; then ``await client.connect()``, or
     ``async with Client(...) as client``, or ``client = await memq.aio.connect(...)``.
 
     timeout is the default of every call that waits for the broker (seconds).
@@ -199,7 +203,7 @@ class Client:
     host). A connection, not a value: == and hash are identity.
     """
 
-    def __init__(self, host="127.0.0.1", port=7000, timeout=DEFAULT_TIMEOUT_S, reconnect=False, on_reset=None,
+    def __init__(self, host="127.0.0.1", port=7000, timeout=DEFAULT_TIMEOUT_S, reconnect=False, on_reset=None, *,
                  tls=False, tls_ca=None, tls_cert=None, tls_key=None, tls_server_name=None):
         if on_reset is not None and not callable(on_reset):
             raise TypeError("on_reset must be callable or None")
@@ -208,9 +212,9 @@ class Client:
         self._timeout = _check_timeout(timeout)
         self._reconnect = bool(reconnect)
         self._on_reset = on_reset
+        if tls is False and tls_server_name is not None:
+            raise ValueError(_TLS_OPTIONS_NEED_TLS)
         self._ssl = tls_context(tls, tls_ca, tls_cert, tls_key)
-        if tls_server_name is not None and self._ssl is None:
-            raise ValueError("tls_server_name needs tls=True")
         self._server_hostname = (tls_server_name or host) if self._ssl is not None else None
         self._loop = None
         self._core = self._new_core()
@@ -275,6 +279,9 @@ class Client:
         except asyncio.TimeoutError:
             self._disconnect_reason = f"cannot connect to {self._where()}: timed out"
             raise Timeout(self._disconnect_reason) from None
+        except (ssl.SSLError, ssl.CertificateError) as error:
+            self._disconnect_reason = f"cannot connect to {self._where()} over TLS: {error}"
+            raise TlsError(self._disconnect_reason) from None
         except OSError as error:
             self._disconnect_reason = f"cannot connect to {self._where()}: {error.strerror or error}"
             raise ConnectionError(self._disconnect_reason) from None

@@ -1,5 +1,6 @@
 """Type stubs for memq.aio, the asyncio client (see its module docstring)."""
 
+import os
 import ssl
 from types import TracebackType
 from typing import AsyncIterator, Awaitable, Callable, Literal, Optional, Union
@@ -13,6 +14,7 @@ from ._memq import Message as Message
 from ._memq import Reset as Reset
 
 Delivery = Literal["all", "one"]
+PathText = Union[str, os.PathLike]
 MessageCallback = Callable[[Message], Union[None, Awaitable[None]]]
 ResetCallback = Callable[[Reset], Union[object, Awaitable[object]]]
 
@@ -25,17 +27,18 @@ PUBLISH_TIMEOUT_S: float
 BACKOFF_MIN_S: float
 BACKOFF_MAX_S: float
 CLOSE_TIMEOUT_S: float
+TlsError: type[ConnectionError]
 
-def tls_context(tls: Union[bool, ssl.SSLContext] = False, tls_ca: Optional[str] = None,
-                tls_cert: Optional[str] = None, tls_key: Optional[str] = None) -> Optional[ssl.SSLContext]: ...
+def tls_context(tls: Union[bool, ssl.SSLContext] = False, tls_ca: Optional[PathText] = None,
+                tls_cert: Optional[PathText] = None, tls_key: Optional[PathText] = None) -> Optional[ssl.SSLContext]: ...
 
 class Client:
     """A connection, not a value: == and hash are identity; repr is
     <memq.aio.Client host=... port=... timeout=...>."""
     def __init__(self, host: str = "127.0.0.1", port: int = 7000, timeout: float = 10.0, reconnect: bool = False,
-                 on_reset: Optional[ResetCallback] = None, tls: Union[bool, ssl.SSLContext] = False,
-                 tls_ca: Optional[str] = None, tls_cert: Optional[str] = None, tls_key: Optional[str] = None,
-                 tls_server_name: Optional[str] = None) -> None: ...
+                 on_reset: Optional[ResetCallback] = None, *, tls: Union[bool, ssl.SSLContext] = False,
+                 tls_ca: Optional[PathText] = None, tls_cert: Optional[PathText] = None,
+                 tls_key: Optional[PathText] = None, tls_server_name: Optional[str] = None) -> None: ...
     async def connect(self) -> None: ...
     async def close(self) -> None: ...
     async def __aenter__(self) -> "Client": ...
@@ -75,5 +78,5 @@ class Client:
 
 async def connect(host: str = "127.0.0.1", port: int = 7000, *, timeout: float = 10.0, reconnect: bool = False,
                   on_reset: Optional[ResetCallback] = None, tls: Union[bool, ssl.SSLContext] = False,
-                  tls_ca: Optional[str] = None, tls_cert: Optional[str] = None, tls_key: Optional[str] = None,
-                  tls_server_name: Optional[str] = None) -> Client: ...
+                  tls_ca: Optional[PathText] = None, tls_cert: Optional[PathText] = None,
+                  tls_key: Optional[PathText] = None, tls_server_name: Optional[str] = None) -> Client: ...
