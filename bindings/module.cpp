@@ -321,6 +321,7 @@ void raise_as(const char* name, const std::string& message, py::object extra = p
 
 PYBIND11_MODULE(_memq, module) {
     module.doc() = "Native core of the memq client (use the memq package)";
+    bind_client_core(module);
 
     py::register_exception_translator([](std::exception_ptr pending) {
         try {
@@ -378,8 +379,6 @@ PYBIND11_MODULE(_memq, module) {
             return "Reset(topic=" + py::repr(py::str(r.topic)).cast<std::string>() +
                    ", last_index=" + std::to_string(r.last_index) + ")";
         });
-
-    bind_client_core(module);
 
     py::class_<PyClient>(module, "Client")
         .def(py::init<const std::string&, std::uint16_t, double, bool, py::object>(), py::arg("host") = "127.0.0.1",
