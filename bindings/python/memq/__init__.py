@@ -8,7 +8,6 @@
 
 ``Client`` calls that wait release the GIL; ``receive(timeout)`` returns None
 when nothing arrives in time, which is how to check that nothing more comes.
-For asyncio, ``memq.aio.Client`` has the same operations as coroutines.
 """
 
 from ._errors import BrokerError, ConnectionError, Error, ProtocolViolation, Timeout
