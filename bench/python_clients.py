@@ -16,8 +16,8 @@ turns (interleaved), so that a change in the machine's load hits them alike.
 
 It starts memqd (memq.testing.start_broker: the package's own) and
 redis-server on free loopback ports and stops them by pid. With --md it
-writes its section of docs/benchmarks.md between the python-clients markers
-(bench/report.py keeps that section when it rewrites the file).
+writes its section of docs/benchmarks.md, between `<!-- section:python -->`
+and `<!-- /section:python -->`, in place of the one there or at the end.
 """
 
 import argparse
@@ -36,8 +36,9 @@ import memq
 import memq.aio
 from memq.testing import start_broker
 
-SECTION_BEGIN = "<!-- python-clients:begin -->"
-SECTION_END = "<!-- python-clients:end -->"
+# The section markers of docs/benchmarks.md (bench/report.py's `<!-- section:NAME -->` form).
+SECTION_BEGIN = "<!-- section:python -->"
+SECTION_END = "<!-- /section:python -->"
 REDIS_PIPELINE = 1000  # PUBLISH commands per redis-py pipeline
 START_TIMEOUT_S = 10.0
 

@@ -363,26 +363,8 @@ def write_markdown(args, runs, failures, brokers, meta, micro):
         for broker, workload, what in failures[:30]:
             add("- {} {}: {}".format(broker, workload, what))
     add("")
-    kept = kept_python_section(args.md)
-    if kept:
-        add(kept)
     with open(args.md, "w") as handle:
         handle.write("\n".join(lines))
-
-
-def kept_python_section(path):
-    """The Python clients' section that bench/python_clients.py wrote into the
-    old file (between its markers), to be carried over; "" if none."""
-    begin_marker, end_marker = "<!-- python-clients:begin -->", "<!-- python-clients:end -->"
-    try:
-        with open(path) as handle:
-            old = handle.read()
-    except FileNotFoundError:
-        return ""
-    begin, end = old.find(begin_marker), old.find(end_marker)
-    if begin == -1 or end == -1:
-        return ""
-    return old[begin:end + len(end_marker)] + "\n"
 
 
 def main():
