@@ -1,4 +1,5 @@
-// module.cpp — memq._memq: pybind11 bindings of memq::Client and memq::Message.
+// module.cpp — memq._memq: pybind11 bindings of memq::Client and memq::Message
+// (and, from core_binding.cpp, the ClientCore that memq.aio drives).
 //
 // Rules: every call that can wait releases the GIL and takes the client's own
 // mutex, so Python threads may share one Client (calls are serialized). C++
@@ -23,6 +24,9 @@
 #include "client.hpp"
 
 namespace py = pybind11;
+
+// core_binding.cpp: memq._memq.ClientCore, the engine of memq.aio.
+void bind_client_core(py::module_& module);
 
 namespace {
 
@@ -340,6 +344,7 @@ void raise_as(const char* name, const std::string& message, py::object extra = p
 
 PYBIND11_MODULE(_memq, module) {
     module.doc() = "Native core of the memq client (use the memq package)";
+    bind_client_core(module);
 
     py::register_exception_translator([](std::exception_ptr pending) {
         try {
