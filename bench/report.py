@@ -363,8 +363,18 @@ def write_markdown(args, runs, failures, brokers, meta, micro):
         for broker, workload, what in failures[:30]:
             add("- {} {}: {}".format(broker, workload, what))
     add("")
+    text = "\n".join(lines)
+    # bench/tls.sh's section (between its markers) is kept as it was.
+    try:
+        with open(args.md) as handle:
+            previous = handle.read()
+    except FileNotFoundError:
+        previous = ""
+    begin, end = previous.find("<!-- tls:begin"), previous.find("<!-- tls:end -->")
+    if begin >= 0 and end > begin:
+        text = text.rstrip("\n") + "\n\n" + previous[begin:end + len("<!-- tls:end -->")] + "\n"
     with open(args.md, "w") as handle:
-        handle.write("\n".join(lines))
+        handle.write(text)
 
 
 def main():
