@@ -539,12 +539,18 @@ void Model::hold(HeldLine& held, const LineIntent& line) {
 
 bool Model::index_durable(ConnId conn, ModelTopic& topic, const std::string& name, const LineIntent& line) {
     const std::int64_t index = topic.next_index;
-    const std::int64_t ahead = durability_.index_reserve_ahead;
+    if (topic.reserve_step == 0) topic.reserve_step = durability_.index_reserve_ahead;
+    // Reservations double while the topic outruns the syncs, up to the maximum.
+    const auto grow = [&] { topic.reserve_step = std::min(topic.reserve_step * 2, durability_.index_reserve_ahead_max); };
     if (index < topic.durable_until) {
-        if (index + ahead / 2 >= topic.reserved_until) reserve(topic, name, index + ahead);
+        if (index + topic.reserve_step / 2 >= topic.reserved_until) {
+            if (topic.reserved_until > topic.durable_until) grow();
+            reserve(topic, name, std::max(index + topic.reserve_step, topic.reserved_until + 1));
+        }
         return true;
     }
-    if (index >= topic.reserved_until) reserve(topic, name, index + ahead);
+    if (topic.durable_until > 0) grow();
+    if (index >= topic.reserved_until) reserve(topic, name, index + topic.reserve_step);
     ModelConn& sender = find(conn);
     ++stats_.sends_stalled;
     stalled_order_.push_back(conn);

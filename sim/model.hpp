@@ -154,6 +154,7 @@ struct ModelTopic {
     // written, below durable_until by one synced.
     std::int64_t reserved_until = 0;
     std::int64_t durable_until = 0;
+    std::int64_t reserve_step = 0;  // the next reservation's reach (0: not set yet)
 
     bool holds_state() const { return !subscribers.empty() || !cache.empty(); }
 };

@@ -41,7 +41,8 @@ Broker::Broker(const Limits& limits, std::uint64_t seed, std::uint64_t incarnati
       ack_frame_(make_frame(encode_ack())),
       hello_frame_(make_frame(encode_hello(incarnation))) {
     MEMQ_CHECK(limits.replay_window_bytes > 0);  // else a replay would never start
-    MEMQ_CHECK(durability.index_reserve_ahead >= 2 && durability.compaction_factor >= 2);
+    MEMQ_CHECK(durability.index_reserve_ahead >= 2 && durability.compaction_factor >= 2 &&
+               durability.index_reserve_ahead_max >= durability.index_reserve_ahead);
     for (std::size_t i = 0; i < error_frames_.size(); ++i) {
         error_frames_[i] = make_frame(encode_error(static_cast<LineError>(i)));
     }
@@ -260,14 +261,22 @@ void Broker::publish(Connection& sender, const SendRef& send) {
 }
 
 bool Broker::index_durable(Connection& sender, Topic& topic, std::int64_t index) {
-    const std::int64_t ahead = durability_.index_reserve_ahead;
+    if (topic.reserve_step == 0) topic.reserve_step = durability_.index_reserve_ahead;
+    // The topic outruns the syncs (a reservation runs out, or is renewed
+    // before the last renewal is synced): its reservations double, up to the
+    // most a crash may skip.
+    const auto grow = [&] { topic.reserve_step = std::min(topic.reserve_step * 2, durability_.index_reserve_ahead_max); };
     if (index < topic.durable_until) {
         // Half of the reservation used: the next one is written now, so that
         // it is synced before this one runs out.
-        if (index + ahead / 2 >= topic.reserved_until) reserve(topic, index + ahead);
+        if (index + topic.reserve_step / 2 >= topic.reserved_until) {
+            if (topic.reserved_until > topic.durable_until) grow();
+            reserve(topic, std::max(index + topic.reserve_step, topic.reserved_until + 1));
+        }
         return true;
     }
-    if (index >= topic.reserved_until) reserve(topic, index + ahead);
+    if (topic.durable_until > 0) grow();  // not its first send: it ran out
+    if (index >= topic.reserved_until) reserve(topic, index + topic.reserve_step);
     sender.stalled = true;
     stalled_.push_back(sender.id);
     ++stats_.sends_stalled;

@@ -28,12 +28,16 @@ enum class SyncPolicy : std::uint8_t {
 struct Durability {
     bool enabled = false;  // off: the in-memory broker, with no storage output at all
     SyncPolicy policy = SyncPolicy::interval;
-    // Indices one reserve record sets aside for a topic. A new reservation is
-    // written when a topic has used half of its last one, so a send waits for
-    // a sync only on a topic's first send, or when it outruns the syncs.
+    // Indices one reserve record sets aside for a topic, at first. A new
+    // reservation is written when a topic has used half of its last one, so
+    // a send waits for a sync only on a topic's first send, or when it
+    // outruns the syncs; then (or when a renewal comes before the last one is
+    // synced) the topic's reservations double, up to index_reserve_ahead_max.
     // After a crash a topic goes on from its last reservation: the unused
-    // part shows to resuming subscribers as a gap, never as a repeat.
+    // part (at most index_reserve_ahead_max) shows to resuming subscribers as
+    // a gap, never as a repeat.
     std::int64_t index_reserve_ahead = 4096;
+    std::int64_t index_reserve_ahead_max = 1 << 20;
     // The log is rewritten from the live state (compacted) once it is larger
     // than both compaction_floor_bytes and compaction_factor times the live
     // state's size (cached messages' records plus one reserve record a topic).

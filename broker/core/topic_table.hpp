@@ -79,6 +79,7 @@ struct Topic {
     // may have reached a subscriber. Both only grow; durable_until <= reserved_until.
     std::int64_t reserved_until = 0;
     std::int64_t durable_until = 0;
+    std::int64_t reserve_step = 0;  // how far the next reservation reaches (0: not set yet)
 
     std::span<Subscriber* const> subscribers() const {
         return state ? std::span<Subscriber* const>(state->subscribers) : std::span<Subscriber* const>();
