@@ -408,3 +408,7 @@ def test_every_gap_the_sdk_reports_is_a_jump_in_the_stream(crash_loop):
 
 def test_memqd_keeps_its_incarnation_so_no_reset_is_reported(crash_loop):
     assert [subscriber.resets for subscriber in crash_loop.subscribers] == [[]] * SUBSCRIBERS
+
+
+def test_a_subscriber_misses_nothing_without_a_gap(crash_loop):
+    crash_loop.nothing_missed_silently()
