@@ -8,6 +8,8 @@ the log with durable_memqd.read_log_records (log_format.hpp's layout).
 
 import json
 import signal
+import subprocess
+import time
 
 import pytest
 
@@ -245,11 +247,11 @@ def test_help_lists_the_durability_options(memqd_binary):
 
 # ---- a disk that refuses writes (RLIMIT_FSIZE: writes past the limit fail with EFBIG) ----
 
-def fill_the_disk(memqd):
+def fill_the_disk(memqd, room_bytes=FILE_SIZE_LIMIT_BYTES):
     """Sends BIG_MESSAGEs until a write fails; returns (replies before the failure, how the connection ended)."""
     replies = []
     with memqd.connect() as connection:
-        for _ in range(2 * FILE_SIZE_LIMIT_BYTES // len(BIG_MESSAGE)):
+        for _ in range(2 * room_bytes // len(BIG_MESSAGE)):
             try:
                 replies.append(connection.send("filler", BIG_MESSAGE))
             except ConnectionError as closed:
@@ -288,3 +290,61 @@ def test_after_a_failed_write_subscribers_still_get_replays(full_disk_memqd):
 def test_a_failed_write_is_logged_with_its_cause(full_disk_memqd):
     assert "storage failed" in full_disk_memqd.stderr_text()
     assert "File too large" in full_disk_memqd.stderr_text()
+
+
+# ---- a full disk for real: a tiny tmpfs (needs mount; skipped, saying why, where mount is not allowed) ----
+
+TMPFS_BYTES = 64 * 1024
+# Taken from the tmpfs before memqd starts and given back to show that memqd recovers by itself.
+BALLAST_BYTES = 32 * 1024
+RECOVERY_TIMEOUT_S = 10.0
+
+
+@pytest.fixture
+def tiny_tmpfs(tmp_path):
+    mount_point = tmp_path / "tmpfs"
+    mount_point.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={TMPFS_BYTES}", "tmpfs", str(mount_point)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a {TMPFS_BYTES}-byte tmpfs here (mount exited {mounted.returncode}: "
+                    f"{mounted.stderr.strip()}); the RLIMIT_FSIZE tests above cover failed writes")
+    yield mount_point
+    subprocess.run(["umount", str(mount_point)], check=True)
+
+
+@pytest.fixture
+def full_tmpfs_memqd(tiny_tmpfs, start):  # tiny_tmpfs first: it is unmounted after memqd ends
+    """memqd --fsync always on a tiny tmpfs partly taken by a ballast file, filled until a write failed."""
+    (tiny_tmpfs / "ballast").write_bytes(b"\0" * BALLAST_BYTES)
+    memqd = start("--fsync", "always", "--log-level", "info", data_dir=tiny_tmpfs / "data")
+    with memqd.connect() as connection:
+        assert connection.send("kept", "stored before the disk filled") == {"success": True}
+    _replies, closed = fill_the_disk(memqd, TMPFS_BYTES)
+    assert closed is not None, "the tmpfs never filled"
+    return memqd, tiny_tmpfs
+
+
+def test_a_full_disk_refuses_sends_and_logs_no_space(full_tmpfs_memqd):
+    memqd, _mount_point = full_tmpfs_memqd
+    with memqd.connect() as connection:
+        assert connection.send("kept", "refused") == {"success": False, "reason": "Storage unavailable"}
+    assert "No space left on device" in memqd.stderr_text()
+
+
+def test_a_full_disk_keeps_replaying_cached_messages(full_tmpfs_memqd):
+    memqd, _mount_point = full_tmpfs_memqd
+    replayed = replay_lines(memqd.port, "kept", 1)
+    assert [json.loads(line)["msg"] for line in replayed] == ["stored before the disk filled"]
+
+
+def test_once_space_is_freed_memqd_takes_sends_again_by_itself(full_tmpfs_memqd):
+    memqd, mount_point = full_tmpfs_memqd
+    (mount_point / "ballast").unlink()
+    deadline = time.monotonic() + RECOVERY_TIMEOUT_S
+    with memqd.connect() as connection:
+        while (reply := connection.send("kept", "taken again")) != {"success": True}:
+            assert reply == {"success": False, "reason": "Storage unavailable"}
+            assert time.monotonic() < deadline, f"memqd did not take sends again within {RECOVERY_TIMEOUT_S} s"
+            time.sleep(0.05)  # polling for the store's retry against a deadline
+    assert "storage writable again" in memqd.stderr_text()
