@@ -105,10 +105,13 @@ def test_sigkill_under_fsync_always_keeps_every_acked_message(start):
         assert replayed_messages(memqd, topic, MESSAGES_PER_TOPIC) == sent[topic]
 
 
-def test_sigkill_under_fsync_always_keeps_the_incarnation(start):
+def test_sigkill_after_an_acked_send_under_fsync_always_keeps_the_incarnation(start):
+    # (A fresh data dir killed before its first write is durable may come back
+    # under a new incarnation: nothing was acked, and clients see a Reset.)
     memqd = start("--fsync", "always")
     with memqd.connect() as connection:
         incarnation = connection.incarnation()
+        assert connection.send("orders", "acked, so on stable storage with the log's header") == {"success": True}
     memqd.restart(signal.SIGKILL)
     with memqd.connect() as connection:
         assert connection.incarnation() == incarnation
@@ -117,6 +120,7 @@ def test_sigkill_under_fsync_always_keeps_the_incarnation(start):
 @pytest.mark.parametrize("policy", ["always", "interval"])
 def test_after_sigkill_the_next_index_is_above_every_index_handed_out(start, policy):
     memqd = start("--fsync", policy)
+    memqd.restart(signal.SIGTERM)  # the data dir's log and incarnation are on disk from here on
     handed_out = {topic: next_index(memqd.port, topic) for topic in TOPICS}
     publish_numbered(memqd)
     handed_out = {topic: handed_out[topic] + MESSAGES_PER_TOPIC for topic in TOPICS}
