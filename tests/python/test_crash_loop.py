@@ -288,6 +288,9 @@ class CausalityCheck:
 def run_crash_loop(memqd_binary, tmp_path, policy_args, iterations, seed):
     rng = random.Random(seed)
     memqd = DurableMemqd(memqd_binary, tmp_path / "data", tmp_path, policy_args, cache_size=CACHE_SIZE)
+    # A clean restart first, so the log and its incarnation are on disk before the first kill (a fresh
+    # data dir killed before its first write is durable may come back under a new incarnation).
+    memqd.restart(signal.SIGTERM)
     started = time.monotonic()
     subscribers = [Subscriber(memqd.port) for _ in range(SUBSCRIBERS)]
     observer = Observer()
