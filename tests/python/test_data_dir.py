@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from durable_memqd import (RECORD_KIND_MESSAGE, DurableMemqd, LineConnection, LOG_NAME,
+from durable_memqd import (RECORD_KIND_MESSAGE, DurableMemqd, LOG_NAME,
                            ignore_file_size_signal_and_limit, memqd_path, next_index, read_log_records,
                            replay_lines, run_memqd)
 
@@ -167,7 +167,7 @@ def flip_byte(path, offset):
 
 
 def first_message_record_followed_by_another(records):
-    for position, record in enumerate(records[:-1]):
+    for record in records[:-1]:
         if record.kind == RECORD_KIND_MESSAGE:
             return record
     raise AssertionError("the log holds no message record followed by another record")
