@@ -812,6 +812,14 @@ void Broker::resume_stalled() {
         connection.stalled = false;
         std::string_view rest = input;
         while (!rest.empty()) {
+            if (connection.closing) break;  // what it sent after closing is dropped
+            if (connection.stalled) {
+                // Waiting again: the rest waits as it is, in one copy (line by
+                // line it would be quadratic in a long pipeline). It fitted
+                // the bound before, and it is a part of what was held.
+                connection.stalled_input.append(rest);
+                break;
+            }
             const std::size_t newline = rest.find('\n');
             MEMQ_CHECK(newline != std::string_view::npos);
             take_line(connection, rest.substr(0, newline));  // stalls again, or keeps it, as needed
