@@ -32,6 +32,7 @@
 #include <asio.hpp>
 
 #include "broker.hpp"
+#include "duration_histogram.hpp"
 #include "log.hpp"
 #include "log_limiter.hpp"
 
@@ -74,6 +75,12 @@ public:
     std::size_t connection_count() const { return sessions_.size(); }
     // The core's pending bytes (Broker::pending_bytes) over the open connections: their sum and the largest.
     std::pair<std::size_t, std::size_t> pending_output() const;
+
+    // From now on, each read's turn (from the read's completion through the
+    // core's handle_receive and the drain of its output) is timed into
+    // `turns` (steady_clock, two vDSO clock reads a read); null stops it.
+    void time_turns(DurationHistogram* turns) { turns_ = turns; }
+    const DurationHistogram* turn_histogram() const { return turns_; }
 
 private:
     struct Session;
@@ -125,6 +132,7 @@ private:
     std::vector<char> read_buffer_;  // shared: every read completes before the next starts
     Transmit transmit_;              // drain()'s, reused (see drain)
     std::vector<char> gather_buffer_;  // shared by every write: small frames copied together
+    DurationHistogram* turns_ = nullptr;  // time_turns()
     ConnId next_id_ = 1;
     bool draining_ = false;
     bool shutting_down_ = false;
