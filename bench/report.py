@@ -405,7 +405,7 @@ def run_note(meta):
         ", niceness {}".format(meta["nice"]) if meta.get("nice") else ""))
 
 
-def durable_section(runs, failures, meta):
+def durable_section(runs, failures, meta, recoveries):
     lines = []
     add = lines.append
     add("## Durable brokers")
@@ -448,6 +448,20 @@ def durable_section(runs, failures, meta):
     interval = median(runs, "memqd-interval", "d1to1", "msgs_per_s")
     always = median(runs, "memqd-always", "d1to1", "msgs_per_s")
     interval_p99 = median(runs, "memqd-interval", "dlatency10k", "p99_us")
+    recovery = [r for r in recoveries if r.get("workload") == "recovery"]
+    summary = [r for r in recoveries if r.get("workload") == "recovery-summary"]
+    if recovery and summary:
+        first = recovery[0]
+        add("Recovery (`bench/recovery.sh`): a data dir filled with {:,} topics and {} MiB of {}-byte payloads "
+            "(`--fsync {}`; {:.0f} MiB on disk, {:,} messages in {:.0f} MiB of cached frames once back), memqd "
+            "killed with SIGKILL and restarted {} time(s): it listened after {:.2f} s (median; longest {:.2f} s), "
+            "with every topic back after {:.2f} s{}.".format(
+                first["topics"], first["fill_mib"], first["payload"], first["fsync"], first["disk_bytes"] / 1048576,
+                first["cached_messages"], first["cached_bytes"] / 1048576, summary[0]["restarts"],
+                summary[0]["median_listen_seconds"], summary[0]["max_listen_seconds"],
+                statistics.median(r["all_topics_seconds"] for r in recovery),
+                "" if all(r.get("complete") for r in recovery) else " (NOT every topic came back)"))
+        add("")
     add("Issue 12's targets, from this run:")
     add("")
     add("| target | measured | met |")
@@ -463,6 +477,12 @@ def durable_section(runs, failures, meta):
     target("*always* 1 → 1 ≥ the best peer's always setting ({})".format(best_always_name or "—"),
            ratio(always, best_always_peer), 1.0)
     p99_ratio = ratio(interval_p99, base_p99)
+    if summary:
+        seconds = summary[0]["median_listen_seconds"]
+        add("| recovery of 1M topics and 256 MiB in ≤ 2 s | {:.2f} s ({:,} topics) | {} |".format(
+            seconds, recovery[0]["topics"], "yes" if seconds <= 2 and recovery[0]["topics"] >= 1000000 else "no"))
+    else:
+        add("| recovery of 1M topics and 256 MiB in ≤ 2 s | not run | — |")
     add("| p99 at 10k msg/s with `--data-dir` within 2× of in-memory | {} | {} |".format(
         ratio_text(p99_ratio), "—" if p99_ratio is None else ("yes" if p99_ratio <= 2 else "no")))
     add("")
@@ -500,7 +520,7 @@ def durable_section(runs, failures, meta):
     return lines
 
 
-def load_scrapes(path):
+def load_json_lines(path):
     scrapes = []
     if path and os.path.exists(path):
         with open(path) as handle:
@@ -618,9 +638,10 @@ def main():
         main_failures = [f for f in failures if f[0] not in DURABLE_CONFIGS + METRICS_CONFIGS]
         new_sections["main"] = "\n".join(main_section(args, runs, main_failures, brokers, meta, micro)) + "\n"
     if "durable" in wanted:
-        new_sections["durable"] = "\n".join(durable_section(runs, failures, meta)) + "\n"
+        recoveries = load_json_lines(os.path.join(os.path.dirname(args.results), "recovery.jsonl"))
+        new_sections["durable"] = "\n".join(durable_section(runs, failures, meta, recoveries)) + "\n"
     if "metrics" in wanted:
-        scrapes = load_scrapes(args.scrapes or os.path.join(os.path.dirname(args.results), "scrapes.jsonl"))
+        scrapes = load_json_lines(args.scrapes or os.path.join(os.path.dirname(args.results), "scrapes.jsonl"))
         new_sections["metrics"] = "\n".join(metrics_section(runs, failures, meta, scrapes)) + "\n"
     write_markdown(args.md, new_sections)
     for broker, workload, what in failures:

@@ -455,6 +455,14 @@ if wants durable; then
   run_configs durable \
     "d1to1|--pubs 1 --subs 1 --topics 1 --payload 64 --acked $t_main" \
     "dlatency10k|--pubs 1 --subs 1 --topics 1 --payload 64 --acked --rate 10000 $t_lat"
+  if memqd_has_data_dir; then
+    # Issue 12's recovery target: 1M known topics and 256 MiB cached (smaller with --quick).
+    if [ "$quick" = 1 ]; then recovery_size=(--topics 100000 --cache-mib 32); else recovery_size=(--topics 1000000 --cache-mib 256); fi
+    log "recovery: ${recovery_size[*]}"
+    "${run_nice[@]}" bench/recovery.sh "${recovery_size[@]}" --rounds "$section_rounds" --memqd "$memqd" \
+      --bench "$bench_bin" >"$results/recovery.jsonl" 2>"$results/recovery-stderr.txt" ||
+      log "recovery.sh failed (see $results/recovery-stderr.txt)"
+  fi
 fi
 
 if wants metrics; then

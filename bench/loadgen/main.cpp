@@ -217,7 +217,7 @@ Options parse_options(int argc, char** argv) {
     if (options.pubs < 1 || options.subs < 1 || options.topics < 1 || options.pubs > 5000 || options.subs > 5000) {
         fail("--pubs and --subs must be in 1..5000, --topics at least 1");
     }
-    if (options.subs % options.topics != 0) fail("--subs must be a multiple of --topics");
+    if (options.workload == "pubsub" && options.subs % options.topics != 0) fail("--subs must be a multiple of --topics");
     if (options.payload < kMinPayload || options.payload > 16 * kMiB) fail("--payload must be in 16..16777216");
     if (options.rate < 0 || options.rate > 1e8) fail("--rate must be in 0..1e8");
     if (options.warmup < 0 || options.duration <= 0 || options.drain < 0 ||
