@@ -377,7 +377,10 @@ def main_section(args, runs, failures, brokers, meta, micro):
     add("  --payload B --rate R --duration S --pid BROKER_PID]` runs one workload and prints")
     add("  one JSON line; `--workload conns --conns N --pid PID` measures idle connections.")
     add("- `memq-micro` is a Google Benchmark binary (`--benchmark_filter=BM_route` etc.).")
-    add("- `memq-bench-selftest` checks the generator's three protocol parsers.")
+    add("- `memq-bench-selftest` checks the generator's protocol parsers (memq, NATS, Redis,")
+    add("  Redis Streams, JetStream).")
+    add("- `--sections main,durable,metrics` picks the sections of this file to measure")
+    add("  again; the others keep their text.")
     if failures:
         add("")
         add("## Runs with errors")
@@ -509,6 +512,9 @@ def durable_section(runs, failures, meta, recoveries):
     add("  directory on the same disk as the peers'.")
     add("- Latency: the publisher paced at 10k msg/s (open loop), each delivery's")
     add("  end-to-end time from the stamp in its payload.")
+    add("- Run this section alone with `bench/run.sh --sections durable`; one row by hand with")
+    add("  `memq-bench --proto memq|redis-streams|jetstream --acked --port P`; the recovery")
+    add("  figure with `bench/recovery.sh [--topics N --cache-mib M]`.")
     section_failures = [f for f in failures if f[0] in DURABLE_CONFIGS]
     if section_failures:
         add("")
@@ -534,7 +540,43 @@ def load_json_lines(path):
     return scrapes
 
 
-def metrics_section(runs, failures, meta, scrapes):
+def seconds_text(seconds):
+    if seconds is None:
+        return "—"
+    if seconds == float("inf"):
+        return "+Inf"
+    return "{:g} µs".format(seconds * 1e6) if seconds < 1e-3 else "{:g} ms".format(seconds * 1e3)
+
+
+def turn_figures(path):
+    """The turn-time histogram and the published count of a saved /metrics text, or None."""
+    if not os.path.exists(path):
+        return None
+    buckets = []
+    values = {}
+    with open(path) as handle:
+        for line in handle:
+            if line.startswith("#") or not line.strip():
+                continue
+            name, value = line.rsplit(" ", 1)
+            match = re.match(r'memq_event_loop_turn_seconds_bucket\{le="([^"]+)"\}', name)
+            if match:
+                buckets.append((float(match.group(1)), float(value)))
+            else:
+                values[name] = float(value)
+    count = values.get("memq_event_loop_turn_seconds_count")
+    if not buckets or not count:
+        return None
+    buckets.sort()
+
+    def bound_at(q):
+        return next(bound for bound, cumulative in buckets if cumulative >= q * count)
+
+    return {"count": int(count), "published": int(values.get("memq_messages_published_total", 0)),
+            "p50": bound_at(0.5), "p99": bound_at(0.99)}
+
+
+def metrics_section(runs, failures, meta, scrapes, results_dir):
     lines = []
     add = lines.append
     add("## Metrics overhead")
@@ -565,12 +607,26 @@ def metrics_section(runs, failures, meta, scrapes):
         add("Scrapes during the scraped runs: {} in all, {:.2f} ms each on average (the longest {:.1f} ms),"
             " {} failed.".format(count, mean, max(s["max_ms"] for s in done), sum(s.get("failures", 0) for s in done)))
         add("")
+    turns = turn_figures(os.path.join(results_dir, "memqd-metrics-metrics.txt"))
+    if turns:
+        add("From the unscraped instance's own `/metrics` at the end: {:,} turns for {:,} messages published "
+            "({:.0f} per turn), turn time p50 ≤ {} and p99 ≤ {} (bucket bounds). The timing is two `steady_clock` "
+            "reads per turn (`clock_gettime` from the vDSO, no system call): even at 100 ns a read it would cost "
+            "{:.2f} ns a message, against the {:.0f} ns of broker CPU a message measured above, so the ratio of the "
+            "two unscraped rows is this machine's noise.".format(
+                turns["count"], turns["published"], turns["published"] / max(1, turns["count"]),
+                seconds_text(turns["p50"]), seconds_text(turns["p99"]),
+                200 * turns["count"] / max(1, turns["published"]),
+                1000 * (median(runs, "memqd-nometrics", "m1to1", "server_cpu_us_per_delivery") or 0)))
+        add("")
     scraped = ratio(median(runs, "memqd-scraped", "m1to1", "msgs_per_s"),
                     median(runs, "memqd-metrics", "m1to1", "msgs_per_s"))
     timed = ratio(median(runs, "memqd-metrics", "m1to1", "msgs_per_s"), base)
     add("Scrape overhead (scraped ÷ not scraped, both with `--metrics`): {}; turn timing".format(ratio_text(scraped)))
     add("overhead (`--metrics` unscraped ÷ no `--metrics`): {}. Differences of a few per".format(ratio_text(timed)))
     add("cent are within this shared machine's noise between rounds (see the brackets).")
+    add("The scraper is a Python process on the same 2 cores, so its own CPU is part of")
+    add("what the scraped run pays. Run this section alone with `bench/run.sh --sections metrics`.")
     section_failures = [f for f in failures if f[0] in METRICS_CONFIGS]
     if section_failures:
         add("")
@@ -642,7 +698,8 @@ def main():
         new_sections["durable"] = "\n".join(durable_section(runs, failures, meta, recoveries)) + "\n"
     if "metrics" in wanted:
         scrapes = load_json_lines(args.scrapes or os.path.join(os.path.dirname(args.results), "scrapes.jsonl"))
-        new_sections["metrics"] = "\n".join(metrics_section(runs, failures, meta, scrapes)) + "\n"
+        new_sections["metrics"] = "\n".join(
+            metrics_section(runs, failures, meta, scrapes, os.path.dirname(args.results))) + "\n"
     write_markdown(args.md, new_sections)
     for broker, workload, what in failures:
         print("report.py: {} {}: {}".format(broker, workload, what), file=sys.stderr)
