@@ -381,13 +381,7 @@ def main_section(args, runs, failures, brokers, meta, micro):
     add("  Redis Streams, JetStream).")
     add("- `--sections main,durable,metrics` picks the sections of this file to measure")
     add("  again; the others keep their text.")
-    if failures:
-        add("")
-        add("## Runs with errors")
-        add("")
-        for broker, workload, what in failures[:30]:
-            add("- {} {}: {}".format(broker, workload, what))
-    add("")
+    add_failures(add, failures, None, heading="## Runs with errors", most=30)
     return lines
 
 
@@ -399,6 +393,18 @@ def ratio(value, base):
 
 def ratio_text(value):
     return "—" if value is None else "{:.2f}×".format(value)
+
+
+def add_failures(add, failures, configs, heading="Runs with errors:", most=20):
+    """Lists the runs (of `configs`, or all) that had errors, then a blank line."""
+    section_failures = [f for f in failures if configs is None or f[0] in configs]
+    if section_failures:
+        add("")
+        add(heading)
+        add("")
+        for broker, workload, what in section_failures[:most]:
+            add("- {} {}: {}".format(broker, workload, what))
+    add("")
 
 
 def run_note(meta):
@@ -515,14 +521,7 @@ def durable_section(runs, failures, meta, recoveries):
     add("- Run this section alone with `bench/run.sh --sections durable`; one row by hand with")
     add("  `memq-bench --proto memq|redis-streams|jetstream --acked --port P`; the recovery")
     add("  figure with `bench/recovery.sh [--topics N --cache-mib M]`.")
-    section_failures = [f for f in failures if f[0] in DURABLE_CONFIGS]
-    if section_failures:
-        add("")
-        add("Runs with errors:")
-        add("")
-        for broker, workload, what in section_failures[:20]:
-            add("- {} {}: {}".format(broker, workload, what))
-    add("")
+    add_failures(add, failures, DURABLE_CONFIGS)
     return lines
 
 
@@ -627,14 +626,7 @@ def metrics_section(runs, failures, meta, scrapes, results_dir):
     add("cent are within this shared machine's noise between rounds (see the brackets).")
     add("The scraper is a Python process on the same 2 cores, so its own CPU is part of")
     add("what the scraped run pays. Run this section alone with `bench/run.sh --sections metrics`.")
-    section_failures = [f for f in failures if f[0] in METRICS_CONFIGS]
-    if section_failures:
-        add("")
-        add("Runs with errors:")
-        add("")
-        for broker, workload, what in section_failures[:20]:
-            add("- {} {}: {}".format(broker, workload, what))
-    add("")
+    add_failures(add, failures, METRICS_CONFIGS)
     return lines
 
 

@@ -382,6 +382,17 @@ std::string resp_bulk(std::string_view text) {
     return out;
 }
 
+// Ends a RESP command with `payload` as a bulk string, its stamp's place noted.
+void append_stamped_bulk(PublishTemplate& command, const std::string& payload) {
+    std::string& out = command.bytes;
+    out.push_back('$');
+    out.append(std::to_string(payload.size()));
+    out.append("\r\n");
+    command.stamp_offset = out.size() + 1;
+    out.append(payload);
+    out.append("\r\n");
+}
+
 }  // namespace
 
 std::optional<Proto> parse_proto(std::string_view name) {
@@ -479,12 +490,7 @@ PublishTemplate make_publish(Proto proto, std::string_view topic, std::size_t pa
             out = "*3\r\n";
             out.append(resp_bulk("PUBLISH"));
             out.append(resp_bulk(topic));
-            out.push_back('$');
-            out.append(std::to_string(payload.size()));
-            out.append("\r\n");
-            result.stamp_offset = out.size() + 1;
-            out.append(payload);
-            out.append("\r\n");
+            append_stamped_bulk(result, payload);
             break;
         case Proto::redis_streams:
             out = "*5\r\n";
@@ -492,12 +498,7 @@ PublishTemplate make_publish(Proto proto, std::string_view topic, std::size_t pa
             out.append(resp_bulk(topic));
             out.append(resp_bulk("*"));
             out.append(resp_bulk("f"));
-            out.push_back('$');
-            out.append(std::to_string(payload.size()));
-            out.append("\r\n");
-            result.stamp_offset = out.size() + 1;
-            out.append(payload);
-            out.append("\r\n");
+            append_stamped_bulk(result, payload);
             break;
     }
     return result;
