@@ -31,7 +31,7 @@ METRICS_CONFIGS = ["memqd-nometrics", "memqd-metrics", "memqd-scraped"]
 METRICS_TEXT = {
     "memqd-nometrics": "memqd without `--metrics`",
     "memqd-metrics": "memqd `--metrics 127.0.0.1:0`, not scraped (turn times recorded)",
-    "memqd-scraped": "memqd `--metrics 127.0.0.1:0`, `/metrics` scraped every 100 ms",
+    "memqd-scraped": "the same memqd, `/metrics` scraped every 100 ms",
 }
 
 SWEEP = [16, 64, 256, 1024, 4096, 16384, 65536]
@@ -580,13 +580,14 @@ def metrics_section(runs, failures, meta, scrapes, results_dir):
     add = lines.append
     add("## Metrics overhead")
     add("")
-    add("The cost of memqd's metrics port (issue 14): 1 → 1, 64 B, pipelined, against")
-    add("three memqd instances in one run, interleaved, the median of {} round(s).".format(
+    add("The cost of memqd's metrics port (issue 14): 1 → 1, 64 B, pipelined, in one run,")
+    add("interleaved, the median of {} round(s), against two memqd instances: one without".format(
         min(3, meta.get("rounds", 3))))
+    add("`--metrics`, and one with it that is measured both unscraped and scraped.")
     add("With `--metrics`, memqd also times every read's turn into")
-    add("`memq_event_loop_turn_seconds` (two `steady_clock` reads per read); the scraped")
-    add("instance is read by `bench/scraper.py`, a GET of `/metrics` every 100 ms, as a")
-    add("Prometheus server would, for the whole of each run.")
+    add("`memq_event_loop_turn_seconds` (two `steady_clock` reads per read); in the scraped")
+    add("runs `bench/scraper.py` GETs its `/metrics` every 100 ms, as a Prometheus server")
+    add("would, for the whole of each run.")
     add(run_note(meta))
     add("")
     base = median(runs, "memqd-nometrics", "m1to1", "msgs_per_s")
@@ -608,7 +609,7 @@ def metrics_section(runs, failures, meta, scrapes, results_dir):
         add("")
     turns = turn_figures(os.path.join(results_dir, "memqd-metrics-metrics.txt"))
     if turns:
-        add("From the unscraped instance's own `/metrics` at the end: {:,} turns for {:,} messages published "
+        add("From the `--metrics` instance's own `/metrics` at the end: {:,} turns for {:,} messages published "
             "({:.0f} per turn), turn time p50 ≤ {} and p99 ≤ {} (bucket bounds). The timing is two `steady_clock` "
             "reads per turn (`clock_gettime` from the vDSO, no system call): even at 100 ns a read it would cost "
             "{:.2f} ns a message, against the {:.0f} ns of broker CPU a message measured above, so the ratio of the "

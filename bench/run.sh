@@ -412,6 +412,11 @@ run_configs() {
   IFS=, read -r -a names <<<"$configs"
   declare -A cpid cport cmetrics
   for c in "${names[@]}"; do
+    if [ "$c" = memqd-scraped ] && [ -n "${cpid[memqd-metrics]:-}" ]; then
+      # The same instance as memqd-metrics: scraped or not is then the only difference.
+      cpid[$c]=${cpid[memqd-metrics]}; cport[$c]=${cport[memqd-metrics]}; cmetrics[$c]=${cmetrics[memqd-metrics]}
+      continue
+    fi
     start_config "$c" "$section"
     cpid[$c]=$server_pid
     cport[$c]=$server_port
@@ -439,6 +444,7 @@ run_configs() {
     done
   done
   for c in "${names[@]}"; do
+    kill -0 "${cpid[$c]}" 2>/dev/null || continue  # stopped already (a shared instance)
     [ -z "${cmetrics[$c]}" ] || curl -s --max-time 5 "http://127.0.0.1:${cmetrics[$c]}/metrics" >"$results/$c-metrics.txt" || true
     stop_server "${cpid[$c]}"
   done
