@@ -1,5 +1,6 @@
 # setup.py — builds the memq Python package's native parts through CMake:
-# the pybind11 extension memq._memq and the memqd binary that memq.testing starts.
+# the pybind11 extension memq._memq, and the memqd and memq binaries (memq/_bin/)
+# that memq.testing starts and that the `memqd` and `memq` commands run.
 import os
 import shutil
 import subprocess
@@ -34,7 +35,7 @@ class CMakeBuild(build_ext):
             configure += ["-G", "Ninja"]
         subprocess.run(configure, check=True)
         subprocess.run(["cmake", "--build", str(build_dir), "--parallel", str(os.cpu_count() or 2),
-                        "--target", "_memq", "memqd"], check=True)
+                        "--target", "_memq", "memqd", "memq"], check=True)
 
         extension_path = Path(self.get_ext_fullpath(ext.name))
         extension_path.parent.mkdir(parents=True, exist_ok=True)
@@ -42,7 +43,8 @@ class CMakeBuild(build_ext):
         shutil.copy2(built, extension_path)
         binary_dir = extension_path.parent / "_bin"
         binary_dir.mkdir(exist_ok=True)
-        shutil.copy2(build_dir / "bin" / "memqd", binary_dir / "memqd")
+        for program in ("memqd", "memq"):
+            shutil.copy2(build_dir / "bin" / program, binary_dir / program)
 
 
 setup(ext_modules=[CMakeExtension("memq._memq")], cmdclass={"build_ext": CMakeBuild})

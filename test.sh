@@ -16,6 +16,10 @@
 #   7. the documentation: the transcripts and snippets of README.md,
 #      client/README.md, docs/operations.md and docs/testing.md, run against
 #      memqds it starts (scripts/check_docs.py, in the venv of stage 6).
+#   8. the wheel: built with `pip wheel`, installed into a fresh venv with a
+#      PATH that has no compiler, cmake or ninja, and its memqd and memq
+#      commands, import memq (blocking and asyncio) and its pytest fixtures
+#      run from there (scripts/test-wheel.sh).
 # It says each stage as it starts, and the time of each and of the whole at the end.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -92,3 +96,6 @@ scripts/test-python.sh
 
 stage "documentation (scripts/check_docs.py: transcripts and snippets run)"
 "${MEMQ_VENV:-.venv}/bin/python" scripts/check_docs.py --build build
+
+stage "wheel (scripts/test-wheel.sh: built, installed and run without a compiler)"
+scripts/test-wheel.sh

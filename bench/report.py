@@ -640,27 +640,48 @@ HEADER = ("<!-- docs/benchmarks.md: memqd vs NATS vs Redis, and durable and metr
 
 
 def existing_sections(path):
-    """{name: text} of the sections in the file at `path`; a file without markers is all main."""
+    """({name: text} of this script's sections in the file at `path`, the rest of the
+    file's text). The rest (the sections other scripts write, such as bench/tls.sh's
+    and bench/python_clients.py's) is kept as it is, after ours. A file without our
+    markers is all main section, but for bench/tls.sh's block."""
     if not os.path.exists(path):
-        return {}
+        return {}, ""
     with open(path) as handle:
         text = handle.read()
-    found = {name: body for name, body in
-             re.findall(r"<!-- section:(\w+) -->\n(.*?)<!-- /section:\1 -->\n", text, re.S)}
+    if text.startswith("<!-- docs/benchmarks.md"):
+        text = text.split("\n", 1)[1] if "\n" in text else ""
+    found = {}
+
+    def take(match):
+        found[match.group(1)] = match.group(2)
+        return ""
+
+    names = "|".join(SECTIONS)
+    rest = re.sub(r"<!-- section:({}) -->\n(.*?)<!-- /section:\1 -->\n?".format(names), take, text, flags=re.S)
     if not found:
-        body = text.split("\n", 1)[1] if text.startswith("<!--") else text
-        found["main"] = body.rstrip("\n") + "\n"
-    return found
+        tls = re.search(r"<!-- tls:begin.*?<!-- tls:end -->\n?", rest, re.S)
+        kept = tls.group(0) if tls else ""
+        main_text = rest.replace(kept, "") if kept else rest
+        python = re.search(r"<!-- section:python -->.*?<!-- /section:python -->\n?", main_text, re.S)
+        if python:
+            kept += "\n" + python.group(0)
+            main_text = main_text.replace(python.group(0), "")
+        if main_text.strip():
+            found["main"] = main_text.strip("\n") + "\n"
+        rest = kept
+    return found, rest.strip("\n")
 
 
 def write_markdown(path, new_sections):
-    kept = existing_sections(path)
+    kept, rest = existing_sections(path)
     parts = [HEADER]
     for name in SECTIONS:
         body = new_sections.get(name, kept.get(name))
         if body is None:
             continue
         parts.append("<!-- section:{} -->\n{}<!-- /section:{} -->".format(name, body, name))
+    if rest:
+        parts.append("\n" + rest)
     with open(path, "w") as handle:
         handle.write("\n".join(parts) + "\n")
 

@@ -1,4 +1,5 @@
-// module.cpp — memq._memq: pybind11 bindings of memq::Client and memq::Message.
+// module.cpp — memq._memq: pybind11 bindings of memq::Client and memq::Message
+// (and, from core_binding.cpp, the ClientCore that memq.aio drives).
 //
 // Rules: every call that can wait releases the GIL and takes the client's own
 // mutex, so Python threads may share one Client (calls are serialized). C++
@@ -23,6 +24,9 @@
 #include "client.hpp"
 
 namespace py = pybind11;
+
+// core_binding.cpp: memq._memq.ClientCore, the engine of memq.aio.
+void bind_client_core(py::module_& module);
 
 namespace {
 
@@ -83,15 +87,38 @@ py::object value_comparison(const T& self, const py::object& other) {
     return py::bool_(same(self, other.cast<const T&>()) == equal);
 }
 
+// A path argument (str or os.PathLike) as a string; None: empty.
+std::string path_argument(const py::object& path) {
+    if (path.is_none()) return {};
+    return py::module_::import("os").attr("fspath")(path).cast<std::string>();
+}
+
+// The keyword arguments tls, tls_ca, tls_cert, tls_key, tls_server_name as TlsOptions.
+memq::TlsOptions tls_arguments(bool tls, const py::object& ca, const py::object& cert, const py::object& key,
+                               const std::optional<std::string>& server_name) {
+    memq::TlsOptions options;
+    options.tls = tls;
+    options.tls_ca_file = path_argument(ca);
+    options.tls_cert_file = path_argument(cert);
+    options.tls_key_file = path_argument(key);
+    options.tls_server_name = server_name.value_or("");
+    const bool any_file = !options.tls_ca_file.empty() || !options.tls_cert_file.empty() ||
+                          !options.tls_key_file.empty() || !options.tls_server_name.empty();
+    if (any_file && !tls) throw py::value_error("tls_ca, tls_cert, tls_key and tls_server_name need tls=True");
+    return options;
+}
+
 // Owns a Client and serializes calls to it; the Python object is this.
 class PyClient {
 public:
-    PyClient(const std::string& host, std::uint16_t port, double timeout, bool reconnect, py::object on_reset)
+    PyClient(const std::string& host, std::uint16_t port, double timeout, bool reconnect, py::object on_reset,
+             const memq::TlsOptions& tls)
         : host_(host), port_(port), timeout_(to_millis(timeout)), on_reset_(std::move(on_reset)) {
         if (!on_reset_.is_none() && !PyCallable_Check(on_reset_.ptr())) {
             throw py::type_error("on_reset must be callable or None");
         }
         memq::ClientOptions options;
+        static_cast<memq::TlsOptions&>(options) = tls;
         options.reconnect = reconnect;
         options.connect_timeout = timeout_;
         if (!on_reset_.is_none()) {
@@ -317,6 +344,7 @@ void raise_as(const char* name, const std::string& message, py::object extra = p
 
 PYBIND11_MODULE(_memq, module) {
     module.doc() = "Native core of the memq client (use the memq package)";
+    bind_client_core(module);
 
     py::register_exception_translator([](std::exception_ptr pending) {
         try {
@@ -325,6 +353,8 @@ PYBIND11_MODULE(_memq, module) {
             raise_as("BrokerError", error.what(), py::str(error.reason()));
         } catch (const memq::Timeout& error) {
             raise_as("Timeout", error.what());
+        } catch (const memq::TlsError& error) {
+            raise_as("TlsError", error.what());
         } catch (const memq::ConnectionError& error) {
             raise_as("ConnectionError", error.what());
         } catch (const memq::ProtocolViolation& error) {
@@ -376,9 +406,16 @@ PYBIND11_MODULE(_memq, module) {
         });
 
     py::class_<PyClient>(module, "Client")
-        .def(py::init<const std::string&, std::uint16_t, double, bool, py::object>(), py::arg("host") = "127.0.0.1",
-             py::arg("port") = 7000, py::arg("timeout") = 10.0, py::arg("reconnect") = false,
-             py::arg("on_reset") = py::none())
+        .def(py::init([](const std::string& host, std::uint16_t port, double timeout, bool reconnect,
+                         py::object on_reset, bool tls, const py::object& tls_ca, const py::object& tls_cert,
+                         const py::object& tls_key, const std::optional<std::string>& tls_server_name) {
+                 return std::make_unique<PyClient>(host, port, timeout, reconnect, std::move(on_reset),
+                                                   tls_arguments(tls, tls_ca, tls_cert, tls_key, tls_server_name));
+             }),
+             py::arg("host") = "127.0.0.1", py::arg("port") = 7000, py::arg("timeout") = 10.0,
+             py::arg("reconnect") = false, py::arg("on_reset") = py::none(), py::kw_only(), py::arg("tls") = false,
+             py::arg("tls_ca") = py::none(), py::arg("tls_cert") = py::none(), py::arg("tls_key") = py::none(),
+             py::arg("tls_server_name") = py::none())
         .def("subscribe", with_callbacks(&PyClient::subscribe), py::arg("topic"), py::arg("last_seen") = py::none(),
              py::arg("cache") = py::none(), py::arg("timeout") = py::none())
         .def("unsubscribe", with_callbacks(&PyClient::unsubscribe), py::arg("topic"), py::arg("timeout") = py::none())

@@ -15,6 +15,8 @@
 #include <asio/post.hpp>
 #include <asio/write.hpp>
 
+#include "transport.hpp"
+
 namespace memq {
 
 namespace {
@@ -31,8 +33,10 @@ struct WholeBuffer {
 }  // namespace
 
 struct AsyncClient::State : std::enable_shared_from_this<State> {
-    State(asio::io_context& io, ClientCoreOptions options)
-        : io_(io), socket_(io), resolver_(io), core_(options), read_buf_(std::make_unique<char[]>(kReadChunkBytes)) {}
+    State(asio::io_context& io, ClientCoreOptions options, const TlsOptions& tls)
+        : io_(io), transport_(io), resolver_(io), core_(options), read_buf_(std::make_unique<char[]>(kReadChunkBytes)) {
+        transport_.configure(tls);
+    }
 
     RequestId add(RequestId id, ReplyHandler handler) {
         handlers_.emplace_back(id, std::move(handler));
@@ -44,7 +48,7 @@ struct AsyncClient::State : std::enable_shared_from_this<State> {
         if (!connected_ || write_in_flight_ || !core_.has_output()) return;
         core_.take_output(write_buf_);
         write_in_flight_ = true;
-        asio::async_write(socket_, asio::buffer(write_buf_), WholeBuffer{},
+        transport_.async_write(asio::buffer(write_buf_), WholeBuffer{},
                           [self = shared_from_this(), generation = generation_](std::error_code error, std::size_t) {
                               if (generation != self->generation_) return;
                               self->write_in_flight_ = false;
@@ -57,7 +61,7 @@ struct AsyncClient::State : std::enable_shared_from_this<State> {
     }
 
     void start_read() {
-        socket_.async_read_some(asio::buffer(read_buf_.get(), kReadChunkBytes),
+        transport_.async_read_some(asio::buffer(read_buf_.get(), kReadChunkBytes),
                                 [self = shared_from_this(), generation = generation_](std::error_code error,
                                                                                       std::size_t bytes) {
                                     if (generation != self->generation_) return;
@@ -68,8 +72,9 @@ struct AsyncClient::State : std::enable_shared_from_this<State> {
                                         self->start_write();  // what the core wrote in reply (a resume's subscribes)
                                     }
                                     if (error) {
-                                        self->fail(error, error == asio::error::eof ? "connection closed by the broker"
-                                                                                    : "read failed");
+                                        self->fail(error, error == asio::error::eof
+                                                              ? "connection closed by the broker"
+                                                              : "read failed: " + self->transport_.describe(error));
                                     } else {
                                         self->start_read();
                                     }
@@ -116,7 +121,7 @@ struct AsyncClient::State : std::enable_shared_from_this<State> {
         connected_ = false;
         write_in_flight_ = false;
         std::error_code ignored;
-        socket_.close(ignored);
+        transport_.close();
         resolver_.cancel();
         core_.reset();
         for (auto& [id, handler] : handlers_) {
@@ -125,14 +130,16 @@ struct AsyncClient::State : std::enable_shared_from_this<State> {
         handlers_.clear();
     }
 
-    void fail(std::error_code error, std::string_view what) {
+    void fail(std::error_code error, const std::string& what) {
+        last_error_ = what;
         shut(error);
         if (on_error_) on_error_(error, what);
     }
 
     asio::io_context& io_;
-    tcp::socket socket_;
+    detail::Transport transport_;
     tcp::resolver resolver_;
+    std::string last_error_;
     ClientCore core_;
     std::unique_ptr<char[]> read_buf_;
     std::string write_buf_;
@@ -146,8 +153,8 @@ struct AsyncClient::State : std::enable_shared_from_this<State> {
     bool write_in_flight_ = false;
 };
 
-AsyncClient::AsyncClient(asio::io_context& io, ClientCoreOptions options)
-    : state_(std::make_shared<State>(io, options)) {}
+AsyncClient::AsyncClient(asio::io_context& io, ClientCoreOptions options, TlsOptions tls)
+    : state_(std::make_shared<State>(io, options, tls)) {}
 
 AsyncClient::~AsyncClient() {
     state_->on_message_ = nullptr;
@@ -167,30 +174,43 @@ void AsyncClient::async_connect(std::string_view host, std::uint16_t port, Conne
     const std::uint64_t generation = state.generation_;
     state.resolver_.async_resolve(
         std::string(host), std::to_string(port), tcp::resolver::numeric_service,
-        [self = state_, generation, handler = std::move(handler)](std::error_code error,
+        [self = state_, generation, host = std::string(host), handler = std::move(handler)](std::error_code error,
                                                                   tcp::resolver::results_type results) mutable {
             if (generation != self->generation_) error = asio::error::operation_aborted;
             if (error) {
+                self->last_error_ = "cannot resolve the broker's address: " + error.message();
                 self->shut(error);  // requests queued meanwhile fail with it
                 handler(error);
                 return;
             }
-            asio::async_connect(self->socket_, results,
-                                [self, generation, handler = std::move(handler)](std::error_code error,
-                                                                                const tcp::endpoint&) {
-                                    if (generation != self->generation_) error = asio::error::operation_aborted;
-                                    if (error) {
-                                        self->shut(error);
-                                    } else {
-                                        std::error_code ignored;
-                                        self->socket_.set_option(tcp::no_delay(true), ignored);
-                                        self->connected_ = true;
-                                        self->core_.start_session();  // hello goes first
-                                        self->start_read();
-                                        self->start_write();
-                                    }
-                                    handler(error);
-                                });
+            asio::async_connect(
+                self->transport_.socket(), results,
+                [self, generation, host, handler = std::move(handler)](std::error_code error,
+                                                                       const tcp::endpoint&) mutable {
+                    if (generation != self->generation_) error = asio::error::operation_aborted;
+                    if (error) {
+                        self->last_error_ = "cannot connect: " + error.message();
+                        self->shut(error);
+                        handler(error);
+                        return;
+                    }
+                    self->transport_.async_handshake(
+                        host, [self, generation, handler = std::move(handler)](std::error_code handshake_error) {
+                            if (generation != self->generation_) handshake_error = asio::error::operation_aborted;
+                            if (handshake_error) {
+                                self->last_error_ = self->transport_.describe(handshake_error);
+                                self->shut(handshake_error);
+                            } else {
+                                std::error_code ignored;
+                                self->transport_.socket().set_option(tcp::no_delay(true), ignored);
+                                self->connected_ = true;
+                                self->core_.start_session();  // hello goes first
+                                self->start_read();
+                                self->start_write();
+                            }
+                            handler(handshake_error);
+                        });
+                });
         });
 }
 
@@ -213,5 +233,7 @@ void AsyncClient::close() { state_->shut(asio::error::operation_aborted); }
 bool AsyncClient::connected() const { return state_->connected_; }
 
 std::optional<std::string> AsyncClient::broker_incarnation() const { return state_->core_.broker_incarnation(); }
+
+const std::string& AsyncClient::last_error() const { return state_->last_error_; }
 
 }  // namespace memq

@@ -18,6 +18,12 @@
 // owed an answer then get asio::error::operation_aborted (posted, never run
 // inside the destructor).
 //
+// TLS: with TlsOptions::tls, async_connect's handler runs once the TLS
+// handshake is done (a certificate problem is its error; last_error() says
+// which, in words). Under TLS 1.3 the broker judges our certificate after
+// the handshake: a refusal ends the connection soon after, through on_error
+// (with the cause as `what`) and the requests then waiting.
+//
 // C++20 coroutines: wrap a call in a small awaitable of your own, e.g. with
 // asio::async_initiate, resuming from the handler.
 #pragma once
@@ -49,7 +55,8 @@ public:
     using GapHandler = std::function<void(const Gap&)>;
     using ResetHandler = std::function<void(const Reset&)>;
 
-    explicit AsyncClient(asio::io_context& io, ClientCoreOptions options = {});
+    // Throws TlsError when a file of `tls` cannot be loaded.
+    explicit AsyncClient(asio::io_context& io, ClientCoreOptions options = {}, TlsOptions tls = {});
     ~AsyncClient();
     AsyncClient(const AsyncClient&) = delete;
     AsyncClient& operator=(const AsyncClient&) = delete;
@@ -71,6 +78,9 @@ public:
     // The incarnation from the broker's last hello answer; empty before it,
     // and for a broker without identities (an aiomemq server).
     std::optional<std::string> broker_incarnation() const;
+    // The last failure (connect, TLS, a lost connection) in words, naming the
+    // cause; empty before any.
+    const std::string& last_error() const;
 
 private:
     struct State;

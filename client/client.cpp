@@ -25,12 +25,14 @@
 
 #include "check.hpp"
 #include "prng.hpp"
+#include "transport.hpp"
 
 namespace memq {
 namespace {
 
 using Clock = std::chrono::steady_clock;
 using tcp = asio::ip::tcp;
+using detail::Transport;
 
 template <typename... Fs>
 struct Overloaded : Fs... {
@@ -123,7 +125,7 @@ struct Client::Impl {
     void start_read() {
         MEMQ_CHECK(state_ == State::connected && !read_in_flight_);
         read_in_flight_ = true;
-        socket_.async_read_some(asio::buffer(read_buf_.get(), read_buf_size_),
+        transport_.async_read_some(asio::buffer(read_buf_.get(), read_buf_size_),
                                 [this, generation = generation_](std::error_code error, std::size_t bytes) {
                                     if (generation != generation_) return;
                                     read_in_flight_ = false;
@@ -144,7 +146,7 @@ struct Client::Impl {
         core_.take_output(write_buf_);
         poll_threshold_bytes_ = options_.write_batch_bytes;
         write_in_flight_ = true;
-        asio::async_write(socket_, asio::buffer(write_buf_), WholeBuffer{},
+        transport_.async_write(asio::buffer(write_buf_), WholeBuffer{},
                           [this, generation = generation_](std::error_code error, std::size_t) {
                               if (generation != generation_) return;
                               write_in_flight_ = false;
@@ -242,9 +244,16 @@ struct Client::Impl {
             if (generation != generation_) return;
             if (error) {
                 connect_failed(error, resuming);
-            } else {
-                connected(resuming);
+                return;
             }
+            transport_.async_handshake(host_, [this, generation, resuming](std::error_code handshake_error) {
+                if (generation != generation_) return;
+                if (handshake_error) {
+                    connect_failed(handshake_error, resuming);
+                } else {
+                    connected(resuming);
+                }
+            });
         };
         std::error_code not_numeric;
         const asio::ip::address address = asio::ip::make_address(host_, not_numeric);
@@ -282,7 +291,8 @@ struct Client::Impl {
         timer_.cancel();
         std::error_code ignored;
         socket_.close(ignored);
-        last_connect_error_ = attempt_timed_out_ ? "timed out" : error.message();
+        last_connect_error_ = attempt_timed_out_ ? "timed out" : transport_.describe(error);
+        last_failure_was_tls_ = !attempt_timed_out_ && Transport::is_tls_error(error);
         if (resuming) {
             schedule_reconnect();
         } else {
@@ -327,7 +337,8 @@ struct Client::Impl {
 
     void lose_connection(std::error_code error) {
         const std::string why = error == asio::error::eof ? "connection closed by the broker at " + where()
-                                                           : "connection to " + where() + " lost: " + error.message();
+                                                           : "connection to " + where() + " lost: " + transport_.describe(error);
+        last_failure_was_tls_ = Transport::is_tls_error(error);
         drop_connection(why);
         if (options_.reconnect && !closed_by_user_) schedule_reconnect();
     }
@@ -373,7 +384,8 @@ struct Client::Impl {
 
     ClientOptions options_;
     asio::io_context io_{1};  // declared first: destroyed last, after everything using it
-    tcp::socket socket_{io_};
+    Transport transport_{io_};
+    tcp::socket& socket_ = transport_.socket();
     tcp::resolver resolver_{io_};
     asio::steady_timer timer_{io_};  // connect deadline, then reconnect backoff
     ClientCore core_;
@@ -386,6 +398,7 @@ struct Client::Impl {
     bool write_in_flight_ = false;
     bool closed_by_user_ = false;
     bool attempt_timed_out_ = false;
+    bool last_failure_was_tls_ = false;  // the last connect failure or loss was TLS's
     std::string disconnect_reason_ = "not connected";
     std::string last_connect_error_;
 
@@ -428,13 +441,32 @@ void Client::connect(std::string_view host, std::uint16_t port, Duration timeout
     impl.abandoned_.clear();
     impl.replies_.clear();
     impl.reconnect_attempt_ = 0;
+    impl.transport_.configure(impl.options_);  // throws TlsError for a file it cannot load
+    impl.last_failure_was_tls_ = false;
     const auto deadline = Clock::now() + timeout;
     impl.begin_connect(deadline, /*resuming=*/false);
     // The attempt's own timer ends it at the deadline; the margin only guards the loop.
     impl.wait_until([&impl] { return impl.state_ != Impl::State::connecting; }, deadline + std::chrono::seconds(1));
+    if (impl.state_ == Impl::State::connected && impl.transport_.tls()) {
+        // See connect() in client.hpp: a refused client certificate shows when the hello is answered.
+        const bool answered = impl.wait_until(
+            [&impl] { return impl.state_ != Impl::State::connected || !impl.core_.hello_pending(); }, deadline);
+        if (impl.state_ != Impl::State::connected) {
+            const std::string why = impl.disconnect_reason_;
+            const bool tls_failure = impl.last_failure_was_tls_;
+            impl.drop_connection(why);  // a first connect that failed is not retried
+            if (tls_failure) throw TlsError(why);
+            throw ConnectionError(why);
+        }
+        if (!answered) {
+            impl.drop_connection("connect abandoned");
+            throw Timeout("cannot connect to " + impl.where() + ": no answer over TLS within the timeout");
+        }
+    }
     if (impl.state_ == Impl::State::connected) return;
     if (impl.state_ == Impl::State::connecting) impl.drop_connection("connect abandoned");
     if (impl.attempt_timed_out_) throw Timeout("cannot connect to " + impl.where() + ": timed out");
+    if (impl.last_failure_was_tls_) throw TlsError(impl.disconnect_reason_);
     throw ConnectionError(impl.disconnect_reason_);
 }
 

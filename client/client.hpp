@@ -52,7 +52,18 @@
 
 namespace memq {
 
-struct ClientOptions {
+// TLS for a connection, for Client (ClientOptions) and AsyncClient alike.
+// Files are PEM. A file that cannot be loaded makes connect() (Client) or the
+// constructor (AsyncClient) throw TlsError.
+struct TlsOptions {
+    bool tls = false;             // speak TLS (to memqd's --tls-port)
+    std::string tls_ca_file;      // verify the broker against this CA; empty: the system's store
+    std::string tls_cert_file;    // our certificate, for a broker that asks for one (mutual TLS) ...
+    std::string tls_key_file;     // ... and its private key; both or neither
+    std::string tls_server_name;  // the name the broker's certificate must carry, sent as SNI; empty: the host
+};
+
+struct ClientOptions : TlsOptions {
     // Re-open a lost connection and resume every subscription (see above).
     bool reconnect = false;
     // Delay before reconnect attempt k (k = 0, 1, ...): a uniform draw in
@@ -107,7 +118,10 @@ public:
     // Connects (once; reconnects are automatic with ClientOptions::reconnect).
     // Throws ConnectionError when refused or unresolvable, Timeout when slow.
     // The connection's first line is a hello; nothing waits for its answer
-    // (see broker_incarnation()).
+    // (see broker_incarnation()), except over TLS: there connect() returns
+    // once the hello is answered, because under TLS 1.3 the broker's verdict
+    // on our certificate comes after the handshake, and a refusal should be
+    // connect()'s TlsError, naming the cause, not a later call's.
     void connect(std::string_view host, std::uint16_t port, Duration timeout = default_timeout);
     // Drops the connection and every outstanding request; no reconnect follows.
     // Buffered publishes that were not flushed are lost: flush() first.

@@ -39,6 +39,14 @@ public:
     using Error::Error;
 };
 
+// TLS failed: a certificate file that cannot be loaded, the broker's
+// certificate not verified, or the broker refusing ours. The message names the
+// cause. A ConnectionError, so code that handles those handles this too.
+class TlsError : public ConnectionError {
+public:
+    using ConnectionError::ConnectionError;
+};
+
 // The broker sent something the protocol does not allow (garbage, a reply to nothing).
 class ProtocolViolation : public Error {
 public:

@@ -6,9 +6,13 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config
   libasio-dev nlohmann-json3-dev
+  libssl-dev openssl  # TLS: asio::ssl links OpenSSL; tests make certificates with the openssl CLI
   prometheus  # promtool, which checks /metrics in tests/python/test_metrics.py
   libgtest-dev libgmock-dev librapidcheck-dev libbenchmark-dev
   pybind11-dev python3-pybind11 python3-pytest python3-setuptools python3-venv python3-dev python3-pip
+  python3-pytest-asyncio python3-wheel  # memq.aio's tests and fixtures; `pip wheel` (scripts/test-wheel.sh)
+  openssl  # the certificates of tests/python/test_aio_tls.py
+  python3-redis redis-server  # bench/python_clients.py: redis-py's asyncio client on Redis pub/sub, side by side
 )
 
 missing=()

@@ -84,6 +84,7 @@ struct Options {
     std::string topic_prefix;
     bool acked = false;
     std::uint64_t fill_bytes = 0;
+    std::string tls_ca;  // --tls: speak TLS, verifying the server against this PEM CA
 };
 
 [[noreturn]] void fail(const std::string& message) {
@@ -109,6 +110,8 @@ void usage() {
         "  --pub-threads N --sub-threads N | --single-thread\n"
         "  --conns N --pid PID --settle S   idle connections and the broker's pid (conns)\n"
         "  --label TEXT              copied into the JSON result\n"
+        "  --tls CA_FILE             speak TLS (memqd --tls-port, nats-server --tls), verifying\n"
+        "                            the server against the PEM CA_FILE\n"
         "Prints one JSON object on stdout; exit 0 when the run had no errors.");
 }
 
@@ -195,6 +198,8 @@ Options parse_options(int argc, char** argv) {
             options.setup_timeout = number_of<double>(name, value);
         } else if (name == "--label") {
             options.label = value;
+        } else if (name == "--tls") {
+            options.tls_ca = std::string(value);
         } else if (name == "--topic-prefix") {
             options.topic_prefix = value;
         } else if (name == "--fill-bytes") {
@@ -466,7 +471,7 @@ bool Worker::pump() {
                 ++batches;
             }
             const ssize_t wrote =
-                ::send(conn->fd, conn->out.data() + conn->out_off, conn->out_len - conn->out_off, MSG_NOSIGNAL);
+                send_some(conn->fd, conn->out.data() + conn->out_off, conn->out_len - conn->out_off);
             if (wrote > 0) {
                 conn->out_off += static_cast<std::size_t>(wrote);
                 if (conn->out_off == conn->out_len) conn->out_off = conn->out_len = 0;
@@ -529,7 +534,7 @@ void Worker::fill(Conn& conn, std::size_t messages) {
 // Sends owed PONGs; false while some are still waiting for socket room.
 bool Worker::flush_control(Conn& conn) {
     while (!conn.control.empty()) {
-        const ssize_t wrote = ::send(conn.fd, conn.control.data(), conn.control.size(), MSG_NOSIGNAL);
+        const ssize_t wrote = send_some(conn.fd, conn.control.data(), conn.control.size());
         if (wrote > 0) {
             conn.control.erase(0, static_cast<std::size_t>(wrote));
             continue;
@@ -549,7 +554,7 @@ void Worker::on_readable(Conn& conn) {
     for (int reads = 0; reads < kReadsPerWakeup; ++reads) {
         if (conn.in.size() - conn.in_len < 64 * kKiB) conn.in.resize(conn.in.size() * 2);  // a frame bigger than the buffer
         const std::size_t space = conn.in.size() - conn.in_len;
-        const ssize_t got = ::recv(conn.fd, conn.in.data() + conn.in_len, space, 0);
+        const ssize_t got = receive_some(conn.fd, conn.in.data() + conn.in_len, space);
         if (got > 0) {
             conn.in_len += static_cast<std::size_t>(got);
             Tally found;
@@ -918,6 +923,12 @@ int run_fill(const Options& options) {
 int main(int argc, char** argv) {
     std::signal(SIGPIPE, SIG_IGN);
     const bench::Options options = bench::parse_options(argc, argv);
+    if (!options.tls_ca.empty()) {
+        if (options.proto != bench::Proto::memq && options.proto != bench::Proto::nats) {
+            bench::fail("--tls is for memq and nats");
+        }
+        bench::enable_tls(options.tls_ca, options.proto);
+    }
     if (options.workload == "conns") return bench::run_conns(options);
     if (options.workload == "fill") return bench::run_fill(options);
     return bench::run_pubsub(options);

@@ -16,6 +16,11 @@
 #include <ctime>
 #include <fstream>
 #include <iterator>
+#include <vector>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 namespace bench {
 namespace {
@@ -44,7 +49,125 @@ bool wait_for(int fd, short events, Clock::time_point deadline, std::string& err
     }
 }
 
+// TLS, once enable_tls() was called: the context, and each socket's session
+// by descriptor (written while connecting, before the worker threads start).
+SSL_CTX* tls_context = nullptr;
+Proto tls_proto = Proto::memq;
+std::vector<SSL*> tls_sessions;
+
+std::string tls_reason() {
+    char text[256] = "unknown TLS error";
+    if (const unsigned long code = ERR_get_error()) ERR_error_string_n(code, text, sizeof text);
+    ERR_clear_error();
+    return text;
+}
+
+// NATS speaks plaintext first: reads the INFO line, and nothing past it.
+bool skip_nats_info(int fd, Clock::time_point deadline, std::string& error) {
+    std::string line;
+    while (line.size() < 2 || line.compare(line.size() - 2, 2, "\r\n") != 0) {
+        char byte = 0;
+        const ssize_t got = ::recv(fd, &byte, 1, 0);
+        if (got == 1) {
+            line += byte;
+            if (line.size() > 64 * 1024) break;
+            continue;
+        }
+        if (got == 0) {
+            error = "server closed before INFO";
+            return false;
+        }
+        if (errno == EINTR) continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK) {
+            error = std::string("recv: ") + std::strerror(errno);
+            return false;
+        }
+        if (!wait_for(fd, POLLIN, deadline, error)) return false;
+    }
+    if (line.rfind("INFO ", 0) != 0) {
+        error = "expected INFO from the NATS server, got: " + line.substr(0, 80);
+        return false;
+    }
+    return true;
+}
+
+// The client's TLS handshake on a connected non-blocking socket.
+bool start_tls(int fd, Clock::time_point deadline, std::string& error) {
+    if (tls_proto == Proto::nats && !skip_nats_info(fd, deadline, error)) return false;
+    SSL* const ssl = SSL_new(tls_context);
+    X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), "127.0.0.1");
+    SSL_set_fd(ssl, fd);
+    while (true) {
+        const int result = SSL_connect(ssl);
+        if (result == 1) break;
+        const int reason = SSL_get_error(ssl, result);
+        if (reason != SSL_ERROR_WANT_READ && reason != SSL_ERROR_WANT_WRITE) {
+            error = "TLS handshake: " + tls_reason();
+            SSL_free(ssl);
+            return false;
+        }
+        if (!wait_for(fd, reason == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline, error)) {
+            SSL_free(ssl);
+            return false;
+        }
+    }
+    if (tls_sessions.size() <= static_cast<std::size_t>(fd)) tls_sessions.resize(static_cast<std::size_t>(fd) + 1024);
+    SSL_free(tls_sessions[static_cast<std::size_t>(fd)]);  // a closed descriptor's, if any
+    tls_sessions[static_cast<std::size_t>(fd)] = ssl;
+    return true;
+}
+
+SSL* session_of(int fd) {
+    return static_cast<std::size_t>(fd) < tls_sessions.size() ? tls_sessions[static_cast<std::size_t>(fd)] : nullptr;
+}
+
 }  // namespace
+
+void enable_tls(const std::string& ca_file, Proto proto) {
+    tls_context = SSL_CTX_new(TLS_client_method());
+    if (tls_context == nullptr || SSL_CTX_load_verify_locations(tls_context, ca_file.c_str(), nullptr) != 1) {
+        std::fprintf(stderr, "memq-bench: --tls %s: %s\n", ca_file.c_str(), tls_reason().c_str());
+        std::exit(2);
+    }
+    SSL_CTX_set_verify(tls_context, SSL_VERIFY_PEER, nullptr);
+    // A write retried after EAGAIN may come from a moved buffer, and may be partial.
+    SSL_CTX_set_mode(tls_context, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    tls_proto = proto;
+}
+
+ssize_t send_some(int fd, const void* data, std::size_t size) {
+    SSL* const ssl = session_of(fd);
+    if (ssl == nullptr) return ::send(fd, data, size, MSG_NOSIGNAL);
+    const int wrote = SSL_write(ssl, data, static_cast<int>(std::min<std::size_t>(size, 1 << 30)));
+    if (wrote > 0) return wrote;
+    const int reason = SSL_get_error(ssl, wrote);
+    errno = reason == SSL_ERROR_WANT_WRITE || reason == SSL_ERROR_WANT_READ ? EAGAIN : EPIPE;
+    ERR_clear_error();
+    return -1;
+}
+
+// Reads as much as fits or is there: OpenSSL hands out one record per
+// SSL_read, and records it has already decrypted do not wake epoll.
+ssize_t receive_some(int fd, void* data, std::size_t size) {
+    SSL* const ssl = session_of(fd);
+    if (ssl == nullptr) return ::recv(fd, data, size, 0);
+    std::size_t total = 0;
+    while (total < size) {
+        const int got = SSL_read(ssl, static_cast<char*>(data) + total,
+                                 static_cast<int>(std::min<std::size_t>(size - total, 1 << 30)));
+        if (got > 0) {
+            total += static_cast<std::size_t>(got);
+            continue;
+        }
+        const int reason = SSL_get_error(ssl, got);
+        ERR_clear_error();
+        if (total != 0) break;
+        if (reason == SSL_ERROR_ZERO_RETURN) return 0;
+        errno = reason == SSL_ERROR_WANT_READ || reason == SSL_ERROR_WANT_WRITE ? EAGAIN : ECONNRESET;
+        return -1;
+    }
+    return static_cast<ssize_t>(total);
+}
 
 std::uint64_t now_ns() {
     timespec now{};
@@ -108,12 +231,16 @@ int connect_tcp(const std::string& host, std::uint16_t port, Clock::time_point d
             return -1;
         }
     }
+    if (tls_context != nullptr && !start_tls(fd, deadline, error)) {
+        ::close(fd);
+        return -1;
+    }
     return fd;
 }
 
 bool send_all(int fd, std::string_view bytes, Clock::time_point deadline, std::string& error) {
     while (!bytes.empty()) {
-        const ssize_t sent = ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+        const ssize_t sent = send_some(fd, bytes.data(), bytes.size());
         if (sent > 0) {
             bytes.remove_prefix(static_cast<std::size_t>(sent));
             continue;
@@ -151,7 +278,7 @@ bool await_hello_reply(int fd, Proto proto, Role role, Clock::time_point deadlin
             leftover.erase(0, static_cast<std::size_t>(done));
             return true;
         }
-        const ssize_t got = ::recv(fd, chunk, sizeof(chunk), 0);
+        const ssize_t got = receive_some(fd, chunk, sizeof(chunk));
         if (got > 0) {
             leftover.append(chunk, static_cast<std::size_t>(got));
             continue;

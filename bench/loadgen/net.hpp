@@ -1,6 +1,7 @@
 // net.hpp — memq-bench's sockets and process readings: loopback-only TCP
-// connects, deadline-bounded blocking helpers for handshakes, the monotonic
-// clock that stamps payloads, and VmRSS from /proc.
+// connects, optionally wrapped in TLS (--tls), deadline-bounded blocking
+// helpers for handshakes, the monotonic clock that stamps payloads, and VmRSS
+// from /proc.
 #pragma once
 
 #include <sys/types.h>
@@ -23,7 +24,19 @@ std::uint64_t now_ns();
 bool is_loopback(const std::string& host);
 
 // A connected, non-blocking TCP socket with TCP_NODELAY, or -1 and `error`.
+// After enable_tls(), its TLS handshake is done too (for NATS after the
+// server's plaintext INFO line, as NATS upgrades to TLS).
 int connect_tcp(const std::string& host, std::uint16_t port, Clock::time_point deadline, std::string& error);
+
+// From now on every connection speaks TLS, verifying the server against the
+// PEM `ca_file` and the address 127.0.0.1. Exits with a message on failure.
+void enable_tls(const std::string& ca_file, Proto proto);
+
+// ::send(MSG_NOSIGNAL) and ::recv on a connect_tcp() socket, through TLS when
+// enabled: -1 with errno EAGAIN when the socket (or TLS) would block; 0 from
+// receive_some at the end of the stream.
+ssize_t send_some(int fd, const void* data, std::size_t size);
+ssize_t receive_some(int fd, void* data, std::size_t size);
 
 // Writes all of `bytes` to a non-blocking socket, waiting as needed.
 bool send_all(int fd, std::string_view bytes, Clock::time_point deadline, std::string& error);

@@ -13,6 +13,7 @@ std::string_view to_string(LimitEvent event) {
         case LimitEvent::topic_too_long: return "topic too long";
         case LimitEvent::too_many_subscriptions: return "too many subscriptions";
         case LimitEvent::accept_failed: return "accept failed";
+        case LimitEvent::tls_handshake_failed: return "TLS handshake failed";
     }
     return "unknown limit";
 }

@@ -30,8 +30,9 @@ enum class LimitEvent : std::uint8_t {
     topic_too_long,        // commands answered "Topic too long"
     too_many_subscriptions,  // subscribes answered "Too many subscriptions"
     accept_failed,         // accept() failed for want of descriptors (EMFILE and friends)
+    tls_handshake_failed,  // a connection to the TLS port closed: handshake refused, broken or too slow
 };
-inline constexpr std::size_t kLimitEventCount = static_cast<std::size_t>(LimitEvent::accept_failed) + 1;
+inline constexpr std::size_t kLimitEventCount = static_cast<std::size_t>(LimitEvent::tls_handshake_failed) + 1;
 
 // "line too long", "slow consumer", ...: the label the lines of the kind carry.
 std::string_view to_string(LimitEvent event);

@@ -15,6 +15,7 @@
 #include <iostream>
 #include <limits>
 #include <memory>
+#include <optional>
 #include <random>
 #include <sstream>
 #include <string>
@@ -31,6 +32,7 @@
 #include "metrics_server.hpp"
 #include "options.hpp"
 #include "tcp_server.hpp"
+#include "tls_context.hpp"
 
 #ifndef MEMQD_VERSION
 #define MEMQD_VERSION "0.0.0"
@@ -152,15 +154,37 @@ int run(const memq::ServerOptions& options) {
     memq::LogLimiter limits_log(log);
     LimitLogFlusher limits_flusher(io, limits_log);
     const asio::ip::tcp::endpoint requested(address, options.port);
+    // TLS: the files are read and checked before anything listens.
+    std::optional<asio::ssl::context> tls_context;
+    memq::ServerTimeouts timeouts;
+    if (options.tls_port) {
+        try {
+            tls_context.emplace(memq::make_server_tls_context(
+                {options.tls_cert_file, options.tls_key_file, options.tls_client_ca_file}));
+        } catch (const memq::TlsSetupError& error) {
+            return usage_error(error.what());
+        }
+        timeouts.tls_handshake = std::chrono::milliseconds(options.tls_handshake_timeout_ms);
+    }
     std::unique_ptr<memq::TcpServer> server;
     try {
-        server = std::make_unique<memq::TcpServer>(io, broker, log, limits_log, requested);
+        server = std::make_unique<memq::TcpServer>(io, broker, log, limits_log, requested, timeouts);
     } catch (const std::system_error& error) {
         std::ostringstream where;
         where << requested;
         return usage_error("cannot listen on " + where.str() + ": " + error.code().message());
     }
     const asio::ip::tcp::endpoint bound = server->local_endpoint();
+    if (tls_context) {
+        const asio::ip::tcp::endpoint tls_requested(address, *options.tls_port);
+        try {
+            server->listen_tls(tls_requested, *tls_context);
+        } catch (const std::system_error& error) {
+            std::ostringstream where;
+            where << tls_requested;
+            return usage_error("cannot listen on " + where.str() + " (TLS): " + error.code().message());
+        }
+    }
 
     bool ready = false;  // /readyz: listening and not shutting down
     // Timed only when someone can read it: without --metrics, no clock is read.
@@ -208,6 +232,11 @@ int run(const memq::ServerOptions& options) {
              " max_subscriptions=", limits.subscriptions_max, " max_connections=", limits.connections_max,
              " open_files=", open_files, " seed=", seed,
              " incarnation=", memq::incarnation_text(incarnation), ")");
+    if (tls_context) {
+        log.info("TLS on ", server->tls_local_endpoint(), " (",
+                 options.tls_client_ca_file.empty() ? "no client certificates" : "mutual TLS: client certificates required",
+                 ", handshake timeout ", options.tls_handshake_timeout_ms, " ms)");
+    }
     if (!address.is_loopback()) {
         log.warn("bound to ", address,
                  ", which is not a loopback address: memq has no authentication, so anyone who can reach this "
@@ -223,6 +252,10 @@ int run(const memq::ServerOptions& options) {
             const std::string problem = write_port_file(options.metrics_port_file, metrics->local_endpoint().port());
             if (!problem.empty()) return usage_error(problem);
         }
+    }
+    if (tls_context && !options.tls_port_file.empty()) {
+        const std::string problem = write_port_file(options.tls_port_file, server->tls_local_endpoint().port());
+        if (!problem.empty()) return usage_error(problem);
     }
     // Last: once the port file exists, the start-up lines above are written too.
     if (!options.port_file.empty()) {
@@ -246,6 +279,7 @@ int run(const memq::ServerOptions& options) {
              " subscriptions_refused=", stats.subscriptions_refused, " cache_evictions=", stats.cache_evictions, ")");
     if (!options.port_file.empty()) std::remove(options.port_file.c_str());
     if (!options.metrics_port_file.empty()) std::remove(options.metrics_port_file.c_str());
+    if (!options.tls_port_file.empty()) std::remove(options.tls_port_file.c_str());
     return 0;
 }
 

@@ -64,6 +64,7 @@ public:
         if (!options_.metrics_port && (!options_.metrics_port_file.empty() || metrics_bind_given_)) {
             return UsageError{"--metrics-bind and --metrics-port-file need --metrics (or --metrics-port)"};
         }
+        if (std::optional<UsageError> tls_error = check_tls()) return *tls_error;
         return RunServer{options_};
     }
 
@@ -102,6 +103,12 @@ private:
         else if (name == "--metrics-port") setter = &Parser::set_metrics_port;
         else if (name == "--metrics-bind") setter = &Parser::set_metrics_bind;
         else if (name == "--metrics-port-file") setter = &Parser::set_metrics_port_file;
+        else if (name == "--tls-port") setter = &Parser::set_tls_port;
+        else if (name == "--tls-port-file") setter = &Parser::set_tls_port_file;
+        else if (name == "--tls-cert") setter = &Parser::set_tls_cert;
+        else if (name == "--tls-key") setter = &Parser::set_tls_key;
+        else if (name == "--tls-client-ca") setter = &Parser::set_tls_client_ca;
+        else if (name == "--tls-handshake-timeout-ms") setter = &Parser::set_tls_handshake_timeout;
         else return UsageError{"unknown option " + quoted(name) + " (see memqd --help)"};
 
         if (!inline_value) {
@@ -286,9 +293,54 @@ private:
         return true;
     }
 
+    // ---- TLS options
+
+    bool set_tls_port(std::string_view value) {
+        const auto port = port_number("--tls-port", value);
+        if (port) options_.tls_port = *port;
+        return port.has_value();
+    }
+
+    // Sets `path` from option `name`, which needs a non-empty value.
+    bool set_path(std::string_view name, std::string_view value, std::string& path) {
+        if (value.empty()) return fail("invalid " + std::string(name) + " '': expected a path");
+        path = std::string(value);
+        tls_option_given_ = true;
+        return true;
+    }
+
+    bool set_tls_port_file(std::string_view value) {
+        return set_path("--tls-port-file", value, options_.tls_port_file);
+    }
+    bool set_tls_cert(std::string_view value) { return set_path("--tls-cert", value, options_.tls_cert_file); }
+    bool set_tls_key(std::string_view value) { return set_path("--tls-key", value, options_.tls_key_file); }
+    bool set_tls_client_ca(std::string_view value) {
+        return set_path("--tls-client-ca", value, options_.tls_client_ca_file);
+    }
+
+    bool set_tls_handshake_timeout(std::string_view value) {
+        const auto milliseconds = positive("--tls-handshake-timeout-ms", value);
+        if (milliseconds) options_.tls_handshake_timeout_ms = *milliseconds;
+        tls_option_given_ = true;
+        return milliseconds.has_value();
+    }
+
+    // --tls-port needs a certificate and its key; the other TLS options need --tls-port.
+    std::optional<UsageError> check_tls() const {
+        if (!options_.tls_port) {
+            if (tls_option_given_) return UsageError{"the --tls-* options need --tls-port"};
+            return std::nullopt;
+        }
+        if (options_.tls_cert_file.empty() || options_.tls_key_file.empty()) {
+            return UsageError{"--tls-port needs --tls-cert and --tls-key"};
+        }
+        return std::nullopt;
+    }
+
     std::span<const std::string_view> arguments_;
     bool metrics_given_ = false;
     bool metrics_port_given_ = false;
+    bool tls_option_given_ = false;  // a --tls-* option other than --tls-port
     bool metrics_bind_given_ = false;
     std::size_t next_ = 0;
     ServerOptions options_;
@@ -340,6 +392,15 @@ std::string usage_text() {
            "  --metrics-port PORT      the same as --metrics PORT; --metrics-bind ADDRESS\n"
            "                           sets its address (default 127.0.0.1)\n"
            "  --metrics-port-file PATH write the bound metrics port to PATH once listening\n"
+           "  --tls-port PORT          also listen for TLS on PORT, same --bind address (0: any\n"
+           "                           free port); the plain port stays (default: no TLS)\n"
+           "  --tls-port-file PATH     write the bound TLS port to PATH once listening\n"
+           "  --tls-cert FILE          PEM server certificate (and chain), for --tls-port\n"
+           "  --tls-key FILE           PEM private key of --tls-cert\n"
+           "  --tls-client-ca FILE     require client certificates signed by this PEM CA\n"
+           "                           (mutual TLS); others are refused at the handshake\n"
+           "  --tls-handshake-timeout-ms N  a TLS handshake not done within N ms is closed\n"
+           "                           (default 10000)\n"
            "  -h, --help               print this help and exit\n"
            "  --version                print the version and exit\n"
            "\n"

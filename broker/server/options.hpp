@@ -32,6 +32,13 @@ struct ServerOptions {
     std::optional<std::uint16_t> metrics_port;  // none: no metrics endpoint; 0: any free port
     std::string metrics_bind{kDefaultBindAddress};
     std::string metrics_port_file;  // empty: none written
+    // TLS: a second listener on the same --bind address; none unless tls_port is given.
+    std::optional<std::uint16_t> tls_port;  // 0: any free port
+    std::string tls_port_file;              // empty: none written
+    std::string tls_cert_file;              // required with tls_port
+    std::string tls_key_file;               // required with tls_port
+    std::string tls_client_ca_file;         // empty: no client certificates (no mTLS)
+    std::uint64_t tls_handshake_timeout_ms = 10000;
 };
 
 struct RunServer {

@@ -14,6 +14,8 @@
 #include <system_error>
 #include <utility>
 
+#include <asio/ssl.hpp>
+
 #include "check.hpp"
 
 namespace memq {
@@ -27,6 +29,12 @@ constexpr std::size_t kGatheredFrameBytesMax = 2 * kKiB;
 constexpr std::size_t kGatherBufferBytes = 256 * kKiB;
 // A written Transmit's vector is kept for the next one up to this capacity.
 constexpr std::size_t kKeptFramesCapacity = 1024;
+// Over TLS: plaintext read per operation (a TLS record holds at most 16 KiB) ...
+constexpr std::size_t kTlsReadBytes = 16 * kKiB;
+// ... and copied from the frames into one buffer per write.
+constexpr std::size_t kTlsWriteChunkBytes = 256 * kKiB;
+
+using TlsStream = asio::ssl::stream<asio::ip::tcp::socket&>;
 
 // Errors that end one pending connection, not the listening socket.
 bool is_per_connection_accept_error(const asio::error_code& error) {
@@ -48,10 +56,29 @@ private:
 
 }  // namespace
 
+// The TLS side of a session accepted on the TLS port: the stream over the
+// session's socket and the buffers its operations use.
+struct TlsLayer {
+    TlsLayer(asio::ip::tcp::socket& socket, asio::ssl::context& context)
+        : stream(socket, context), read_buffer(new char[kTlsReadBytes]) {}
+
+    TlsStream stream;
+    // The plaintext of the read outstanding; not zero-filled, so that only the
+    // pages reads have used cost memory.
+    std::unique_ptr<char[]> read_buffer;
+    std::string write_buffer;       // the plaintext of the write outstanding
+    bool handshake_done = false;
+    bool reading = false;           // an async_read_some is outstanding
+    bool writing = false;           // an async_write is outstanding
+    bool close_started = false;     // close_notify sent or given up
+    bool broken = false;            // a write was cut short or the peer truncated: no close_notify
+};
+
 // One accepted socket. Handlers hold it by shared_ptr, so it outlives its
 // entry in sessions_ until the last of them has run.
 struct TcpServer::Session {
     enum class State : std::uint8_t {
+        handshaking,  // TLS only: the handshake is under way; no bytes to or from the core yet
         open,       // reading into the core, writing what it sends
         finishing,  // no more input for the core; writing what is queued, then closing
         closing,    // our side shut down; discarding input until EOF or the linger ends
@@ -64,6 +91,7 @@ struct TcpServer::Session {
     ConnId id;
     asio::ip::tcp::socket socket;
     asio::ip::tcp::endpoint peer;
+    std::unique_ptr<TlsLayer> tls;  // null on the plain port
     State state = State::open;
     bool peer_eof = false;          // the peer shut down its sending side
     bool waiting_readable = false;  // an async_wait(wait_read) is outstanding
@@ -153,7 +181,6 @@ struct TcpServer::Session {
         return progress;
     }
 
-private:
     // Moves next_frame / next_frame_written past `bytes` just written.
     void advance(std::size_t bytes) {
         while (!all_written()) {
@@ -177,20 +204,35 @@ TcpServer::TcpServer(asio::io_context& io, Broker& broker, const Logger& log, Lo
       limits_log_(limits_log),
       logged_stats_(broker.stats()),
       timeouts_(timeouts),
-      acceptor_(io),
-      accept_retry_timer_(io),
+      plain_(io, nullptr),
       shutdown_timer_(io),
       read_buffer_(kReadChunkBytes),
       gather_buffer_(kGatherBufferBytes) {
-    acceptor_.open(endpoint.protocol());
-    acceptor_.set_option(asio::socket_base::reuse_address(true));
-    acceptor_.bind(endpoint);
-    acceptor_.listen(asio::socket_base::max_listen_connections);
+    open_listener(plain_, endpoint);
 }
 
 TcpServer::~TcpServer() = default;
 
-asio::ip::tcp::endpoint TcpServer::local_endpoint() const { return acceptor_.local_endpoint(); }
+void TcpServer::open_listener(Listener& listener, const asio::ip::tcp::endpoint& endpoint) {
+    listener.acceptor.open(endpoint.protocol());
+    listener.acceptor.set_option(asio::socket_base::reuse_address(true));
+    listener.acceptor.bind(endpoint);
+    listener.acceptor.listen(asio::socket_base::max_listen_connections);
+}
+
+void TcpServer::listen_tls(const asio::ip::tcp::endpoint& endpoint, asio::ssl::context& context) {
+    MEMQ_CHECK(!tls_);
+    auto listener = std::make_unique<Listener>(io_, &context);
+    open_listener(*listener, endpoint);
+    tls_ = std::move(listener);
+}
+
+asio::ip::tcp::endpoint TcpServer::local_endpoint() const { return plain_.acceptor.local_endpoint(); }
+
+asio::ip::tcp::endpoint TcpServer::tls_local_endpoint() const {
+    MEMQ_CHECK(tls_);
+    return tls_->acceptor.local_endpoint();
+}
 
 std::pair<std::size_t, std::size_t> TcpServer::pending_output() const {
     std::size_t total = 0;
@@ -203,19 +245,23 @@ std::pair<std::size_t, std::size_t> TcpServer::pending_output() const {
     return {total, largest};
 }
 
-void TcpServer::start() { accept_next(); }
+void TcpServer::start() {
+    accept_next(plain_);
+    if (tls_) accept_next(*tls_);
+}
 
 // ---- accepting -------------------------------------------------------------
 
-void TcpServer::accept_next() {
-    acceptor_.async_accept(
-        [this](const asio::error_code& error, asio::ip::tcp::socket socket) { on_accept(error, std::move(socket)); });
+void TcpServer::accept_next(Listener& listener) {
+    listener.acceptor.async_accept([this, &listener](const asio::error_code& error, asio::ip::tcp::socket socket) {
+        on_accept(listener, error, std::move(socket));
+    });
 }
 
-void TcpServer::on_accept(const asio::error_code& error, asio::ip::tcp::socket socket) {
+void TcpServer::on_accept(Listener& listener, const asio::error_code& error, asio::ip::tcp::socket socket) {
     if (shutting_down_ || error == asio::error::operation_aborted) return;
     if (error) {
-        retry_accept_later(error);
+        retry_accept_later(listener, error);
         return;
     }
     asio::error_code setup_error;
@@ -228,27 +274,176 @@ void TcpServer::on_accept(const asio::error_code& error, asio::ip::tcp::socket s
         const ConnId id = next_id_++;
         auto session = std::make_shared<Session>(id, std::move(socket), std::move(peer));
         sessions_.emplace(id, session);
+        log_.debug("connection ", id, " accepted from ", session->peer, listener.tls ? " (TLS)" : "");
+        if (listener.tls) {
+            session->tls = std::make_unique<TlsLayer>(session->socket, *listener.tls);
+            session->state = Session::State::handshaking;
+            arm_timer(session, timeouts_.tls_handshake);
+            session->tls->stream.async_handshake(
+                asio::ssl::stream_base::server,
+                [this, session](const asio::error_code& handshake_error) { on_tls_handshake(session, handshake_error); });
+        }
         broker_.handle_connect(id);
-        log_.debug("connection ", id, " accepted from ", session->peer);
-        wait_readable(session);
+        if (!listener.tls) wait_readable(session);
         drain();
     }
-    accept_next();
+    accept_next(listener);
 }
 
-void TcpServer::retry_accept_later(const asio::error_code& error) {
+void TcpServer::retry_accept_later(Listener& listener, const asio::error_code& error) {
     if (is_per_connection_accept_error(error)) {
         log_.debug("accept: ", error.message());
-        accept_next();
+        accept_next(listener);
         return;
     }
     // EMFILE and friends: the server lives on; accept again once something may have been freed.
     limits_log_.hit(LimitEvent::accept_failed, 1, "accept failed: ", error.message(), "; retrying in ",
                     timeouts_.accept_retry.count(), " ms");
-    accept_retry_timer_.expires_after(timeouts_.accept_retry);
-    accept_retry_timer_.async_wait([this](const asio::error_code& timer_error) {
-        if (!timer_error && !shutting_down_) accept_next();
+    listener.retry_timer.expires_after(timeouts_.accept_retry);
+    listener.retry_timer.async_wait([this, &listener](const asio::error_code& timer_error) {
+        if (!timer_error && !shutting_down_) accept_next(listener);
     });
+}
+
+// ---- TLS -------------------------------------------------------------------
+
+void TcpServer::on_tls_handshake(const SessionPtr& session, const asio::error_code& error) {
+    if (session->state != Session::State::handshaking) return;  // timed out, refused or shut down meanwhile
+    if (error) {
+        limits_log_.hit(LimitEvent::tls_handshake_failed, 1, "TLS handshake failed: connection ", session->id,
+                        " from ", session->peer, ": ", error.message());
+        finalize(session);
+        return;
+    }
+    session->tls->handshake_done = true;
+    session->state = Session::State::open;
+    ++session->timer_generation;  // the handshake timer's completion is ignored
+    session->timer->cancel();
+    log_.debug("connection ", session->id, ": TLS handshake done (", SSL_get_version(session->tls->stream.native_handle()),
+               ")");
+    if (shutting_down_) {
+        begin_finishing(session, timeouts_.eof_flush);
+        return;
+    }
+    read_tls(session);
+    if (session->writing) write_tls(session);  // output the core queued during the handshake
+    drain();
+}
+
+void TcpServer::read_tls(const SessionPtr& session) {
+    TlsLayer& tls = *session->tls;
+    if (tls.reading) return;
+    tls.reading = true;
+    tls.stream.async_read_some(asio::buffer(tls.read_buffer.get(), kTlsReadBytes),
+                               [this, session](const asio::error_code& error, std::size_t bytes) {
+                                   on_tls_read(session, error, bytes);
+                               });
+}
+
+void TcpServer::on_tls_read(const SessionPtr& session, const asio::error_code& error, std::size_t bytes) {
+    session->tls->reading = false;
+    if (session->state == Session::State::gone) return;
+    if (session->state == Session::State::closing) {
+        continue_tls_close(session);
+        return;
+    }
+    if (bytes != 0 && session->state == Session::State::open && !shutting_down_) {
+        broker_.handle_receive(session->id, std::string_view(session->tls->read_buffer.get(), bytes));
+        drain();
+    }
+    if (session->state != Session::State::open) {
+        if (session->state == Session::State::closing) continue_tls_close(session);
+        return;  // finishing reads no more, as on the plain port
+    }
+    if (error == asio::error::eof || error == asio::ssl::error::stream_truncated) {
+        // eof: the peer's close_notify; truncated: its TCP end without one.
+        if (error != asio::error::eof) session->tls->broken = true;
+        on_peer_eof(session);
+        return;
+    }
+    if (error) {
+        log_.debug("connection ", session->id, ": TLS read failed: ", error.message());
+        finalize(session);
+        return;
+    }
+    read_tls(session);
+}
+
+void TcpServer::write_tls(const SessionPtr& session) {
+    TlsLayer& tls = *session->tls;
+    if (!tls.handshake_done || tls.writing || session->all_written()) return;
+    tls.write_buffer.clear();
+    std::size_t skip = session->next_frame_written;
+    for (std::size_t i = session->next_frame; i < session->frames_in_flight.size(); ++i) {
+        const std::string& frame = *session->frames_in_flight[i];
+        const std::size_t take = std::min(frame.size() - skip, kTlsWriteChunkBytes - tls.write_buffer.size());
+        tls.write_buffer.append(frame, skip, take);
+        if (tls.write_buffer.size() == kTlsWriteChunkBytes) break;
+        skip = 0;
+    }
+    tls.writing = true;
+    asio::async_write(tls.stream, asio::buffer(tls.write_buffer),
+                      [this, session](const asio::error_code& error, std::size_t bytes) {
+                          on_tls_written(session, error, bytes);
+                      });
+}
+
+void TcpServer::on_tls_written(const SessionPtr& session, const asio::error_code& error, std::size_t bytes) {
+    session->tls->writing = false;
+    if (session->state == Session::State::gone) return;
+    if (session->state == Session::State::closing) {
+        continue_tls_close(session);
+        return;
+    }
+    if (error) {
+        log_.debug("connection ", session->id, ": TLS write failed: ", error.message());
+        finalize(session);
+        return;
+    }
+    session->advance(bytes);
+    broker_.handle_written(session->id, bytes);
+    if (session->all_written()) {
+        session->drop_in_flight(/*keep_capacity=*/true);
+        finish_if_flushed(session);
+    } else {
+        write_tls(session);
+    }
+    drain();
+}
+
+void TcpServer::begin_tls_close(const SessionPtr& session) {
+    TlsLayer& tls = *session->tls;
+    arm_timer(session, timeouts_.close_linger);  // bounds close_notify and the linger together
+    if (tls.writing) tls.broken = true;          // an abrupt close cuts the record being written
+    if (tls.reading || tls.writing) {
+        asio::error_code ignored;
+        session->socket.cancel(ignored);  // their handlers go on with continue_tls_close
+        return;
+    }
+    continue_tls_close(session);
+}
+
+void TcpServer::continue_tls_close(const SessionPtr& session) {
+    TlsLayer& tls = *session->tls;
+    if (tls.reading || tls.writing || tls.close_started) return;
+    tls.close_started = true;
+    if (tls.broken) {
+        end_tls_close(session);
+        return;
+    }
+    // Sends close_notify, then waits for the peer's (or its EOF); the linger timer bounds the wait.
+    tls.stream.async_shutdown([this, session](const asio::error_code&) { end_tls_close(session); });
+}
+
+void TcpServer::end_tls_close(const SessionPtr& session) {
+    if (session->state == Session::State::gone) return;
+    asio::error_code ignored;
+    session->socket.shutdown(asio::socket_base::shutdown_send, ignored);
+    if (session->peer_eof) {
+        finalize(session);
+        return;
+    }
+    wait_readable(session);  // discards raw input until EOF or the linger ends, as on the plain port
 }
 
 // ---- reading ---------------------------------------------------------------
@@ -309,6 +504,7 @@ void TcpServer::on_peer_eof(const SessionPtr& session) {
         case Session::State::closing:
             finalize(session);
             break;
+        case Session::State::handshaking:
         case Session::State::finishing:
         case Session::State::gone:
             break;
@@ -354,6 +550,10 @@ void TcpServer::apply(Transmit& transmit) {
 }
 
 void TcpServer::write_in_flight(const SessionPtr& session) {
+    if (session->tls) {
+        write_tls(session);
+        return;
+    }
     const Session::WriteProgress progress = session->write_available(gather_buffer_);
     if (progress.bytes != 0) broker_.handle_written(session->id, progress.bytes);
     if (progress.error != 0) {
@@ -462,8 +662,16 @@ void TcpServer::finish_if_flushed(const SessionPtr& session) {
 }
 
 void TcpServer::begin_graceful_close(const SessionPtr& session) {
+    if (session->state == Session::State::handshaking) {
+        finalize(session);  // nothing was said over TLS yet: nothing to flush
+        return;
+    }
     session->state = Session::State::closing;
     session->drop_in_flight(/*keep_capacity=*/false);  // the core dropped this output too (or all of it was written)
+    if (session->tls) {
+        begin_tls_close(session);
+        return;
+    }
     asio::error_code ignored;
     session->socket.shutdown(asio::socket_base::shutdown_send, ignored);
     if (session->peer_eof) {
@@ -478,9 +686,15 @@ void TcpServer::arm_timer(const SessionPtr& session, std::chrono::milliseconds t
     if (!session->timer) session->timer = std::make_unique<asio::steady_timer>(io_);
     const std::uint64_t generation = ++session->timer_generation;
     session->timer->expires_after(timeout);
-    session->timer->async_wait([this, session, generation](const asio::error_code& error) {
+    session->timer->async_wait([this, session, generation, timeout](const asio::error_code& error) {
         if (error || generation != session->timer_generation || session->state == Session::State::gone) return;
-        log_.debug("connection ", session->id, ": timed out while closing");
+        if (session->state == Session::State::handshaking) {
+            limits_log_.hit(LimitEvent::tls_handshake_failed, 1, "TLS handshake failed: connection ", session->id,
+                            " from ", session->peer, ": not done within ", timeout.count(),
+                            " ms (tls_handshake_timeout_ms)");
+        } else {
+            log_.debug("connection ", session->id, ": timed out while closing");
+        }
         finalize(session);
     });
 }
@@ -516,8 +730,11 @@ void TcpServer::shutdown(std::chrono::milliseconds flush_timeout, std::function<
     shutting_down_ = true;
     on_stopped_ = std::move(on_stopped);
     asio::error_code ignored;
-    acceptor_.close(ignored);
-    accept_retry_timer_.cancel();
+    for (Listener* listener : {&plain_, tls_.get()}) {
+        if (listener == nullptr) continue;
+        listener->acceptor.close(ignored);
+        listener->retry_timer.cancel();
+    }
     shutdown_timer_.expires_after(flush_timeout);
     shutdown_timer_.async_wait([this](const asio::error_code& error) {
         if (error || sessions_.empty()) return;
@@ -525,9 +742,12 @@ void TcpServer::shutdown(std::chrono::milliseconds flush_timeout, std::function<
         close_all();
     });
     std::vector<SessionPtr> open;
+    std::vector<SessionPtr> handshaking;  // nothing to flush: closed at once
     for (const auto& entry : sessions_) {
         if (entry.second->state == Session::State::open) open.push_back(entry.second);
+        if (entry.second->state == Session::State::handshaking) handshaking.push_back(entry.second);
     }
+    for (const SessionPtr& session : handshaking) finalize(session);
     for (const SessionPtr& session : open) {
         if (session->state == Session::State::open) begin_finishing(session, flush_timeout);
     }

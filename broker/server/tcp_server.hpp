@@ -17,7 +17,18 @@
 // - handle_disconnect is called exactly once per connection, when its socket
 //   is closed; connection ids count up from 1 and are never reused.
 // - Every wait is bounded: a closing connection lingers at most
-//   ServerTimeouts::close_linger, a half-closed one at most ServerTimeouts::eof_flush.
+//   ServerTimeouts::close_linger, a half-closed one at most ServerTimeouts::eof_flush,
+//   a TLS handshake at most ServerTimeouts::tls_handshake.
+// - TLS (listen_tls): a second listener whose sessions wrap the same kind of
+//   socket in an asio::ssl::stream. The core sees a connection when it is
+//   accepted, as on the plain port, and its bytes once the handshake is done;
+//   handshakes are asynchronous, so a stalled one holds up nobody. Over TLS
+//   a Transmit is copied, up to kTlsWriteChunkBytes at a time, into the
+//   session's own buffer and written with async_write (OpenSSL encrypts from
+//   one buffer); reads are async_read_some into the session's own buffer.
+//   A graceful close sends close_notify, then shuts down the TCP side as on
+//   the plain port. The plain path tests `session->tls` once per read wakeup
+//   and per write, nothing per message. Failed handshakes are limit hits.
 #pragma once
 
 #include <chrono>
@@ -30,6 +41,7 @@
 #include <vector>
 
 #include <asio.hpp>
+#include <asio/ssl/context.hpp>
 
 #include "broker.hpp"
 #include "duration_histogram.hpp"
@@ -47,6 +59,8 @@ struct ServerTimeouts {
     std::chrono::milliseconds eof_flush{2000};
     // After an accept error such as EMFILE: how long before accepting again.
     std::chrono::milliseconds accept_retry{100};
+    // On the TLS port: how long a connection may take to complete its handshake.
+    std::chrono::milliseconds tls_handshake{10000};
 };
 
 class TcpServer {
@@ -63,6 +77,13 @@ public:
 
     // The address and port actually bound (port 0 resolved).
     asio::ip::tcp::endpoint local_endpoint() const;
+
+    // Opens a second listener on `endpoint` whose connections speak TLS with
+    // `context` (which must outlive the server); throws std::system_error
+    // like the constructor. Call before start().
+    void listen_tls(const asio::ip::tcp::endpoint& endpoint, asio::ssl::context& context);
+    // The TLS listener's bound address and port; only after listen_tls().
+    asio::ip::tcp::endpoint tls_local_endpoint() const;
 
     void start();
 
@@ -85,10 +106,31 @@ public:
 private:
     struct Session;
     using SessionPtr = std::shared_ptr<Session>;
+    // An acceptor, and the TLS context of its sessions (none: plain TCP).
+    struct Listener {
+        Listener(asio::io_context& io, asio::ssl::context* tls_context)
+            : acceptor(io), retry_timer(io), tls(tls_context) {}
+        asio::ip::tcp::acceptor acceptor;
+        asio::steady_timer retry_timer;  // after an accept error such as EMFILE
+        asio::ssl::context* tls;
+    };
 
-    void accept_next();
-    void on_accept(const asio::error_code& error, asio::ip::tcp::socket socket);
-    void retry_accept_later(const asio::error_code& error);
+    static void open_listener(Listener& listener, const asio::ip::tcp::endpoint& endpoint);
+    void accept_next(Listener& listener);
+    void on_accept(Listener& listener, const asio::error_code& error, asio::ip::tcp::socket socket);
+    void retry_accept_later(Listener& listener, const asio::error_code& error);
+
+    // TLS sessions: the handshake, then reads and writes through the stream.
+    void on_tls_handshake(const SessionPtr& session, const asio::error_code& error);
+    void read_tls(const SessionPtr& session);
+    void on_tls_read(const SessionPtr& session, const asio::error_code& error, std::size_t bytes);
+    void write_tls(const SessionPtr& session);
+    void on_tls_written(const SessionPtr& session, const asio::error_code& error, std::size_t bytes);
+    // A graceful close over TLS: outstanding reads and writes end first,
+    // then close_notify, then the TCP close as on the plain port.
+    void begin_tls_close(const SessionPtr& session);
+    void continue_tls_close(const SessionPtr& session);
+    void end_tls_close(const SessionPtr& session);
 
     void wait_readable(const SessionPtr& session);
     void on_readable(const SessionPtr& session, const asio::error_code& error);
@@ -125,8 +167,8 @@ private:
     LogLimiter& limits_log_;
     BrokerStats logged_stats_;  // the core's counters as log_core_limit_hits last saw them
     ServerTimeouts timeouts_;
-    asio::ip::tcp::acceptor acceptor_;
-    asio::steady_timer accept_retry_timer_;
+    Listener plain_;
+    std::unique_ptr<Listener> tls_;  // none until listen_tls()
     asio::steady_timer shutdown_timer_;
     std::unordered_map<ConnId, SessionPtr> sessions_;
     std::vector<char> read_buffer_;  // shared: every read completes before the next starts

@@ -30,7 +30,7 @@ namespace {
 constexpr int kExitFailure = 1;
 constexpr int kExitUsage = 2;
 
-constexpr std::string_view kUsage = R"(usage: memq [--host HOST] [--port PORT] COMMAND ...
+constexpr std::string_view kUsage = R"(usage: memq [--host HOST] [--port PORT] [--tls ...] COMMAND ...
 
 commands:
   sub TOPIC [--last-seen N] [--no-cache] [--count N] [--json]
@@ -51,6 +51,13 @@ options:
   --host HOST   broker address (default 127.0.0.1)
   --port PORT   broker port (default 7000)
   --metrics-port PORT  memqd's metrics port, for stats (on --host)
+  --tls         speak TLS (to memqd's --tls-port), verifying the broker
+                against the system's CAs, or --tls-ca's
+  --tls-ca FILE       PEM CA to verify the broker against (implies --tls)
+  --tls-cert FILE     PEM client certificate, for mutual TLS (implies --tls)
+  --tls-key FILE      PEM private key of --tls-cert (implies --tls)
+  --tls-server-name NAME  name the broker's certificate must carry
+                      (default: --host)
   --help        this text
 )";
 
@@ -61,6 +68,7 @@ struct UsageError {
 struct Arguments {
     std::string host = "127.0.0.1";
     std::uint16_t port = 7000;
+    memq::TlsOptions tls;
     std::vector<std::string> positional;
     std::optional<std::int64_t> last_seen;
     std::optional<std::int64_t> count;
@@ -103,6 +111,20 @@ Arguments parse_arguments(int argc, char** argv) {
             args.host = value();
         } else if (arg == "--port") {
             args.port = parse_integer<std::uint16_t>(arg, value(), 1, 65535);
+        } else if (arg == "--tls") {
+            args.tls.tls = true;
+        } else if (arg == "--tls-ca") {
+            args.tls.tls = true;
+            args.tls.tls_ca_file = value();
+        } else if (arg == "--tls-cert") {
+            args.tls.tls = true;
+            args.tls.tls_cert_file = value();
+        } else if (arg == "--tls-key") {
+            args.tls.tls = true;
+            args.tls.tls_key_file = value();
+        } else if (arg == "--tls-server-name") {
+            args.tls.tls = true;
+            args.tls.tls_server_name = value();
         } else if (arg == "--metrics-port") {
             args.metrics_port = parse_integer<std::uint16_t>(arg, value(), 1, 65535);
         } else if (arg == "--watch") {
@@ -137,7 +159,9 @@ void expect_positional(const Arguments& args, std::size_t count, std::string_vie
 }
 
 memq::Client connect(const Arguments& args) {
-    memq::Client client;
+    memq::ClientOptions options;
+    static_cast<memq::TlsOptions&>(options) = args.tls;
+    memq::Client client(options);
     client.connect(args.host, args.port, std::chrono::seconds(5));
     return client;
 }

@@ -97,6 +97,7 @@ TEST_F(LogLimiterTest, KindsAreLimitedIndependently) {
     EXPECT_TRUE(limiter.hit(LimitEvent::accept_failed, 1, "f"));
     EXPECT_TRUE(limiter.hit(LimitEvent::topic_too_long, 3, "g"));
     EXPECT_TRUE(limiter.hit(LimitEvent::too_many_subscriptions, 5, "h"));
+    EXPECT_TRUE(limiter.hit(LimitEvent::tls_handshake_failed, 6, "i"));
     EXPECT_FALSE(limiter.hit(LimitEvent::line_too_long, 1, "a"));
     EXPECT_EQ(lines.size(), kLimitEventCount);
     EXPECT_EQ(lines[3].second, "d [too many topics: 0 left out since the last line, 4 in all]");
@@ -104,6 +105,8 @@ TEST_F(LogLimiterTest, KindsAreLimitedIndependently) {
     EXPECT_EQ(lines[6].second, "g [topic too long: 0 left out since the last line, 3 in all]");
     EXPECT_EQ(lines[7].second, "h [too many subscriptions: 0 left out since the last line, 5 in all]");
     EXPECT_EQ(lines[7].first, LogLevel::warn);
+    EXPECT_EQ(lines[8].second, "i [TLS handshake failed: 0 left out since the last line, 6 in all]");
+    EXPECT_EQ(lines[8].first, LogLevel::warn);
 }
 
 TEST_F(LogLimiterTest, CountsAddUp) {

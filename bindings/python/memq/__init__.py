@@ -8,10 +8,16 @@
 
 ``Client`` calls that wait release the GIL; ``receive(timeout)`` returns None
 when nothing arrives in time, which is how to check that nothing more comes.
+
+Over TLS (memqd's ``--tls-port``): ``memq.Client(port=7443, tls=True,
+tls_ca="ca.pem")``, and for mutual TLS also ``tls_cert=`` and ``tls_key=``;
+a TLS failure raises ``memq.TlsError`` (a ``memq.ConnectionError``) naming
+the cause.
 """
 
-from ._errors import BrokerError, ConnectionError, Error, ProtocolViolation, Timeout
+from ._errors import BrokerError, ConnectionError, Error, ProtocolViolation, Timeout, TlsError
 from ._memq import Client, Message, Reset
 
-__all__ = ["Client", "Message", "Reset", "Error", "BrokerError", "Timeout", "ConnectionError", "ProtocolViolation"]
+__all__ = ["Client", "Message", "Reset", "Error", "BrokerError", "Timeout", "ConnectionError", "ProtocolViolation",
+           "TlsError"]
 __version__ = "0.1.0"

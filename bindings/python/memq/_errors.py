@@ -26,5 +26,11 @@ class ConnectionError(Error, builtins.ConnectionError):  # noqa: A001 - memq.Con
     """Could not connect, or the connection was lost before the answer came."""
 
 
+class TlsError(ConnectionError):
+    """TLS failed: a certificate file that cannot be loaded, the broker's
+    certificate not verified, or the broker refusing ours; the message names
+    the cause."""
+
+
 class ProtocolViolation(Error):
     """The broker sent something the protocol does not allow."""

@@ -13,6 +13,18 @@ afterwards, failing the test if memqd did not exit cleanly. Choose its cache
 size with ``@pytest.mark.memq_broker(cache_size=3)`` or start more with the
 ``make_broker`` fixture. ``--memqd PATH`` picks the binary; ``--server-cmd
 "COMMAND {port} {cache_size}"`` runs any aiomemq-protocol server instead.
+
+With pytest-asyncio installed, the asyncio side (memq.aio) has fixtures too::
+
+    @pytest.mark.asyncio
+    async def test_round_trip(aio_client):      # connected to `broker`
+        await aio_client.subscribe("t")
+        await aio_client.send("t", "hi")
+        assert (await aio_client.receive(timeout=1)).msg == "hi"
+
+``aio_connect`` is the factory: ``await aio_connect(**options)`` gives one
+more connected memq.aio.Client of the ``broker`` fixture; every client it
+made is closed after the test.
 """
 
 import os
@@ -65,6 +77,12 @@ class Broker:
     def client(self, **options):
         """A connected memq.Client for this broker."""
         return memq.Client(self.host, self.port, **options)
+
+    async def aio_client(self, **options):
+        """A connected memq.aio.Client for this broker (await it; close it with ``await client.close()``)."""
+        import memq.aio
+
+        return await memq.aio.connect(self.host, self.port, **options)
 
     def _end(self, signum):
         if self.process.poll() is None:
@@ -191,7 +209,37 @@ def _pytest_fixtures():
     return make_broker, broker
 
 
+def _pytest_asyncio_fixtures():
+    import pytest_asyncio
+
+    @pytest_asyncio.fixture
+    async def aio_connect(broker):
+        """Factory: await aio_connect(**options) -> a connected memq.aio.Client of `broker`, closed after the test."""
+        clients = []
+
+        async def make(**options):
+            client = await broker.aio_client(**options)
+            clients.append(client)
+            return client
+
+        yield make
+        for client in clients:
+            await client.close()
+
+    @pytest_asyncio.fixture
+    async def aio_client(aio_connect):
+        """A memq.aio.Client connected to `broker`, closed after the test."""
+        return await aio_connect()
+
+    return aio_connect, aio_client
+
+
 try:
     make_broker, broker = _pytest_fixtures()
 except ImportError:  # pytest is optional: start_broker() works without it
+    pass
+
+try:
+    aio_connect, aio_client = _pytest_asyncio_fixtures()
+except ImportError:  # pytest-asyncio is optional: the async fixtures need it
     pass
