@@ -79,8 +79,8 @@ fi
 if [ "${MEMQ_SKIP_SANITIZERS:-0}" != 1 ]; then
   stage "threaded suites (build and ctest -L threads, ThreadSanitizer, build-tsan/)"
   # Only what uses threads: memq-sim --jobs, Client and AsyncClient (and the
-  # memqd and memq they run), at -O1 -g1 like the ASan build.
-  MEMQ_BUILD_DIR=build-tsan MEMQ_BUILD_TARGETS="memq-sim memq_client_tests memqd memq" scripts/build.sh \
+  # memqd and memq they run), memqd's LogWriter, at -O1 -g1 like the ASan build.
+  MEMQ_BUILD_DIR=build-tsan MEMQ_BUILD_TARGETS="memq-sim memq_client_tests memqd memq memq_log_writer_tests" scripts/build.sh \
     -DCMAKE_BUILD_TYPE=RelWithDebInfo "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1" -DMEMQ_TSAN=ON -DMEMQ_BUILD_BENCH=OFF
   (cd build-tsan && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
      ctest --output-on-failure --timeout 600 -j "$(nproc)" -L threads)

@@ -13,7 +13,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-all_targets=(fuzz_codec fuzz_core)
+all_targets=(fuzz_codec fuzz_core fuzz_log_scan)
 seconds=${1:-30}
 [ $# -gt 0 ] && shift
 if ! [[ "$seconds" =~ ^[0-9]+$ ]] || [ "$seconds" -eq 0 ]; then
@@ -54,7 +54,7 @@ cmake --build "$build_dir" --parallel "$(nproc)" --target "${targets[@]}"
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 mkdir -p "$build_dir/logs"
-declare -A max_len=([fuzz_codec]=4096 [fuzz_core]=8192)
+declare -A max_len=([fuzz_codec]=4096 [fuzz_core]=8192 [fuzz_log_scan]=8192)
 failed=()
 summary=()
 for target in "${targets[@]}"; do

@@ -42,13 +42,23 @@ std::string describe(const Expected& expected) {
     return "?";
 }
 
-Checker::Checker(const Limits& limits, std::uint64_t broker_seed, std::uint64_t incarnation)
-    : broker_(std::make_unique<Broker>(limits, broker_seed, incarnation)), model_(limits, incarnation) {}
+Checker::Checker(const Limits& limits, std::uint64_t broker_seed, std::uint64_t incarnation,
+                 const Durability& durability)
+    : broker_(std::make_unique<Broker>(limits, broker_seed, incarnation, durability)),
+      model_(limits, incarnation, durability) {
+    broker_->log_one_choices(&one_choices_);
+    if (durability.enabled) {  // a new data dir: nothing to recover
+        if (broker_->finish_recovery()) fail("a new data dir does not recover");
+        model_.request_snapshot();
+    }
+}
 
 void Checker::restart(std::uint64_t broker_seed, std::uint64_t incarnation) {
     const Limits limits = model_.limits();
-    broker_ = std::make_unique<Broker>(limits, broker_seed, incarnation);
-    model_ = Model(limits, incarnation);
+    const Durability durability = model_.durability();
+    broker_ = std::make_unique<Broker>(limits, broker_seed, incarnation, durability);
+    broker_->log_one_choices(&one_choices_);
+    model_ = Model(limits, incarnation, durability);
     inputs_.clear();
     closes_.clear();
 }
@@ -161,6 +171,9 @@ void Checker::settle() {
     }
     while (std::optional<Transmit> transmit = broker_->poll_transmit()) check_transmit(*transmit);
     for (const ConnId conn : model_.touched()) check_connection(conn);
+    check_storage();
+    one_choices_.clear();
+    choices_used_ = 0;
     if (invariants_every_ != 0 && calls_ % invariants_every_ == 0) broker_->check_invariants();
     model_.clear_touched();
     if (on_close_) {
@@ -234,8 +247,13 @@ void Checker::check_transmit(Transmit& transmit) {
     const ConnId conn = transmit.conn;
     if (!model_.exists(conn)) fail("Transmit for connection " + std::to_string(conn) + ", which is not open");
     const ModelConn& to = model_.conn(conn);
-    if (to.close_emitted || (to.closing && *to.closing == CloseReason::slow_consumer)) {
+    if (to.close_emitted || (to.closing && (*to.closing == CloseReason::slow_consumer ||
+                                             *to.closing == CloseReason::storage_failed))) {
         fail("Transmit for connection " + std::to_string(conn) + " after it was closed");
+    }
+    if (to.hold_until_seq > model_.synced_seq()) {
+        fail("Transmit for connection " + std::to_string(conn) + " while its ack waits for write " +
+             std::to_string(to.hold_until_seq) + " to be synced (synced: " + std::to_string(model_.synced_seq()) + ")");
     }
     if (to.in_flight_bytes != 0) {
         fail("a second Transmit for connection " + std::to_string(conn) + " while " +
@@ -281,10 +299,203 @@ void Checker::check_connection(ConnId conn) {
              std::to_string(state.queued.size()) + " frames queued, " + std::to_string(state.in_flight_bytes) +
              " bytes in flight)");
     }
-    if (!state.queued.empty() && state.in_flight_bytes == 0 && !state.close_emitted) {
+    if (!state.queued.empty() && state.in_flight_bytes == 0 && !state.close_emitted &&
+        state.hold_until_seq <= model_.synced_seq()) {
         fail("connection " + std::to_string(conn) + ": a Transmit of " + std::to_string(state.queued.size()) +
              " frames was due (nothing in flight), none came; first owed: " + describe(state.queued.front()));
     }
+}
+
+
+// ---- Durable topics --------------------------------------------------------
+
+ConnId Checker::next_choice(const PendingOne& pending) {
+    if (choices_used_ >= one_choices_.size()) {
+        fail("delivery \"one\" of index " + std::to_string(pending.message->index) + " on topic \"" +
+             printable(pending.message->topic, 40) + "\": the broker picked nobody");
+    }
+    const ConnId chosen = one_choices_[choices_used_++];
+    if (!std::binary_search(pending.candidates.begin(), pending.candidates.end(), chosen)) {
+        fail("delivery \"one\" of index " + std::to_string(pending.message->index) + " went to connection " +
+             std::to_string(chosen) + ", which is no subscriber of \"" + printable(pending.message->topic, 40) + "\"");
+    }
+    return chosen;
+}
+
+void Checker::synced(std::uint64_t seq) {
+    one_choices_.clear();
+    choices_used_ = 0;
+    broker_->handle_synced(seq);
+    model_.synced(seq, [this](const PendingOne& pending) { return next_choice(pending); });
+    settle();
+}
+
+void Checker::storage_failed() {
+    one_choices_.clear();
+    choices_used_ = 0;
+    broker_->handle_storage_failed();
+    model_.storage_failed([this](const PendingOne& pending) { return next_choice(pending); });
+    settle();
+}
+
+void Checker::request_snapshot() {
+    broker_->request_snapshot();
+    model_.request_snapshot();
+    settle();
+}
+
+void Checker::check_storage() {
+    for (;;) {
+        const std::optional<ExpectedWrite> expected = model_.poll_storage();
+        const bool got = broker_->poll_storage(write_);
+        if (!got && !expected) return;
+        if (!got) fail("expected write " + std::to_string(expected->seq) + " from the broker, got none");
+        if (!expected) fail("write " + std::to_string(write_.seq) + " from the broker, the model expected none");
+        check_write(write_, *expected);
+        if (on_storage_) on_storage_(write_);
+        write_ = {};
+    }
+}
+
+namespace {
+
+std::string describe(const ModelRecord& record) {
+    const char* kinds[] = {"?", "message", "take", "reserve"};
+    return std::string(kinds[static_cast<int>(record.kind)]) + " \"" + printable(record.topic, 40) + "\" " +
+           std::to_string(record.index);
+}
+
+bool same(const storage::LogRecord& got, const ModelRecord& expected) {
+    if (got.kind != expected.kind || got.topic != expected.topic || got.index != expected.index) return false;
+    if (got.kind != storage::RecordKind::message) return true;
+    return got.delivery == expected.message->delivery && got.frame == expected.message->frame;
+}
+
+}  // namespace
+
+void Checker::check_write(const storage::StorageWrite& got, const ExpectedWrite& expected) {
+    const std::string which = "write " + std::to_string(got.seq) + ": ";
+    if (got.seq != expected.seq) fail(which + "expected seq " + std::to_string(expected.seq));
+    if (got.replace != expected.replace) fail(which + (expected.replace ? "expected a snapshot" : "expected an append"));
+    if (got.sync_now != expected.sync_now) {
+        fail(which + (expected.sync_now ? "expected a sync asked for" : "a sync asked for, none expected"));
+    }
+    std::string_view bytes = got.bytes;
+    if (got.replace) {
+        std::uint64_t incarnation = 0;
+        if (storage::read_header(bytes, incarnation) != storage::HeaderStatus::ok ||
+            incarnation != model_.incarnation()) {
+            fail(which + "a snapshot without the header of this incarnation");
+        }
+        bytes.remove_prefix(storage::kHeaderBytes);
+    }
+    std::vector<storage::LogRecord> records;
+    while (!bytes.empty()) {
+        storage::DecodedRecord decoded;
+        if (!storage::decode_record(bytes, decoded)) fail(which + "a bad record after " + std::to_string(records.size()));
+        records.push_back(decoded.record);
+        bytes.remove_prefix(decoded.bytes);
+    }
+    if (records.size() != expected.records.size()) {
+        fail(which + std::to_string(records.size()) + " records, expected " + std::to_string(expected.records.size()));
+    }
+    // A snapshot's reserve records come in the core's hash order: compared as sets.
+    std::size_t reserves = 0;
+    if (got.replace) {
+        while (reserves < expected.records.size() && expected.records[reserves].kind == storage::RecordKind::reserve) {
+            ++reserves;
+        }
+        std::vector<std::pair<std::string_view, std::int64_t>> got_reserves, expected_reserves;
+        for (std::size_t i = 0; i < reserves; ++i) {
+            if (records[i].kind != storage::RecordKind::reserve) fail(which + "a snapshot's reserve records come first");
+            got_reserves.emplace_back(records[i].topic, records[i].index);
+            expected_reserves.emplace_back(expected.records[i].topic, expected.records[i].index);
+        }
+        std::sort(got_reserves.begin(), got_reserves.end());
+        std::sort(expected_reserves.begin(), expected_reserves.end());
+        if (got_reserves != expected_reserves) fail(which + "the snapshot's reservations differ from the model's");
+    }
+    for (std::size_t i = reserves; i < records.size(); ++i) {
+        if (!same(records[i], expected.records[i])) {
+            fail(which + "record " + std::to_string(i + 1) + " is not the expected " + describe(expected.records[i]));
+        }
+    }
+}
+
+bool Checker::crash(std::string_view log, std::uint64_t broker_seed, std::uint64_t salvage_incarnation,
+                    const std::set<std::string>& damaged_topics, bool synced_messages_checked) {
+    const Limits limits = model_.limits();
+    const Durability durability = model_.durability();
+    std::vector<storage::LogRecord> records;
+    const auto keep = [&](const storage::LogRecord& record) { records.push_back(record); };
+    storage::ScanResult scan = storage::scan_log(log, storage::ScanMode::strict, keep);
+    const bool salvaged = scan.damage == storage::Damage::corrupt_middle;
+    if (salvaged) {
+        records.clear();
+        scan = storage::scan_log(log, storage::ScanMode::salvage, keep);
+    }
+    if (!scan.header_accepted()) fail("crash: the log's header is refused: " + std::string(to_string(scan.header)));
+    std::uint64_t incarnation = salvaged ? salvage_incarnation : model_.incarnation();
+    if (scan.header == storage::HeaderStatus::missing) {
+        if (!records.empty()) fail("crash: records without a header");
+        incarnation = salvage_incarnation;  // nothing was ever synced: a new data dir
+    } else if (!salvaged && scan.incarnation != model_.incarnation()) {
+        fail("crash: the log names another incarnation");
+    }
+    auto recovered = std::make_unique<Broker>(limits, broker_seed, incarnation, durability);
+    recovered->log_one_choices(&one_choices_);
+    for (const storage::LogRecord& record : records) recovered->recover(record);
+    if (const std::optional<std::string> problem = recovered->finish_recovery()) fail("crash: recovery refused: " + *problem);
+    recovered->check_invariants();
+
+    // Nothing corrupt, nothing invented: every cached message is one the model cached.
+    const auto& history = model_.cached_history();
+    std::string problem;
+    recovered->topics().for_each_cached([&](const Topic& topic, const CachedMessage& message) {
+        if (!problem.empty()) return;
+        auto [found, end] = history.equal_range(std::make_pair(std::string(topic.name), message.index));
+        const bool was_cached = found != end;
+        while (found != end && (*message.frame != found->second->frame || message.delivery != found->second->delivery)) {
+            ++found;
+        }
+        if (!was_cached) {
+            problem = "recovered message " + std::to_string(message.index) + " of \"" + printable(topic.name, 40) +
+                      "\" was never cached";
+        } else if (found == end) {
+            problem = "recovered message " + std::to_string(message.index) + " of \"" + printable(topic.name, 40) +
+                      "\" differs from the one cached: " + printable(*message.frame);
+        }
+    });
+    if (!problem.empty()) fail("crash: " + problem);
+    // No index handed out twice, and every synced cached message back.
+    const bool takes_synced = synced_messages_checked && model_.last_take_seq() <= model_.synced_seq();
+    for (const auto& [name, topic] : model_.topics()) {
+        if (damaged_topics.contains(name)) continue;
+        const Topic* real = recovered->topics().find(name);
+        const std::int64_t next = real == nullptr ? 0 : real->next_index;
+        if (next < topic.next_index) {
+            fail("crash: topic \"" + printable(name, 40) + "\" goes on at index " + std::to_string(next) +
+                 ", but indices up to " + std::to_string(topic.next_index - 1) + " were handed out");
+        }
+        if (!takes_synced) continue;  // a lost take brings a message back, which may evict others
+        const std::vector<std::int64_t> back = real == nullptr ? std::vector<std::int64_t>{} : real->cached_indices();
+        for (const ModelCached& cached : topic.cache) {
+            if (cached.seq > model_.synced_seq()) continue;
+            if (!std::binary_search(back.begin(), back.end(), cached.message->index)) {
+                fail("crash: message " + std::to_string(cached.message->index) + " of \"" + printable(name, 40) +
+                     "\" was synced (write " + std::to_string(cached.seq) + ") and cached, and is not back");
+            }
+        }
+    }
+
+    Model adopted(limits, incarnation, durability);
+    adopted.adopt_recovered(*recovered, history);
+    broker_ = std::move(recovered);
+    model_ = std::move(adopted);
+    inputs_.clear();
+    closes_.clear();
+    settle();  // the first snapshot
+    return salvaged;
 }
 
 }  // namespace memq::sim

@@ -25,6 +25,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <set>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -49,7 +50,11 @@ public:
     // Handed every Close once it is checked.
     using CloseHandler = std::function<void(ConnId, CloseReason)>;
 
-    Checker(const Limits& limits, std::uint64_t broker_seed, std::uint64_t incarnation = 0);
+    // Handed every StorageWrite of a durable broker once it is checked.
+    using StorageHandler = std::function<void(storage::StorageWrite&)>;
+
+    Checker(const Limits& limits, std::uint64_t broker_seed, std::uint64_t incarnation = 0,
+            const Durability& durability = {});
     // The broker process restarts: a new core and a new model, with nothing
     // of the old ones (no connection, no topic); the caller forgets its
     // connections without handle_disconnect (there is nobody to tell).
@@ -57,6 +62,25 @@ public:
 
     void on_transmit(TransmitHandler handler) { on_transmit_ = std::move(handler); }
     void on_close(CloseHandler handler) { on_close_ = std::move(handler); }
+    void on_storage(StorageHandler handler) { on_storage_ = std::move(handler); }
+
+    // Durable topics. The writes up to `seq` are synced / a write or sync failed /
+    // the shell asks for a snapshot (to recover from a failure).
+    void synced(std::uint64_t seq);
+    void storage_failed();
+    void request_snapshot();
+    // The broker process crashed and comes back on what its disk kept, `log`.
+    // Recovery runs in strict mode, and in salvage mode under
+    // `salvage_incarnation` when strict refuses (a corrupt record inside).
+    // Checked against the model before the crash: nothing corrupt comes
+    // back, every recovered cached message is byte for byte one the model
+    // cached under that index; unless the damage is in `damaged_topics`,
+    // every topic goes on past every index it handed out, and every cached
+    // message whose record was synced is back. Returns whether salvage ran.
+    // `synced_messages_checked` false: rot hit a take record, so a message
+    // handed out may be back and evict others; that check is skipped.
+    bool crash(std::string_view log, std::uint64_t broker_seed, std::uint64_t salvage_incarnation,
+               const std::set<std::string>& damaged_topics, bool synced_messages_checked);
     // Run the core's check_invariants() after every `every`-th call (1: after
     // each, the default; 0: only when check_invariants() below is called).
     void set_invariants_every(std::uint32_t every) { invariants_every_ = every; }
@@ -86,6 +110,10 @@ private:
 
     void settle();
     void resolve_one();
+    void check_storage();
+    void check_write(const storage::StorageWrite& got, const ExpectedWrite& expected);
+    // For the model's resumes: the next subscriber the broker picked.
+    ConnId next_choice(const PendingOne& pending);
     void check_transmit(Transmit& transmit);
     void check_connection(ConnId conn);
     [[noreturn]] void fail(const std::string& what) const;
@@ -95,6 +123,10 @@ private:
     std::unordered_map<ConnId, InputStream> inputs_;
     TransmitHandler on_transmit_;
     CloseHandler on_close_;
+    StorageHandler on_storage_;
+    storage::StorageWrite write_;
+    std::vector<ConnId> one_choices_;  // the broker's picks during the current call
+    std::size_t choices_used_ = 0;
     std::vector<Close> closes_;  // drained this call
     std::vector<Expected> scratch_expected_;
     std::uint32_t invariants_every_ = 1;

@@ -158,7 +158,21 @@ std::string summary(const RunResult& result, double seconds) {
                   static_cast<unsigned long long>(s.model.too_long_overflows), seconds,
                   seconds > 0 ? static_cast<double>(s.ops) / seconds : 0.0,
                   seconds > 0 ? static_cast<double>(client_operations(s)) / seconds : 0.0);
-    return text;
+    std::string out = text;
+    if (s.model.writes != 0) {  // a durable broker
+        std::snprintf(text, sizeof text,
+                      "; durable: %llu writes (%llu snapshots), %llu syncs, %llu storage failures, %llu sends "
+                      "waited for a reservation, %llu \"Storage unavailable\", %llu storage-failed closes, "
+                      "%llu salvages",
+                      static_cast<unsigned long long>(s.model.writes), static_cast<unsigned long long>(s.model.snapshots),
+                      static_cast<unsigned long long>(s.syncs), static_cast<unsigned long long>(s.storage_failures),
+                      static_cast<unsigned long long>(s.model.sends_stalled),
+                      static_cast<unsigned long long>(s.model.storage_refused),
+                      static_cast<unsigned long long>(s.model.storage_closes),
+                      static_cast<unsigned long long>(s.salvages));
+        out += text;
+    }
+    return out;
 }
 
 }  // namespace

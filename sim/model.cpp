@@ -20,13 +20,15 @@ std::string_view protocol_reason(LineError error) {
         case LineError::topic_too_long: return "Topic too long";
         case LineError::too_many_subscriptions: return "Too many subscriptions";
         case LineError::too_many_topics: return "Too many topics";
+        case LineError::storage_unavailable: return "Storage unavailable";
     }
     return "Internal exception";
 }
 
 // The replies, byte for byte as PROTOCOL.md spells them, each ending in "\r\n".
-Model::Model(const Limits& limits, std::uint64_t incarnation)
+Model::Model(const Limits& limits, std::uint64_t incarnation, const Durability& durability)
     : limits_(limits), incarnation_(incarnation), ack_frame_("{\"success\": true}\r\n") {
+    durability_ = durability;
     // docs/protocol.md, "hello": the broker's name and 16 lowercase hex digits.
     char hex[17];
     std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(incarnation));
@@ -90,21 +92,22 @@ Expected Model::message_frame(const MessagePtr& message) const {
     return expected;
 }
 
-void Model::close_slow(ConnId conn) {
-    // Slow consumer: closed at once, its queued output and replays dropped
-    // (what is in flight stays in flight), and a Close is due now.
+void Model::close_slow(ConnId conn, CloseReason reason) {
+    // Slow consumer (or storage failed): closed at once, its queued output
+    // and replays dropped (what is in flight stays in flight), and a Close is due now.
     ModelConn& to = find(conn);
-    ++stats_.slow_consumer_closes;
+    if (reason == CloseReason::slow_consumer) ++stats_.slow_consumer_closes;
+    if (reason == CloseReason::storage_failed) ++stats_.storage_closes;
     to.queued.clear();
     to.queued_bytes = 0;
     to.replays.clear();
     to.parked_bytes = 0;
-    if (to.closing) {  // a graceful close whose replay cannot fit: a slow consumer's close now
-        to.closing = CloseReason::slow_consumer;
+    if (to.closing) {  // a graceful close whose replay cannot fit: an abrupt close now
+        to.closing = reason;
         touch(conn);
         return;
     }
-    begin_close(conn, CloseReason::slow_consumer);
+    begin_close(conn, reason);
 }
 
 void Model::deliver(ConnId conn, Expected expected) {
@@ -158,6 +161,10 @@ void Model::start_replay(ConnId conn, ModelTopic& topic, const LineIntent& line)
             replay.held.push_back(message_frame(message));
             held_bytes += message->frame.size();
             cached_bytes_ -= message->frame.size();
+            if (durability_.enabled) {
+                pending_records_.push_back(ModelRecord{storage::RecordKind::take, message->topic, message->index, nullptr});
+                last_take_seq_ = next_write_seq_;
+            }
             continue;
         }
         later_cached = later_cached || message->index > replay.after;
@@ -228,6 +235,9 @@ void Model::begin_close(ConnId conn, CloseReason reason) {
     }
     closing.closing = reason;
     closing.reading = false;
+    closing.stalled.clear();
+    closing.stalled_bytes = 0;
+    closing.too_long_held.reset();
     if (reason == CloseReason::quit || reason == CloseReason::line_too_long) ++stats_.graceful_closes;
     leaving_.push_back(conn);
     touch(conn);
@@ -245,6 +255,11 @@ bool Model::apply_line(ConnId conn, const LineIntent& line) {
     ModelConn& sender = find(conn);
     touch(conn);
     if (!sender.reading) return true;
+    if (!sender.stalled.empty()) {
+        hold_line(conn, line);
+        settle();
+        return true;
+    }
     ++stats_.lines_applied;
     switch (line.kind) {
         case LineIntent::Kind::blank: break;  // no reply, no change
@@ -282,6 +297,11 @@ void Model::apply_line_too_long(ConnId conn, const LineIntent& line) {
     ModelConn& sender = find(conn);
     touch(conn);
     if (!sender.reading) return;
+    if (!sender.stalled.empty()) {  // answered once the lines before it are
+        hold(sender.too_long_held.emplace(), line);
+        sender.reading = false;  // nothing after it is read
+        return;
+    }
     deliver(conn, reply(line, false, LineError::line_too_long));
     // If that reply itself overflowed the connection, it is a slow consumer
     // now, and nothing more happens to it.
@@ -341,11 +361,22 @@ void Model::cache(ModelTopic& topic, const MessagePtr& message) {
     }
     while (cached_bytes_ + message->frame.size() > limits_.cache_bytes_max) evict_globally_oldest();
     cached_bytes_ += message->frame.size();
-    topic.cache.push_back(ModelCached{next_stamp_++, message});
+    std::uint64_t seq = 0;
+    if (durability_.enabled) {
+        history_.emplace(std::make_pair(message->topic, message->index), message);
+        pending_records_.push_back(ModelRecord{storage::RecordKind::message, message->topic, message->index, message});
+        seq = next_write_seq_;
+    }
+    topic.cache.push_back(ModelCached{next_stamp_++, message, seq});
 }
 
 void Model::publish(ConnId sender, const LineIntent& line) {
     if (!topic_fits(sender, line)) return;
+    if (durability_.enabled && storage_failed_) {
+        ++stats_.storage_refused;
+        deliver(sender, reply(line, false, LineError::storage_unavailable));  // and nothing else happens
+        return;
+    }
     auto found = topics_.find(line.topic);
     const bool known = found != topics_.end();
 
@@ -376,6 +407,7 @@ void Model::publish(ConnId sender, const LineIntent& line) {
     }
     if (!known) found = topics_.emplace(std::string(line.topic), ModelTopic{}).first;
     ModelTopic& topic = found->second;
+    if (durability_.enabled && !index_durable(sender, topic, found->first, line)) return;
     ++topic.next_index;
     ++stats_.messages_published;
 
@@ -396,6 +428,10 @@ void Model::publish(ConnId sender, const LineIntent& line) {
         deliver_live(*topic.subscribers.begin(), shared, false);
     } else if (cache_it) {
         cache(topic, shared);  // nobody to take it: it waits for the first replay
+    }
+    if (cache_it && durability_.enabled && durability_.policy == SyncPolicy::always) {
+        find(sender).hold_until_seq = next_write_seq_;  // the ack waits for the record's write
+        sync_wanted_ = true;
     }
     deliver(sender, reply(line, true));  // deliveries come before the ack
 }
@@ -457,8 +493,8 @@ void Model::written(ConnId conn, std::size_t bytes) {
                            std::to_string(conn) + " with only " + std::to_string(to.in_flight_bytes) + " in flight");
     }
     to.in_flight_bytes -= bytes;
-    const bool slow = to.closing && *to.closing == CloseReason::slow_consumer;
-    if (to.in_flight_bytes == 0 && !slow) refill(conn);
+    const bool abrupt = to.closing && (*to.closing == CloseReason::slow_consumer || *to.closing == CloseReason::storage_failed);
+    if (to.in_flight_bytes == 0 && !abrupt) refill(conn);
     settle();  // the refill may have closed it as a slow consumer
 }
 
@@ -467,7 +503,8 @@ bool Model::close_due(ConnId conn) const {
     if (found == conns_.end()) return false;
     const ModelConn& closing = found->second;
     if (!closing.closing || closing.close_emitted) return false;
-    return *closing.closing == CloseReason::slow_consumer || (closing.pending_bytes() == 0 && closing.replays.empty());
+    return *closing.closing == CloseReason::slow_consumer || *closing.closing == CloseReason::storage_failed ||
+           (closing.pending_bytes() == 0 && closing.replays.empty());
 }
 
 void Model::close_emitted(ConnId conn) {
@@ -480,6 +517,199 @@ void Model::disconnect(ConnId conn) {
     for (auto& [name, topic] : topics_) topic.subscribers.erase(conn);  // it leaves every topic, nothing else changes
     conns_.erase(conn);
     touch(conn);
+}
+
+
+// ---- Durable topics ------------------------------------------------------
+
+namespace {
+// The core's estimates of a record's size, for when to compact (broker.cpp).
+constexpr std::size_t kMessageRecordOverhead = 64;
+constexpr std::size_t kReserveRecordOverhead = 64;
+}  // namespace
+
+// Copies `line` into `held`, in place: its views point into held's own strings.
+void Model::hold(HeldLine& held, const LineIntent& line) {
+    held.topic.assign(line.topic);
+    held.msg.assign(line.msg);
+    held.intent = line;
+    held.intent.topic = held.topic;
+    held.intent.msg = held.msg;
+}
+
+bool Model::index_durable(ConnId conn, ModelTopic& topic, const std::string& name, const LineIntent& line) {
+    const std::int64_t index = topic.next_index;
+    const std::int64_t ahead = durability_.index_reserve_ahead;
+    if (index < topic.durable_until) {
+        if (index + ahead / 2 >= topic.reserved_until) reserve(topic, name, index + ahead);
+        return true;
+    }
+    if (index >= topic.reserved_until) reserve(topic, name, index + ahead);
+    ModelConn& sender = find(conn);
+    ++stats_.sends_stalled;
+    stalled_order_.push_back(conn);
+    hold(sender.stalled.emplace_back(), line);
+    sender.stalled_bytes = line.bytes;
+    return false;
+}
+
+void Model::reserve(ModelTopic& topic, const std::string& name, std::int64_t until) {
+    topic.reserved_until = until;
+    pending_records_.push_back(ModelRecord{storage::RecordKind::reserve, name, until, nullptr});
+    unsynced_reservations_.emplace_back(next_write_seq_, name, until);
+    sync_wanted_ = true;
+}
+
+void Model::hold_line(ConnId conn, const LineIntent& line) {
+    ModelConn& sender = find(conn);
+    if (sender.stalled_bytes + line.bytes > limits_.pending_bytes_max) return close_slow(conn);
+    hold(sender.stalled.emplace_back(), line);
+    sender.stalled_bytes += line.bytes;
+}
+
+void Model::resume_stalled(const std::function<ConnId(const PendingOne&)>& choose) {
+    std::vector<ConnId> order;
+    order.swap(stalled_order_);
+    for (const ConnId id : order) {
+        const auto found = conns_.find(id);
+        if (found == conns_.end() || found->second.stalled.empty()) continue;
+        std::deque<HeldLine> lines;
+        lines.swap(found->second.stalled);
+        found->second.stalled_bytes = 0;
+        const bool overflowed = found->second.too_long_held.has_value();
+        if (overflowed) found->second.reading = !found->second.closing;  // it reads what it held
+        for (const HeldLine& held : lines) {
+            if (!apply_line(id, held.intent)) resolve_one(choose(*pending_one_));
+        }
+        ModelConn& after = find(id);
+        if (overflowed && after.stalled.empty()) {
+            HeldLine held;
+            hold(held, after.too_long_held->intent);
+            after.too_long_held.reset();
+            if (!after.closing) apply_line_too_long(id, held.intent);
+        } else if (overflowed) {
+            after.reading = false;
+        }
+    }
+}
+
+std::size_t Model::live_log_bytes() const {
+    std::size_t cached_messages = 0;
+    for (const auto& [name, topic] : topics_) cached_messages += topic.cache.size();
+    return cached_bytes_ + cached_messages * kMessageRecordOverhead + topics_.size() * kReserveRecordOverhead;
+}
+
+std::optional<ExpectedWrite> Model::poll_storage() {
+    if (!durability_.enabled || (!snapshot_wanted_ && pending_records_.empty())) return std::nullopt;
+    if (storage_failed_ && recovery_snapshot_seq_ == 0 && !snapshot_wanted_) return std::nullopt;
+    ExpectedWrite write;
+    write.seq = next_write_seq_++;
+    ++stats_.writes;
+    if (snapshot_wanted_) {
+        write.replace = true;
+        write.sync_now = true;
+        std::size_t bytes = storage::kHeaderBytes;
+        for (const auto& [name, topic] : topics_) {
+            if (topic.reserved_until == 0) continue;
+            write.records.push_back(ModelRecord{storage::RecordKind::reserve, name, topic.reserved_until, nullptr});
+            bytes += storage::reserve_record_bytes(name.size());
+        }
+        std::vector<const ModelCached*> cached;
+        for (const auto& [name, topic] : topics_) {
+            for (const ModelCached& entry : topic.cache) cached.push_back(&entry);
+        }
+        std::sort(cached.begin(), cached.end(), [](const ModelCached* a, const ModelCached* b) { return a->stamp < b->stamp; });
+        for (const ModelCached* entry : cached) {
+            const MessagePtr& message = entry->message;
+            write.records.push_back(ModelRecord{storage::RecordKind::message, message->topic, message->index, message});
+            bytes += storage::message_record_bytes(message->topic.size(), message->frame.size());
+        }
+        pending_records_.clear();
+        snapshot_wanted_ = false;
+        log_bytes_ = last_snapshot_bytes_ = bytes;
+        if (storage_failed_ && recovery_snapshot_seq_ == 0) recovery_snapshot_seq_ = write.seq;
+        ++stats_.snapshots;
+    } else {
+        write.sync_now = sync_wanted_;
+        for (const ModelRecord& record : pending_records_) {
+            switch (record.kind) {
+                case storage::RecordKind::message:
+                    log_bytes_ += storage::message_record_bytes(record.topic.size(), record.message->frame.size());
+                    break;
+                case storage::RecordKind::take: log_bytes_ += storage::take_record_bytes(record.topic.size()); break;
+                case storage::RecordKind::reserve: log_bytes_ += storage::reserve_record_bytes(record.topic.size()); break;
+            }
+        }
+        write.records.swap(pending_records_);
+        const std::size_t live = std::max(last_snapshot_bytes_, live_log_bytes());
+        if (log_bytes_ > durability_.compaction_floor_bytes && log_bytes_ > durability_.compaction_factor * live) {
+            snapshot_wanted_ = true;
+        }
+    }
+    sync_wanted_ = false;
+    return write;
+}
+
+void Model::synced(std::uint64_t seq, const std::function<ConnId(const PendingOne&)>& choose) {
+    if (seq < synced_seq_ || seq >= next_write_seq_) {
+        throw CheckFailure("simulator bug: write " + std::to_string(seq) + " synced, not in (" +
+                           std::to_string(synced_seq_) + ", " + std::to_string(next_write_seq_) + ")");
+    }
+    synced_seq_ = seq;
+    while (!unsynced_reservations_.empty() && std::get<0>(unsynced_reservations_.front()) <= seq) {
+        const auto& [written, name, until] = unsynced_reservations_.front();
+        ModelTopic& topic = topics_.find(name)->second;
+        topic.durable_until = std::max(topic.durable_until, until);
+        unsynced_reservations_.pop_front();
+    }
+    if (storage_failed_ && recovery_snapshot_seq_ != 0 && seq >= recovery_snapshot_seq_) {
+        storage_failed_ = false;
+        recovery_snapshot_seq_ = 0;
+    }
+    for (auto& [id, conn] : conns_) {
+        if (conn.hold_until_seq != 0 && conn.hold_until_seq <= synced_seq_) {
+            conn.hold_until_seq = 0;
+            touch(id);
+        }
+    }
+    resume_stalled(choose);
+    settle();
+}
+
+void Model::storage_failed(const std::function<ConnId(const PendingOne&)>& choose) {
+    storage_failed_ = true;
+    recovery_snapshot_seq_ = 0;
+    pending_records_.clear();
+    sync_wanted_ = false;
+    std::vector<ConnId> unstored;
+    for (const auto& [id, conn] : conns_) {
+        const bool abrupt = conn.closing && (*conn.closing == CloseReason::slow_consumer || *conn.closing == CloseReason::storage_failed);
+        if (conn.hold_until_seq > synced_seq_ && !abrupt) unstored.push_back(id);
+    }
+    for (const ConnId id : unstored) close_slow(id, CloseReason::storage_failed);
+    resume_stalled(choose);
+    settle();
+}
+
+void Model::adopt_recovered(const Broker& broker,
+                            const History& history) {
+    broker.topics().for_each_topic([&](const Topic& real) {
+        ModelTopic& topic = topics_[std::string(real.name)];
+        topic.next_index = real.next_index;
+        topic.reserved_until = real.reserved_until;
+        topic.durable_until = real.durable_until;
+    });
+    broker.topics().for_each_cached([&](const Topic& real, const CachedMessage& cached) {
+        auto [found, end] = history.equal_range(std::make_pair(std::string(real.name), cached.index));
+        while (found != end && found->second->frame != *cached.frame) ++found;
+        if (found == end) throw CheckFailure("simulator bug: adopting a message the model never cached");
+        topics_[std::string(real.name)].cache.push_back(ModelCached{next_stamp_++, found->second, 0});
+        cached_bytes_ += found->second->frame.size();
+    });
+    // All of it: a later crash may bring back a message this recovery did not
+    // (rot that hides a take record, say), and it is still one that was cached.
+    history_ = history;
+    snapshot_wanted_ = true;  // finish_recovery asks for the first snapshot
 }
 
 }  // namespace memq::sim

@@ -29,6 +29,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <functional>
+#include <tuple>
 #include <limits>
 #include <map>
 #include <memory>
@@ -106,6 +108,17 @@ struct ModelReplay {
     bool open() const { return end == kOpen; }
 };
 
+// A line kept while the connection waits for a sync (durable topics), with
+// the strings its views point into.
+struct HeldLine {
+    HeldLine() = default;
+    HeldLine(const HeldLine&) = delete;  // its views point into itself: it stays where it is
+    HeldLine& operator=(const HeldLine&) = delete;
+    LineIntent intent;
+    std::string topic;
+    std::string msg;
+};
+
 struct ModelConn {
     std::deque<Expected> queued;  // owed, not yet handed over in a Transmit
     std::size_t queued_bytes = 0;
@@ -116,6 +129,13 @@ struct ModelConn {
     bool refused = false;             // connected past connections_max: closed at once, not counted
     std::optional<CloseReason> closing;
     bool close_emitted = false;
+    // Durable topics: the lines taken since a send began to wait for its
+    // topic's reservation (that send first), and their bytes.
+    std::deque<HeldLine> stalled;
+    std::size_t stalled_bytes = 0;
+    std::optional<HeldLine> too_long_held;  // a line past line_bytes_max came after them
+    // SyncPolicy::always: no Transmit until this write is synced (0: none).
+    std::uint64_t hold_until_seq = 0;
 
     std::size_t pending_bytes() const { return queued_bytes + parked_bytes + in_flight_bytes; }
 };
@@ -123,12 +143,17 @@ struct ModelConn {
 struct ModelCached {
     std::uint64_t stamp = 0;  // when it was cached: smaller is older, across all topics
     MessagePtr message;
+    std::uint64_t seq = 0;    // durable topics: the write that holds its record (0: stored before)
 };
 
 struct ModelTopic {
     std::set<ConnId> subscribers;
     std::int64_t next_index = 0;
     std::deque<ModelCached> cache;  // oldest first
+    // Durable topics: indices below reserved_until are reserved by a record
+    // written, below durable_until by one synced.
+    std::int64_t reserved_until = 0;
+    std::int64_t durable_until = 0;
 
     bool holds_state() const { return !subscribers.empty() || !cache.empty(); }
 };
@@ -154,6 +179,33 @@ struct ModelStats {
     std::uint64_t subscriptions_refused = 0;   // "Too many subscriptions" replies
     std::uint64_t cache_evictions = 0;     // messages evicted for cache_bytes_max
     std::uint64_t connections_refused = 0;
+    std::uint64_t sends_stalled = 0;       // durable: sends that waited for a reservation
+    std::uint64_t storage_refused = 0;     // durable: "Storage unavailable" replies
+    std::uint64_t storage_closes = 0;      // durable: closed as storage_failed
+    std::uint64_t writes = 0;              // durable: writes the broker handed out
+    std::uint64_t snapshots = 0;
+};
+
+// Every message cached, by topic and index; an index may name more than one
+// when a salvage or a lost data dir let it be reused.
+using History = std::multimap<std::pair<std::string, std::int64_t>, MessagePtr>;
+
+// One record the model expects in a write (durable topics).
+struct ModelRecord {
+    storage::RecordKind kind = storage::RecordKind::message;
+    std::string topic;
+    std::int64_t index = 0;  // reserve: the index reserved up to
+    MessagePtr message;      // message records
+};
+
+// The write the model expects next from poll_storage.
+struct ExpectedWrite {
+    std::uint64_t seq = 0;
+    bool replace = false;
+    bool sync_now = false;
+    // Appends: the records in order. Snapshots: reserve records in any order
+    // (the core walks a hash map), then the cached messages oldest first.
+    std::vector<ModelRecord> records;
 };
 
 // The reason a client sees for `error`, as PROTOCOL.md words it.
@@ -162,9 +214,10 @@ std::string_view protocol_reason(LineError error);
 class Model {
 public:
     // `incarnation`: the broker's, as its hello replies must spell it.
-    explicit Model(const Limits& limits, std::uint64_t incarnation = 0);
+    explicit Model(const Limits& limits, std::uint64_t incarnation = 0, const Durability& durability = {});
 
     const Limits& limits() const { return limits_; }
+    const Durability& durability() const { return durability_; }
     std::uint64_t incarnation() const { return incarnation_; }
 
     void connect(ConnId conn);
@@ -195,6 +248,30 @@ public:
     void clear_touched();
 
     const ModelStats& stats() const { return stats_; }
+
+    // Durable topics, as broker.hpp describes them.
+    // Whether the broker must have a write to hand out now, and which.
+    std::optional<ExpectedWrite> poll_storage();
+    // Every write up to `seq` is synced: holds end, reservations count, and
+    // the connections waiting for one go on (their lines applied in the order
+    // the broker takes them); `choose` names the subscriber the broker picked
+    // for each "one" message with two or more candidates among them.
+    void synced(std::uint64_t seq, const std::function<ConnId(const PendingOne&)>& choose);
+    void storage_failed(const std::function<ConnId(const PendingOne&)>& choose);
+    void request_snapshot() { snapshot_wanted_ = true; }
+    bool storage_healthy() const { return !storage_failed_; }
+    std::uint64_t synced_seq() const { return synced_seq_; }
+    // The highest write holding a take record (a "one" message handed out by
+    // a replay), 0 if none: a crash that loses it may bring the message back.
+    std::uint64_t last_take_seq() const { return last_take_seq_; }
+    // Every message ever cached, by topic and index: what a recovered cache
+    // must match byte for byte.
+    const History& cached_history() const { return history_; }
+    // After a crash: this (new) model takes the recovered broker's topics as
+    // its own (checked beforehand by the checker), with `history` to name
+    // the messages.
+    void adopt_recovered(const Broker& broker,
+                         const History& history);
     std::string_view ack_frame() const { return ack_frame_; }
     std::string_view error_frame(LineError error) const;
 
@@ -207,7 +284,15 @@ private:
     // A live message of its topic: through the connection's open replay of
     // that topic when it has one (not at all when the message is cached).
     void deliver_live(ConnId conn, const MessagePtr& message, bool cached);
-    void close_slow(ConnId conn);
+    void close_slow(ConnId conn, CloseReason reason = CloseReason::slow_consumer);
+    // Durable topics: whether the send may take `topic`'s next index now; if
+    // not, it reserves what it needs and the connection stalls on `line`.
+    bool index_durable(ConnId conn, ModelTopic& topic, const std::string& name, const LineIntent& line);
+    void reserve(ModelTopic& topic, const std::string& name, std::int64_t until);
+    void hold_line(ConnId conn, const LineIntent& line);
+    static void hold(HeldLine& held, const LineIntent& line);
+    void resume_stalled(const std::function<ConnId(const PendingOne&)>& choose);
+    std::size_t live_log_bytes() const;
     void start_replay(ConnId conn, ModelTopic& topic, const LineIntent& line);
     void freeze_replay(ModelConn& conn, std::string_view topic);
     void refill(ConnId conn);
@@ -246,6 +331,21 @@ private:
     std::vector<std::string> error_frames_;
     Send scratch_send_;  // reused to encode messages without fresh strings
     ModelStats stats_;
+
+    Durability durability_;
+    std::vector<ConnId> stalled_order_;  // as the broker lists them: in order of stalling
+    std::vector<ModelRecord> pending_records_;
+    bool sync_wanted_ = false;
+    bool snapshot_wanted_ = false;
+    bool storage_failed_ = false;
+    std::uint64_t next_write_seq_ = 1;
+    std::uint64_t synced_seq_ = 0;
+    std::uint64_t recovery_snapshot_seq_ = 0;
+    std::uint64_t last_take_seq_ = 0;
+    std::size_t log_bytes_ = 0;
+    std::size_t last_snapshot_bytes_ = 0;
+    std::deque<std::tuple<std::uint64_t, std::string, std::int64_t>> unsynced_reservations_;
+    History history_;
 };
 
 }  // namespace memq::sim

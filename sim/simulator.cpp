@@ -2,6 +2,8 @@
 // digest, the trace and the failure report (see simulator.hpp).
 #include "simulator.hpp"
 
+#include "disk.hpp"
+
 #include <algorithm>
 #include <array>
 #include <deque>
@@ -172,6 +174,8 @@ private:
     void take_core_output(std::uint32_t index);
     void check_session(std::uint32_t index);
     void restart_broker();
+    void on_write(storage::StorageWrite& write);
+    void storage_tick();
     void check_event(std::uint32_t index, const Event& event);
     Expected take_owed(std::uint32_t index, std::string_view got);
     bool quiet() const;
@@ -203,6 +207,10 @@ private:
     std::array<TraceRecord, 48> ring_{};
     std::uint64_t ring_count_ = 0;
     std::vector<LineIntent> scratch_intents_;
+    // Durable topics.
+    SimDisk disk_;
+    std::optional<std::uint64_t> sync_due_;  // the tick a sync completes
+    bool write_failed_ = false;              // a write failed since the last sync: it reports so
 };
 
 std::uint64_t child_seed(std::uint64_t& state) { return splitmix64(state); }
@@ -219,7 +227,7 @@ Simulation::Simulation(std::uint64_t seed, const RunConfig& config)
     std::uint64_t state = seed;
     options_ = draw_swarm(child_seed(state));
     workload_ = std::make_unique<Workload>(options_, child_seed(state));
-    checker_ = std::make_unique<Checker>(options_.limits, child_seed(state));
+    checker_ = std::make_unique<Checker>(options_.limits, child_seed(state), 0, options_.durability);
     ops_prng_ = Prng(child_seed(state));
     net_prng_ = Prng(child_seed(state));
     fault_prng_ = Prng(child_seed(state));
@@ -244,6 +252,7 @@ Simulation::Simulation(std::uint64_t seed, const RunConfig& config)
             if (owed.request_kind != RequestKind::hello) client.owed.push_back(std::move(owed));
         }
     });
+    checker_->on_storage([this](storage::StorageWrite& write) { on_write(write); });
     checker_->on_close([this](ConnId conn, CloseReason reason) {
         const auto index = static_cast<std::uint32_t>(owner_[conn]);
         SimClient& client = clients_[index];
@@ -251,7 +260,7 @@ Simulation::Simulation(std::uint64_t seed, const RunConfig& config)
         digest_.mix(6, conn, static_cast<std::uint64_t>(reason));
         ++stats_.closes[static_cast<std::size_t>(reason)];
         client.state = SimClient::State::closed_by_server;  // its unread input is dropped when it goes offline
-        if (reason == CloseReason::slow_consumer) {
+        if (reason == CloseReason::slow_consumer || reason == CloseReason::storage_failed) {
             // An abrupt close: unsent output is gone, and of what sits in the
             // socket buffer only a prefix may still reach the client.
             client.down.drop_unsent();
@@ -613,15 +622,69 @@ void Simulation::restart_broker() {
     for (SimClient& client : clients_) {
         if (client.state != SimClient::State::offline) go_offline(client);
     }
+    if (options_.durability.enabled) {
+        // A crash: the new core recovers what the disk kept, under the same
+        // incarnation (a new one only if it had to salvage).
+        Damage damage;
+        const bool rot = options_.rot.hit(fault_prng_);
+        const std::string file = disk_.crash(fault_prng_, rot, damage);
+        sync_due_.reset();
+        write_failed_ = false;
+        std::set<std::string> damaged;
+        if (damage.hit) damaged.insert(damage.topic);
+        if (checker_->crash(file, broker_seed, incarnation, damaged, !damage.take)) ++stats_.salvages;
+        ++stats_.restarts;
+        record(TraceKind::restart, 0, 0, checker_->model().incarnation(), file.size());
+        digest_.mix(11, checker_->model().incarnation(), file.size());
+        return;
+    }
     checker_->restart(broker_seed, incarnation);
     ++stats_.restarts;
     record(TraceKind::restart, 0, 0, incarnation);
     digest_.mix(11, incarnation);
 }
 
+void Simulation::on_write(storage::StorageWrite& write) {
+    const bool sync_now = write.sync_now;
+    if (faults() && options_.write_fails.hit(fault_prng_)) {
+        write_failed_ = true;  // reported when the next sync completes
+    } else {
+        disk_.write(std::move(write));
+    }
+    if (sync_now && !sync_due_) {
+        sync_due_ = tick_ + options_.sync_latency_min +
+                    fault_prng_.below(options_.sync_latency_max - options_.sync_latency_min + 1);
+    }
+}
+
+// The shell's side of the disk: syncs when asked and every sync_interval,
+// failures reported, and snapshots asked for while the storage is failed.
+void Simulation::storage_tick() {
+    if (tick_ % options_.sync_interval == 0 && (disk_.has_unsynced() || write_failed_) && !sync_due_) sync_due_ = tick_;
+    if (sync_due_ && tick_ >= *sync_due_) {
+        sync_due_.reset();
+        if (write_failed_ || (faults() && options_.sync_fails.hit(fault_prng_))) {
+            write_failed_ = false;
+            disk_.lose_unsynced();
+            ++stats_.storage_failures;
+            digest_.mix(13, tick_);
+            checker_->storage_failed();
+        } else if (const std::uint64_t seq = disk_.sync(); seq != 0) {
+            ++stats_.syncs;
+            digest_.mix(12, seq);
+            checker_->synced(seq);
+        }
+    }
+    if (!checker_->model().storage_healthy() && !disk_.has_unsynced() && !sync_due_ &&
+        tick_ % options_.retry_interval == 0) {
+        checker_->request_snapshot();
+    }
+}
+
 void Simulation::tick() {
     ++tick_;
     if (faults() && options_.restart.hit(fault_prng_)) restart_broker();
+    if (options_.durability.enabled) storage_tick();
     const auto count = static_cast<std::uint32_t>(clients_.size());
     const auto start = static_cast<std::uint32_t>(net_prng_.below(count));
     for (std::uint32_t i = 0; i < count; ++i) step((start + i) % count);
@@ -650,6 +713,10 @@ void Simulation::check_invariants_when_paid() {
 }
 
 bool Simulation::quiet() const {
+    if (options_.durability.enabled &&
+        (disk_.has_unsynced() || sync_due_ || write_failed_ || !checker_->model().storage_healthy())) {
+        return false;
+    }
     for (const SimClient& client : clients_) {
         if (client.state == SimClient::State::closed_by_server) return false;
         if (client.state == SimClient::State::online &&

@@ -42,7 +42,10 @@ struct RunStats {
     std::uint64_t connects = 0;
     std::uint64_t resumes = 0;
     std::uint64_t drops = 0;              // clients that dropped their connection
-    std::uint64_t restarts = 0;           // broker restarts (a new core, a new incarnation)
+    std::uint64_t restarts = 0;           // broker restarts (a new core, a new incarnation; when durable, crashes)
+    std::uint64_t syncs = 0;              // durable: syncs done
+    std::uint64_t storage_failures = 0;   // durable: failed writes or syncs
+    std::uint64_t salvages = 0;           // durable: recoveries that had to salvage a rotten log
     std::uint64_t resets = 0;             // Reset events the clients got
     std::array<std::uint64_t, kCloseReasonCount> closes{};  // by CloseReason
     std::uint64_t acks = 0;

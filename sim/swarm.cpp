@@ -129,6 +129,24 @@ SwarmOptions draw_swarm(std::uint64_t seed) {
         case 1: limits.subscriptions_max = between(prng, 1, options.topics); break;
         default: limits.subscriptions_max = 10'000; break;
     }
+    // Durable topics, drawn last of all (same reason): in a third of the runs.
+    if (prng.below(3) == 0) {
+        Durability& durability = options.durability;
+        durability.enabled = true;
+        durability.policy = prng.below(2) == 0 ? SyncPolicy::always : SyncPolicy::interval;
+        durability.index_reserve_ahead = static_cast<std::int64_t>(between(prng, 2, 64));
+        durability.compaction_floor_bytes = between(prng, 0, 64 * kKiB);
+        durability.compaction_factor = between(prng, 2, 4);
+        options.sync_latency_min = static_cast<std::uint32_t>(between(prng, 0, 4));
+        options.sync_latency_max = options.sync_latency_min + static_cast<std::uint32_t>(between(prng, 0, 20));
+        options.sync_interval = static_cast<std::uint32_t>(between(prng, 1, 100));
+        options.write_fails = maybe(prng, between(prng, 10, 5'000), 2);
+        options.sync_fails = maybe(prng, between(prng, 10, 5'000), 2);
+        options.rot = maybe(prng, between(prng, 50'000, 500'000), 2);
+        options.retry_interval = static_cast<std::uint32_t>(between(prng, 1, 50));
+        // Crashes are what durability is for: in most durable runs.
+        if (options.restart.ppm() == 0 && prng.below(4) != 0) options.restart = Rate::per_million(between(prng, 20, 2'000));
+    }
     return options;
 }
 
@@ -180,6 +198,19 @@ std::string describe(const SwarmOptions& options) {
         static_cast<unsigned long long>(options.reconnect.ppm()), static_cast<unsigned long long>(options.resume.ppm()),
         static_cast<unsigned long long>(options.restart.ppm()), static_cast<unsigned long long>(options.long_message.ppm()), options.long_message_max);
     out += text;
+    if (options.durability.enabled) {
+        std::snprintf(text, sizeof text,
+                      " durable: policy=%s reserve_ahead=%lld compaction_floor=%zu factor=%zu sync_latency=%u..%u "
+                      "sync_interval=%u write_fails=%llu sync_fails=%llu rot=%llu retry_interval=%u",
+                      options.durability.policy == SyncPolicy::always ? "always" : "interval",
+                      static_cast<long long>(options.durability.index_reserve_ahead),
+                      options.durability.compaction_floor_bytes, options.durability.compaction_factor,
+                      options.sync_latency_min, options.sync_latency_max, options.sync_interval,
+                      static_cast<unsigned long long>(options.write_fails.ppm()),
+                      static_cast<unsigned long long>(options.sync_fails.ppm()),
+                      static_cast<unsigned long long>(options.rot.ppm()), options.retry_interval);
+        out += text;
+    }
     return out;
 }
 

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <string>
 
+#include "durability.hpp"
 #include "limits.hpp"
 #include "prng.hpp"
 
@@ -80,8 +81,18 @@ struct SwarmOptions {
     Rate explicit_last_seen;  // a subscribe gives last_seen
     Rate explicit_cache;      // a subscribe or send gives "cache"
     Rate long_message;        // a send carries a long message
-    Rate restart;             // the broker process restarts this tick: every connection and topic is gone
+    Rate restart;             // the broker process restarts this tick (crashes, when durable): every connection is gone
     std::size_t long_message_max = 0;
+
+    // Durable topics (broker/core/durability.hpp), and the disk under them (sim/disk.hpp).
+    Durability durability;        // enabled in some runs
+    std::uint32_t sync_latency_min = 1;  // ticks from a write that asks for a sync until the sync is done
+    std::uint32_t sync_latency_max = 1;
+    std::uint32_t sync_interval = 1;     // ticks between the shell's interval syncs
+    Rate write_fails;             // a write fails (like ENOSPC or EIO)
+    Rate sync_fails;              // a sync fails
+    Rate rot;                     // a crash comes with a flipped bit in a record
+    std::uint32_t retry_interval = 1;    // ticks between snapshots while storage is failed
 };
 
 SwarmOptions draw_swarm(std::uint64_t seed);

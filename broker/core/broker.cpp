@@ -7,6 +7,19 @@
 #include "check.hpp"
 
 namespace memq {
+namespace {
+
+// A close that drops the connection's output rather than flushing it.
+bool abrupt(const std::optional<CloseReason>& reason) {
+    return reason == CloseReason::slow_consumer || reason == CloseReason::storage_failed;
+}
+
+// Estimated log bytes of one cached message's record and of one topic's
+// reserve record, not counting the topic name and frame (for compaction).
+constexpr std::size_t kMessageRecordOverhead = 64;
+constexpr std::size_t kReserveRecordOverhead = 64;
+
+}  // namespace
 
 std::string_view to_string(CloseReason reason) {
     switch (reason) {
@@ -14,18 +27,21 @@ std::string_view to_string(CloseReason reason) {
         case CloseReason::line_too_long: return "line too long";
         case CloseReason::slow_consumer: return "slow consumer";
         case CloseReason::too_many_connections: return "too many connections";
+        case CloseReason::storage_failed: return "storage failed";
     }
     return "unknown";
 }
 
-Broker::Broker(const Limits& limits, std::uint64_t seed, std::uint64_t incarnation)
+Broker::Broker(const Limits& limits, std::uint64_t seed, std::uint64_t incarnation, const Durability& durability)
     : limits_(limits),
+      durability_(durability),
       incarnation_(incarnation),
       prng_(seed),
       topics_(limits.cache_messages_max, limits.cache_bytes_max),
       ack_frame_(make_frame(encode_ack())),
       hello_frame_(make_frame(encode_hello(incarnation))) {
     MEMQ_CHECK(limits.replay_window_bytes > 0);  // else a replay would never start
+    MEMQ_CHECK(durability.index_reserve_ahead >= 2 && durability.compaction_factor >= 2);
     for (std::size_t i = 0; i < error_frames_.size(); ++i) {
         error_frames_[i] = make_frame(encode_error(static_cast<LineError>(i)));
     }
@@ -62,16 +78,46 @@ void Broker::handle_connect(ConnId conn) {
 void Broker::handle_receive(ConnId conn, std::string_view bytes) {
     Connection& receiver = connection(conn);
     if (receiver.closing) return;  // a closing connection's input is dropped
-    const LineReader::Status status =
-        receiver.reader.feed(bytes, [&](std::string_view line) { return process_line(receiver, line); });
+    const LineReader::Status status = receiver.reader.feed(bytes, [&](std::string_view line) {
+        if (receiver.stalled) [[unlikely]] {
+            take_line(receiver, line);
+            return !receiver.closing;
+        }
+        return process_line(receiver, line);
+    });
     if (status == LineReader::Status::too_long && !receiver.closing) {
-        enqueue(receiver, error_frames_[static_cast<std::size_t>(LineError::line_too_long)]);
-        ++stats_.errors_replied;
-        ++stats_.line_too_long_closes;
-        // The reply itself may have closed it as a slow consumer; that close stands.
-        if (!receiver.closing) begin_close(receiver, CloseReason::line_too_long);
+        if (receiver.stalled) {
+            receiver.line_too_long_held = true;  // answered after the lines held before it
+        } else {
+            refuse_line_too_long(receiver);
+        }
     }
     settle_closes();
+}
+
+void Broker::refuse_line_too_long(Connection& receiver) {
+    enqueue(receiver, error_frames_[static_cast<std::size_t>(LineError::line_too_long)]);
+    ++stats_.errors_replied;
+    ++stats_.line_too_long_closes;
+    // The reply itself may have closed it as a slow consumer; that close stands.
+    if (!receiver.closing) begin_close(receiver, CloseReason::line_too_long);
+}
+
+void Broker::take_line(Connection& sender, std::string_view raw_line) {
+    if (sender.closing) return;
+    if (!sender.stalled) {
+        process_line(sender, raw_line);
+        return;
+    }
+    // Held input counts against the same bound as held output: a client that
+    // keeps sending while its send waits for a sync is a slow consumer.
+    if (sender.stalled_input.size() + raw_line.size() + 1 > limits_.pending_bytes_max) {
+        ++stats_.slow_consumer_closes;
+        begin_close(sender, CloseReason::slow_consumer);
+        return;
+    }
+    sender.stalled_input.append(raw_line);
+    sender.stalled_input += '\n';
 }
 
 // Returns whether the connection takes more lines.
@@ -99,6 +145,14 @@ bool Broker::process_line(Connection& sender, std::string_view raw_line) {
     // "Failure inside a command"); a supervisor restarts it and resuming
     // clients learn of the restart from the new incarnation.
     execute(sender, command);
+    if (sender.stalled) [[unlikely]] {
+        // The send waits for its topic's reservation to be synced: it is
+        // kept, as it came, to run again then (and counted then).
+        --stats_.lines_processed;
+        MEMQ_CHECK(sender.stalled_input.empty());
+        sender.stalled_input.append(raw_line);
+        sender.stalled_input += '\n';
+    }
     settle_closes();
     return !sender.closing;
 }
@@ -155,6 +209,10 @@ void Broker::refuse(Connection& sender, LineError error) {
 }
 
 void Broker::publish(Connection& sender, const SendRef& send) {
+    if (durability_.enabled && storage_failed_) [[unlikely]] {
+        ++stats_.storage_refused;
+        return refuse(sender, LineError::storage_unavailable);
+    }
     Topic* found = topics_.find(send.topic.text);
     const std::int64_t index = found != nullptr ? found->next_index : 0;
     const Frame frame = frame_pool_.make([&](std::string& out) { append_message(out, send, index); });
@@ -165,6 +223,7 @@ void Broker::publish(Connection& sender, const SendRef& send) {
     if (!topic_allowed(found, cache_it)) return refuse(sender, LineError::too_many_topics);
 
     Topic& topic = found != nullptr ? *found : topics_.find_or_create(send.topic.text);
+    if (durability_.enabled && !index_durable(sender, topic, index)) [[unlikely]] return;
     ++topic.next_index;
     ++stats_.messages_published;
     if (send.delivery == Delivery::all) {
@@ -183,12 +242,44 @@ void Broker::publish(Connection& sender, const SendRef& send) {
     } else if (has_subscribers) {
         const std::span<Subscriber* const> subscribers = topic.subscribers();
         Connection& chosen = static_cast<Connection&>(*subscribers[prng_.below(subscribers.size())]);
+        if (one_choices_ != nullptr && subscribers.size() >= 2) [[unlikely]] one_choices_->push_back(chosen.id);
         if (deliver(chosen, topic, index, frame, false)) ++stats_.messages_delivered;
     }
     if (cache_it) {
-        stats_.cache_evictions += topics_.cache(topic, CachedMessage{index, send.delivery, frame}).evicted_for_bytes;
+        const CacheResult cached = topics_.cache(topic, CachedMessage{index, send.delivery, frame});
+        stats_.cache_evictions += cached.evicted_for_bytes;
+        if (durability_.enabled && cached.cached) {
+            storage::append_message(log_pending_, topic.name, index, send.delivery, *frame);
+            if (durability_.policy == SyncPolicy::always) {
+                sender.hold_until_seq = next_write_seq_;  // its ack, queued next, waits for this write
+                log_sync_wanted_ = true;
+            }
+        }
     }
     enqueue(sender, ack_frame_);
+}
+
+bool Broker::index_durable(Connection& sender, Topic& topic, std::int64_t index) {
+    const std::int64_t ahead = durability_.index_reserve_ahead;
+    if (index < topic.durable_until) {
+        // Half of the reservation used: the next one is written now, so that
+        // it is synced before this one runs out.
+        if (index + ahead / 2 >= topic.reserved_until) reserve(topic, index + ahead);
+        return true;
+    }
+    if (index >= topic.reserved_until) reserve(topic, index + ahead);
+    sender.stalled = true;
+    stalled_.push_back(sender.id);
+    ++stats_.sends_stalled;
+    return false;
+}
+
+void Broker::reserve(Topic& topic, std::int64_t until) {
+    MEMQ_CHECK(until > topic.reserved_until);
+    topic.reserved_until = until;
+    storage::append_reserve(log_pending_, topic.name, until);
+    unsynced_reservations_.emplace_back(next_write_seq_, &topic, until);
+    log_sync_wanted_ = true;  // a send may wait for it
 }
 
 void Broker::subscribe(Connection& subscriber, const SubscribeRef& subscribe) {
@@ -216,6 +307,10 @@ void Broker::start_replay(Connection& subscriber, Topic& topic, std::int64_t las
     topics_.take_one_messages(topic, replay.after, [&](const CachedMessage& taken) {
         replay.held.emplace_back(taken.index, taken.frame);
         held_bytes += taken.frame->size();
+        // Not synced for anyone: a crash before the next sync may hand it out
+        // again. Written also while the storage is failed: a snapshot not yet
+        // polled replaces it, one polled already does not hold it.
+        if (durability_.enabled) storage::append_take(log_pending_, topic.name, taken.index);
     });
     if (replay.held.empty() && topics_.cached_after(topic, replay.after, Replay::kOpen) == nullptr) return;
     if (!replay.held.empty() &&
@@ -347,9 +442,10 @@ void Broker::finish_front_replay(Connection& connection) {
 }
 
 void Broker::begin_close(Connection& closing, CloseReason reason) {
-    if (closing.closing && reason == CloseReason::slow_consumer && closing.close_reason != reason) {
-        // A graceful close whose replay cannot fit what waits behind it: it
-        // becomes a slow consumer's close, due at once.
+    if (closing.closing && abrupt(reason) && !abrupt(closing.close_reason)) {
+        // A graceful close whose replay cannot fit what waits behind it (or
+        // whose held ack can no longer be stored): it becomes an abrupt
+        // close, due at once.
         MEMQ_CHECK(!closing.close_emitted && !closing.refused);
         closing.close_reason = reason;
         closing.queued.clear();
@@ -362,7 +458,10 @@ void Broker::begin_close(Connection& closing, CloseReason reason) {
     MEMQ_CHECK(!closing.closing);
     closing.closing = true;
     closing.close_reason = reason;
-    if (reason == CloseReason::slow_consumer) {
+    closing.stalled = false;
+    closing.line_too_long_held = false;
+    std::string().swap(closing.stalled_input);
+    if (abrupt(reason)) {
         // Nobody waits for a slow consumer: what it has not taken is dropped.
         closing.queued.clear();
         closing.queued_bytes = 0;
@@ -393,7 +492,7 @@ void Broker::handle_written(ConnId conn, std::size_t bytes) {
     MEMQ_CHECK(bytes <= written.in_flight_bytes);
     written.in_flight_bytes -= bytes;
     if (written.in_flight_bytes != 0) return;
-    if (!written.replays.empty() && written.close_reason != CloseReason::slow_consumer) [[unlikely]] {
+    if (!written.replays.empty() && !abrupt(written.close_reason)) [[unlikely]] {
         refill(written);
         settle_closes();  // the refill may have closed it as a slow consumer
     }
@@ -432,7 +531,12 @@ bool Broker::poll_transmit(Transmit& out) {
         if (!ready.in_ready_list) continue;
         ready.in_ready_list = false;
         if (ready.in_flight_bytes != 0 || ready.queued.empty()) continue;  // re-listed by handle_written
-        if (ready.closing && ready.close_reason == CloseReason::slow_consumer) continue;
+        if (ready.closing && abrupt(ready.close_reason)) continue;
+        if (ready.hold_until_seq > synced_seq_) [[unlikely]] {
+            if (!ready.in_held_list) held_.push_back(conn);  // handle_synced lists it again
+            ready.in_held_list = true;
+            continue;
+        }
         out.conn = conn;
         out.frames.swap(ready.queued);  // the queue goes on in out's old (empty) vector
         out.bytes = ready.queued_bytes;
@@ -452,7 +556,7 @@ std::optional<Close> Broker::poll_close() {
         Connection& closing = *found->second;
         if (!closing.closing || closing.close_emitted) continue;
         const bool flushed = closing.queued_bytes == 0 && closing.in_flight_bytes == 0 && closing.replays.empty();
-        if (closing.close_reason != CloseReason::slow_consumer && !flushed) continue;  // handle_written re-lists it
+        if (!abrupt(closing.close_reason) && !flushed) continue;  // handle_written (or handle_synced) re-lists it
         closing.close_emitted = true;
         return Close{conn, *closing.close_reason};
     }
@@ -499,9 +603,14 @@ void Broker::check_invariants() const {
         MEMQ_CHECK(connection->closing == connection->close_reason.has_value());
         MEMQ_CHECK(!connection->close_emitted || connection->closing);
         if (connection->closing) MEMQ_CHECK(connection->positions.empty());
-        if (connection->close_reason == CloseReason::slow_consumer) {
+        if (abrupt(connection->close_reason)) {
             MEMQ_CHECK(connection->queued.empty() && connection->replays.empty());
         }
+        MEMQ_CHECK(connection->stalled == !connection->stalled_input.empty());
+        MEMQ_CHECK(!connection->line_too_long_held || connection->stalled);
+        MEMQ_CHECK(!connection->stalled || (durability_.enabled && !connection->closing));
+        MEMQ_CHECK(connection->hold_until_seq < next_write_seq_);
+        MEMQ_CHECK(durability_.enabled || connection->hold_until_seq == 0);
         if (connection->closing) MEMQ_CHECK(connection->open_replays == 0);
         for (const auto& [topic, position] : connection->positions) {
             const std::span<Subscriber* const> subscribers = topic->subscribers();
@@ -509,6 +618,203 @@ void Broker::check_invariants() const {
         }
     }
     MEMQ_CHECK(admitted == admitted_);
+    if (!durability_.enabled) {
+        MEMQ_CHECK(log_pending_.empty() && next_write_seq_ == 1 && unsynced_reservations_.empty());
+        return;
+    }
+    // An index is handed out only under a synced reservation.
+    topics_.for_each_topic([](const Topic& topic) { MEMQ_CHECK(topic.next_index <= topic.durable_until); });
+    MEMQ_CHECK(synced_seq_ < next_write_seq_);
+    std::uint64_t previous = 0;
+    for (const auto& [seq, topic, until] : unsynced_reservations_) {
+        MEMQ_CHECK(seq > synced_seq_ && seq >= previous && until <= topic->reserved_until);
+        previous = seq;
+    }
+}
+
+}  // namespace memq
+
+// ---- Durable topics ---------------------------------------------------------
+
+namespace memq {
+
+void Broker::recover(const storage::LogRecord& record) {
+    MEMQ_CHECK(durability_.enabled && connections_.empty());
+    ++stats_.records_recovered;
+    Topic& topic = topics_.find_or_create(record.topic);
+    switch (record.kind) {
+        case storage::RecordKind::message: {
+            topic.next_index = std::max(topic.next_index, record.index + 1);
+            if (topic.cached_count() != 0 && topic.state->cache.back()->message.index >= record.index) {
+                break;  // not after the topic's cached messages (a salvaged log): not kept
+            }
+            const Frame frame = frame_pool_.make([&](std::string& out) { out.assign(record.frame); });
+            stats_.cache_evictions += topics_.cache(topic, CachedMessage{record.index, record.delivery, frame}).evicted_for_bytes;
+            break;
+        }
+        case storage::RecordKind::take:
+            topics_.remove_cached(topic, record.index);
+            break;
+        case storage::RecordKind::reserve:
+            topic.reserved_until = std::max(topic.reserved_until, record.index);
+            topic.durable_until = topic.reserved_until;
+            break;
+    }
+}
+
+std::optional<std::string> Broker::finish_recovery() {
+    MEMQ_CHECK(durability_.enabled && connections_.empty());
+    // A recovered index may have reached a subscriber up to the topic's
+    // reservation: the topic goes on from there.
+    topics_.for_each_topic([](Topic& topic) {
+        topic.next_index = std::max(topic.next_index, topic.durable_until);
+        topic.reserved_until = topic.durable_until = topic.next_index;
+    });
+    if (topics_.size() > limits_.indexed_topics_max) {
+        return "the data dir holds " + std::to_string(topics_.size()) +
+               " known topics, more than --max-indexed-topics " + std::to_string(limits_.indexed_topics_max);
+    }
+    // More topics with cached messages than topics_max: a smaller limit than
+    // the data dir was written under, or "one" messages whose takes were not
+    // synced. The oldest cached messages go until the rest fit.
+    while (topics_.stateful_count() > limits_.topics_max && topics_.evict_oldest()) ++stats_.cache_evictions;
+    request_snapshot();  // the first write replaces the log: a clean file, its torn tail gone
+    return std::nullopt;
+}
+
+std::size_t Broker::live_log_bytes() const {
+    return topics_.cached_bytes() + topics_.cached_messages() * kMessageRecordOverhead +
+           topics_.size() * kReserveRecordOverhead;
+}
+
+void Broker::append_snapshot(std::string& out, bool exact) const {
+    storage::append_header(out, incarnation_);
+    topics_.for_each_topic([&](const Topic& topic) {
+        const std::int64_t until = exact ? topic.next_index : topic.reserved_until;
+        if (until > 0) storage::append_reserve(out, topic.name, until);
+    });
+    topics_.for_each_cached([&](const Topic& topic, const CachedMessage& message) {
+        storage::append_message(out, topic.name, message.index, message.delivery, *message.frame);
+    });
+}
+
+void Broker::request_snapshot(bool exact) {
+    MEMQ_CHECK(durability_.enabled);
+    snapshot_wanted_ = true;
+    snapshot_exact_ = snapshot_exact_ || exact;
+}
+
+bool Broker::poll_storage(storage::StorageWrite& out) {
+    if (!durability_.enabled || (!snapshot_wanted_ && log_pending_.empty())) return false;
+    // Failed, and no snapshot written since: the records wait for it (it will
+    // hold what they say), so that every write after a failure follows it.
+    if (storage_failed_ && recovery_snapshot_seq_ == 0 && !snapshot_wanted_) return false;
+    out.seq = next_write_seq_++;
+    out.bytes.clear();
+    if (snapshot_wanted_) {
+        append_snapshot(out.bytes, snapshot_exact_);
+        if (snapshot_exact_) {
+            // Nothing above next_index is reserved any more, in the log or here.
+            topics_.for_each_topic([](Topic& topic) { topic.reserved_until = topic.durable_until = topic.next_index; });
+            unsynced_reservations_.clear();
+        }
+        out.replace = true;
+        out.sync_now = true;
+        log_pending_.clear();  // the snapshot holds what they said
+        snapshot_wanted_ = snapshot_exact_ = false;
+        log_bytes_ = last_snapshot_bytes_ = out.bytes.size();
+        if (storage_failed_ && recovery_snapshot_seq_ == 0) recovery_snapshot_seq_ = out.seq;
+        ++stats_.compactions;
+    } else {
+        out.bytes.swap(log_pending_);
+        out.replace = false;
+        out.sync_now = log_sync_wanted_;
+        log_bytes_ += out.bytes.size();
+        const std::size_t live = std::max(last_snapshot_bytes_, live_log_bytes());
+        if (log_bytes_ > durability_.compaction_floor_bytes && log_bytes_ > durability_.compaction_factor * live) {
+            snapshot_wanted_ = true;  // the next write
+        }
+    }
+    log_sync_wanted_ = false;
+    return true;
+}
+
+void Broker::handle_synced(std::uint64_t seq) {
+    MEMQ_CHECK(durability_.enabled && seq >= synced_seq_ && seq < next_write_seq_);
+    synced_seq_ = seq;
+    while (!unsynced_reservations_.empty() && std::get<0>(unsynced_reservations_.front()) <= seq) {
+        const auto [written, topic, until] = unsynced_reservations_.front();
+        topic->durable_until = std::max(topic->durable_until, until);
+        unsynced_reservations_.pop_front();
+    }
+    if (storage_failed_ && recovery_snapshot_seq_ != 0 && seq >= recovery_snapshot_seq_) {
+        storage_failed_ = false;
+        recovery_snapshot_seq_ = 0;
+    }
+    std::vector<ConnId> held;
+    held.swap(held_);
+    for (const ConnId id : held) {
+        const auto found = connections_.find(id);
+        if (found == connections_.end()) continue;
+        Connection& connection = *found->second;
+        if (connection.hold_until_seq > synced_seq_) {
+            held_.push_back(id);
+            continue;
+        }
+        connection.in_held_list = false;
+        connection.hold_until_seq = 0;
+        if (!connection.queued.empty()) {
+            mark_ready(connection);
+        } else if (connection.closing && !connection.close_emitted) {
+            closes_due_.push_back(id);
+        }
+    }
+    resume_stalled();
+    settle_closes();
+}
+
+void Broker::handle_storage_failed() {
+    MEMQ_CHECK(durability_.enabled);
+    ++stats_.storage_failures;
+    storage_failed_ = true;
+    recovery_snapshot_seq_ = 0;
+    log_pending_.clear();  // what the file holds is unknown now: a snapshot will say it all again
+    log_sync_wanted_ = false;
+    // An ack that waits for a write that may be lost is never sent.
+    for (const auto& [id, connection] : connections_) {
+        if (connection->hold_until_seq > synced_seq_ && !abrupt(connection->close_reason)) {
+            ++stats_.storage_closes;
+            begin_close(*connection, CloseReason::storage_failed);
+        }
+    }
+    resume_stalled();  // their sends are refused now, rather than wait
+    settle_closes();
+}
+
+void Broker::resume_stalled() {
+    std::vector<ConnId> stalled;
+    stalled.swap(stalled_);
+    for (const ConnId id : stalled) {
+        const auto found = connections_.find(id);
+        if (found == connections_.end() || !found->second->stalled) continue;
+        Connection& connection = *found->second;
+        std::string input;
+        input.swap(connection.stalled_input);
+        connection.stalled = false;
+        std::string_view rest = input;
+        while (!rest.empty()) {
+            const std::size_t newline = rest.find('\n');
+            MEMQ_CHECK(newline != std::string_view::npos);
+            take_line(connection, rest.substr(0, newline));  // stalls again, or keeps it, as needed
+            settle_closes();  // a "quit" among them: it leaves its topics before the next line
+            rest.remove_prefix(newline + 1);
+        }
+        if (connection.line_too_long_held && !connection.stalled) {
+            connection.line_too_long_held = false;
+            if (!connection.closing) refuse_line_too_long(connection);
+            settle_closes();
+        }
+    }
 }
 
 }  // namespace memq

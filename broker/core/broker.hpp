@@ -50,16 +50,20 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <unordered_map>
 #include <vector>
 
 #include "command_parser.hpp"
+#include "durability.hpp"
 #include "frame.hpp"
 #include "limits.hpp"
 #include "prng.hpp"
 #include "protocol.hpp"
 #include "ring.hpp"
 #include "topic_table.hpp"
+#include "log_format.hpp"
+#include "storage_write.hpp"
 
 namespace memq {
 
@@ -74,8 +78,9 @@ enum class CloseReason : std::uint8_t {
     line_too_long,  // "Line too long" was sent and flushed first
     slow_consumer,  // pending output passed pending_bytes_max; output dropped
     too_many_connections,  // refused on connect: connections_max were open already
+    storage_failed,  // durable topics: a send it was owed an ack for could not be stored; output dropped
 };
-inline constexpr std::size_t kCloseReasonCount = static_cast<std::size_t>(CloseReason::too_many_connections) + 1;
+inline constexpr std::size_t kCloseReasonCount = static_cast<std::size_t>(CloseReason::storage_failed) + 1;
 std::string_view to_string(CloseReason reason);
 
 struct Close {
@@ -97,13 +102,20 @@ struct BrokerStats {
     std::uint64_t topic_too_long_refused = 0;  // commands answered "Topic too long"
     std::uint64_t subscriptions_refused = 0;   // subscribes answered "Too many subscriptions"
     std::uint64_t cache_evictions = 0;      // cached messages evicted to stay within cache_bytes_max
+    // Durable topics only.
+    std::uint64_t storage_refused = 0;      // sends answered "Storage unavailable"
+    std::uint64_t storage_failures = 0;     // handle_storage_failed calls
+    std::uint64_t storage_closes = 0;       // connections closed as storage_failed
+    std::uint64_t sends_stalled = 0;        // sends that waited for a reservation to be synced
+    std::uint64_t compactions = 0;          // snapshots that replace the log
+    std::uint64_t records_recovered = 0;
 };
 
 class Broker {
 public:
     // `incarnation` names this broker's life in hello replies: the shell draws
     // a fresh one at each start unless the topics outlive the process.
-    Broker(const Limits& limits, std::uint64_t seed, std::uint64_t incarnation = 0);
+    Broker(const Limits& limits, std::uint64_t seed, std::uint64_t incarnation = 0, const Durability& durability = {});
 
     void handle_connect(ConnId conn);
     void handle_receive(ConnId conn, std::string_view bytes);
@@ -116,6 +128,39 @@ public:
     // Transmit back this way (drained) allocates no vectors in steady state.
     bool poll_transmit(Transmit& out);
     std::optional<Close> poll_close();
+
+    // Durable topics (Durability::enabled; none of this is called otherwise).
+    //
+    // Recovery, before the first connection: hand every record the log scan
+    // yields to recover(), in order, then call finish_recovery() once (also
+    // for an empty or new log). Returns an error text when the stored state
+    // does not fit the limits (more known or stateful topics than they allow).
+    void recover(const storage::LogRecord& record);
+    std::optional<std::string> finish_recovery();
+    // The next write for the log; at most one is pending at a time in the core
+    // (it holds everything recorded since the last poll). Write them in seq
+    // order; `replace` ones replace the whole log (a snapshot: compaction).
+    // `sync_now` asks for a sync as soon as possible: someone waits for it.
+    bool poll_storage(storage::StorageWrite& out);
+    // Every write up to `seq` is on stable storage.
+    void handle_synced(std::uint64_t seq);
+    // A write or a sync after the last one reported synced failed: what it
+    // held may be lost. Until a snapshot is synced, sends are refused with
+    // "Storage unavailable"; connections owed an ack under SyncPolicy::always
+    // that is not synced are closed (storage_failed). The shell retries with
+    // request_snapshot().
+    void handle_storage_failed();
+    // Queues a snapshot of the whole state as the next write (replace). With
+    // `exact`, each topic is reserved only up to its next index: for a
+    // graceful stop, after which no send is taken, so a restart shows no gap.
+    void request_snapshot(bool exact = false);
+    bool storage_healthy() const { return !storage_failed_; }
+    // For the simulator's checker: every subscriber the core picks for a
+    // "one" message among two or more is appended to `log` (null: none is kept).
+    void log_one_choices(std::vector<ConnId>* log) { one_choices_ = log; }
+    std::uint64_t synced_seq() const { return synced_seq_; }
+    std::size_t log_bytes() const { return log_bytes_; }
+    const Durability& durability() const { return durability_; }
 
     // A full sweep of every invariant; aborts (always, release builds too) on
     // the first that does not hold. O(state): for tests and the simulator.
@@ -165,10 +210,29 @@ private:
         // vector (few, and nothing allocated while empty): the fan-out reads
         // only the fields above.
         std::vector<Replay> replays;
+        // Durable topics: input taken while a send waits for its topic's
+        // reservation to be synced, whole lines with their '\n', not yet processed.
+        std::string stalled_input;
+        bool stalled = false;
+        bool line_too_long_held = false;  // a line past line_bytes_max came after them
+        // SyncPolicy::always: output is held until this write is synced (it
+        // holds the record of a send acknowledged in `queued`); 0: none.
+        std::uint64_t hold_until_seq = 0;
+        bool in_held_list = false;
     };
 
     Connection& connection(ConnId conn);
+    // Feeds lines to process_line, or keeps them while the connection is stalled.
+    void take_line(Connection& sender, std::string_view raw_line);
     bool process_line(Connection& sender, std::string_view raw_line);
+    // Durable topics: whether a send to `topic` at `index` may go on now;
+    // when not, it reserves what the send needs and stalls the sender.
+    bool index_durable(Connection& sender, Topic& topic, std::int64_t index);
+    void reserve(Topic& topic, std::int64_t until);
+    void resume_stalled();
+    void refuse_line_too_long(Connection& receiver);
+    void append_snapshot(std::string& out, bool exact) const;
+    std::size_t live_log_bytes() const;
     void execute(Connection& sender, const CommandRef& command);
     void publish(Connection& sender, const SendRef& send);
     void subscribe(Connection& subscriber, const SubscribeRef& subscribe);
@@ -204,6 +268,7 @@ private:
     void settle_closes();
 
     Limits limits_;
+    Durability durability_;
     std::uint64_t incarnation_;
     Prng prng_;
     FramePool frame_pool_;  // message frames, recycled once the cache and every queue let go; outlives them
@@ -220,6 +285,24 @@ private:
     std::array<Frame, kLineErrorCount> error_frames_;  // one per LineError
     std::size_t admitted_ = 0;  // connections not refused
     BrokerStats stats_;
+
+    // Durable topics. Records go to log_pending_, the write that seq
+    // next_write_seq_ will carry; a snapshot request replaces them all.
+    std::string log_pending_;
+    bool log_sync_wanted_ = false;
+    bool snapshot_wanted_ = false;
+    bool snapshot_exact_ = false;
+    std::uint64_t next_write_seq_ = 1;
+    std::uint64_t synced_seq_ = 0;
+    std::uint64_t recovery_snapshot_seq_ = 0;  // storage failed: the first snapshot polled since (0: none yet)
+    std::size_t last_snapshot_bytes_ = 0;
+    bool storage_failed_ = false;       // until a snapshot written after the failure is synced
+    std::size_t log_bytes_ = 0;         // the log's size once every polled write is written
+    // Reserve records not yet synced, in write order: (seq, topic, until).
+    std::deque<std::tuple<std::uint64_t, Topic*, std::int64_t>> unsynced_reservations_;
+    std::vector<ConnId> stalled_;       // connections stalled on a reservation
+    std::vector<ConnId> held_;          // connections whose output waits for a sync (always)
+    std::vector<ConnId>* one_choices_ = nullptr;
 };
 
 }  // namespace memq

@@ -16,7 +16,9 @@ std::vector<std::int64_t> Topic::cached_indices() const {
 
 Topic& TopicTable::find_or_create(std::string_view name) {
     if (auto found = topics_.find(name); found != topics_.end()) return found->second;
-    return topics_.try_emplace(std::string(name)).first->second;
+    const auto created = topics_.try_emplace(std::string(name)).first;
+    created->second.name = created->first;  // map nodes do not move: the view stays valid
+    return created->second;
 }
 
 Topic* TopicTable::find(std::string_view name) {
@@ -85,6 +87,32 @@ void TopicTable::pop_oldest(Topic& topic) {
     cache.pop_front();
 }
 
+bool TopicTable::remove_cached(Topic& topic, std::int64_t index) {
+    if (!topic.state) return false;
+    Ring<CacheOrder::iterator>& cache = topic.state->cache;
+    std::size_t kept = 0;
+    bool removed = false;
+    for (std::size_t i = 0; i < cache.size(); ++i) {
+        if (cache[i]->message.index == index) {
+            forget(cache[i]);
+            removed = true;
+            continue;
+        }
+        cache[kept++] = cache[i];
+    }
+    cache.resize(kept);
+    release_if_empty(topic);
+    return removed;
+}
+
+bool TopicTable::evict_oldest() {
+    if (order_.empty()) return false;
+    Topic& owner = *order_.front().topic;
+    pop_oldest(owner);
+    release_if_empty(owner);
+    return true;
+}
+
 const CachedMessage* TopicTable::cached_after(const Topic& topic, std::int64_t last_seen, std::int64_t end) const {
     if (!topic.state) return nullptr;
     const Ring<CacheOrder::iterator>& cache = topic.state->cache;
@@ -135,6 +163,8 @@ void TopicTable::check_invariants() const {
     std::unordered_map<const Topic*, std::size_t> seen;  // per topic: its entries met in the global order
     for (const auto& [name, topic] : topics_) {
         MEMQ_CHECK(topic.next_index >= 0);
+        MEMQ_CHECK(topic.name.data() == name.data() && topic.name.size() == name.size());
+        MEMQ_CHECK(0 <= topic.durable_until && topic.durable_until <= topic.reserved_until);
         if (!topic.state) continue;
         ++stateful;
         const TopicState& state = *topic.state;

@@ -71,6 +71,14 @@ struct TopicState {
 struct Topic {
     std::int64_t next_index = 0;
     std::unique_ptr<TopicState> state;  // null: index only
+    std::string_view name;              // the table's key for it: stable while the table lives
+    // Durable topics only (the broker's Durability): indices below
+    // reserved_until are reserved by a record in the log, and those below
+    // durable_until by one that is synced. An index is handed out only below
+    // durable_until, so after a crash the topic goes on past every index that
+    // may have reached a subscriber. Both only grow; durable_until <= reserved_until.
+    std::int64_t reserved_until = 0;
+    std::int64_t durable_until = 0;
 
     std::span<Subscriber* const> subscribers() const {
         return state ? std::span<Subscriber* const>(state->subscribers) : std::span<Subscriber* const>();
@@ -121,6 +129,27 @@ public:
     // replay hands them out at once, so no other replay can take them too.
     template <typename OnTaken>
     void take_one_messages(Topic& topic, std::int64_t last_seen, OnTaken&& on_taken);
+    // Removes the cached message of `topic` with this index, if cached (a
+    // recovered "take" record: a replay handed it out). Returns whether it was.
+    bool remove_cached(Topic& topic, std::int64_t index);
+    // Evicts the globally oldest cached message; false when nothing is cached.
+    bool evict_oldest();
+
+    // Every known topic, in no particular order: on_topic(const Topic&).
+    template <typename OnTopic>
+    void for_each_topic(OnTopic&& on_topic) const {
+        for (const auto& entry : topics_) on_topic(entry.second);
+    }
+    template <typename OnTopic>
+    void for_each_topic(OnTopic&& on_topic) {
+        for (auto& entry : topics_) on_topic(entry.second);
+    }
+    // Every cached message in the global order of caching, oldest first:
+    // on_cached(const Topic&, const CachedMessage&).
+    template <typename OnCached>
+    void for_each_cached(OnCached&& on_cached) const {
+        for (const CacheEntry& entry : order_) on_cached(*entry.topic, entry.message);
+    }
 
     void check_invariants() const;
 

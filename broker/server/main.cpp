@@ -27,6 +27,7 @@
 #include <asio.hpp>
 
 #include "broker.hpp"
+#include "durable_store.hpp"
 #include "log.hpp"
 #include "log_limiter.hpp"
 #include "metrics_server.hpp"
@@ -149,8 +150,28 @@ int run(const memq::ServerOptions& options) {
     // at once (a test, a supervisor) and gets the graceful stop, never the
     // default action. The handler runs only inside io.run(), once all is set up.
     asio::signal_set signals(io, SIGINT, SIGTERM);
-    const std::uint64_t incarnation = random_seed();
-    memq::Broker broker(limits, seed, incarnation);
+    // Durable topics: the data dir is locked and its log read back before
+    // anything listens, so a second memqd on it stops here (exit 2).
+    std::unique_ptr<memq::DurableStore> store;
+    memq::Durability durability;
+    if (!options.data_dir.empty()) {
+        try {
+            store = std::make_unique<memq::DurableStore>(options, log);
+        } catch (const memq::StartError& error) {
+            return usage_error(error.what());
+        }
+        durability.enabled = true;
+        durability.policy = options.fsync;
+    }
+    const std::uint64_t incarnation = store ? store->incarnation(random_seed()) : random_seed();
+    memq::Broker broker(limits, seed, incarnation, durability);
+    if (store) {
+        try {
+            store->recover(broker);
+        } catch (const memq::StartError& error) {
+            return usage_error(error.what());
+        }
+    }
     memq::LogLimiter limits_log(log);
     LimitLogFlusher limits_flusher(io, limits_log);
     const asio::ip::tcp::endpoint requested(address, options.port);
@@ -220,6 +241,7 @@ int run(const memq::ServerOptions& options) {
         server->shutdown(kShutdownFlushTimeout, [&] {
             signals.cancel();
             if (metrics) metrics->stop();
+            if (store) store->stop();  // an exact snapshot, synced: a clean restart shows no gap
         });
     };
     signals.async_wait(on_signal);
@@ -264,6 +286,7 @@ int run(const memq::ServerOptions& options) {
         }
     }
 
+    if (store) store->start(io, broker, *server);
     server->start();
     if (metrics) metrics->start();
     ready = true;

@@ -65,6 +65,7 @@ public:
             return UsageError{"--metrics-bind and --metrics-port-file need --metrics (or --metrics-port)"};
         }
         if (std::optional<UsageError> tls_error = check_tls()) return *tls_error;
+        if (std::optional<UsageError> durability_error = check_durability()) return *durability_error;
         return RunServer{options_};
     }
 
@@ -76,6 +77,12 @@ private:
         if (const std::size_t equals = argument.find('='); equals != std::string_view::npos) {
             name = argument.substr(0, equals);
             inline_value = argument.substr(equals + 1);
+        }
+        if (name == "--salvage") {
+            if (inline_value) return UsageError{"option " + quoted(name) + " takes no value"};
+            options_.salvage = true;
+            durability_option_given_ = true;
+            return std::nullopt;
         }
         if (name == "--help" || name == "-h" || name == "--version") {
             if (inline_value) return UsageError{"option " + quoted(name) + " takes no value"};
@@ -109,6 +116,9 @@ private:
         else if (name == "--tls-key") setter = &Parser::set_tls_key;
         else if (name == "--tls-client-ca") setter = &Parser::set_tls_client_ca;
         else if (name == "--tls-handshake-timeout-ms") setter = &Parser::set_tls_handshake_timeout;
+        else if (name == "--data-dir") setter = &Parser::set_data_dir;
+        else if (name == "--fsync") setter = &Parser::set_fsync;
+        else if (name == "--fsync-interval-ms") setter = &Parser::set_fsync_interval;
         else return UsageError{"unknown option " + quoted(name) + " (see memqd --help)"};
 
         if (!inline_value) {
@@ -337,9 +347,44 @@ private:
         return std::nullopt;
     }
 
+    // ---- Durable topics
+
+    bool set_data_dir(std::string_view value) {
+        if (value.empty()) return fail("invalid --data-dir '': expected a directory");
+        options_.data_dir = std::string(value);
+        return true;
+    }
+
+    bool set_fsync(std::string_view value) {
+        durability_option_given_ = true;
+        if (value == "always") {
+            options_.fsync = SyncPolicy::always;
+        } else if (value == "interval") {
+            options_.fsync = SyncPolicy::interval;
+        } else {
+            return fail("invalid --fsync " + quoted(value) + ": expected always or interval");
+        }
+        return true;
+    }
+
+    bool set_fsync_interval(std::string_view value) {
+        durability_option_given_ = true;
+        const auto milliseconds = positive("--fsync-interval-ms", value);
+        if (milliseconds) options_.fsync_interval_ms = *milliseconds;
+        return milliseconds.has_value();
+    }
+
+    std::optional<UsageError> check_durability() const {
+        if (options_.data_dir.empty() && durability_option_given_) {
+            return UsageError{"--fsync, --fsync-interval-ms and --salvage need --data-dir"};
+        }
+        return std::nullopt;
+    }
+
     std::span<const std::string_view> arguments_;
     bool metrics_given_ = false;
     bool metrics_port_given_ = false;
+    bool durability_option_given_ = false;  // --fsync, --fsync-interval-ms or --salvage
     bool tls_option_given_ = false;  // a --tls-* option other than --tls-port
     bool metrics_bind_given_ = false;
     std::size_t next_ = 0;
@@ -401,6 +446,15 @@ std::string usage_text() {
            "                           (mutual TLS); others are refused at the handshake\n"
            "  --tls-handshake-timeout-ms N  a TLS handshake not done within N ms is closed\n"
            "                           (default 10000)\n"
+           "  --data-dir DIR           durable topics: keep every index and cached message in DIR\n"
+           "                           across restarts and crashes (default: none, all in memory)\n"
+           "  --fsync always|interval  with --data-dir: always acks a send once its message is on\n"
+           "                           stable storage; interval (the default) syncs every\n"
+           "                           --fsync-interval-ms and may lose that much after a crash,\n"
+           "                           but never hands out an index twice\n"
+           "  --fsync-interval-ms N    the interval policy's sync period (default 1000)\n"
+           "  --salvage                with --data-dir: start even if a record inside the log is\n"
+           "                           corrupt, keeping every good record (see docs/operations.md)\n"
            "  -h, --help               print this help and exit\n"
            "  --version                print the version and exit\n"
            "\n"

@@ -13,6 +13,7 @@
 #include <string_view>
 #include <variant>
 
+#include "durability.hpp"
 #include "limits.hpp"
 #include "log.hpp"
 
@@ -39,6 +40,11 @@ struct ServerOptions {
     std::string tls_key_file;               // required with tls_port
     std::string tls_client_ca_file;         // empty: no client certificates (no mTLS)
     std::uint64_t tls_handshake_timeout_ms = 10000;
+    // Durable topics: none unless data_dir is given (docs/operations.md, "Durable topics").
+    std::string data_dir;
+    SyncPolicy fsync = SyncPolicy::interval;
+    std::uint64_t fsync_interval_ms = 1000;
+    bool salvage = false;  // start from a log with a corrupt record inside, keeping every good record
 };
 
 struct RunServer {

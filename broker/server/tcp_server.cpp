@@ -529,9 +529,17 @@ void TcpServer::drain() {
             transmit_.frames.clear();  // empty already, unless the session was closing
             busy = true;
         }
+        // Durable topics: the log's writes go to the writer as they come (it
+        // never blocks this thread), before the next turn's input is read.
+        while (storage_sink_ && broker_.poll_storage(storage_write_)) {
+            storage_sink_(std::move(storage_write_));
+            storage_write_ = {};
+        }
     }
     log_core_limit_hits();
 }
+
+void TcpServer::pump() { drain(); }
 
 // Called from drain() only. Writing here, synchronously, is safe: the core
 // calls nothing back, and whatever handle_written or a finalize makes due
@@ -611,6 +619,10 @@ void TcpServer::apply(const Close& close) {
         case CloseReason::too_many_connections:
             limits_log_.hit(LimitEvent::too_many_connections, 1, "refusing connection ", session->id, " from ",
                             session->peer, ": too many connections (max_connections=", limits.connections_max, ")");
+            break;
+        case CloseReason::storage_failed:
+            log_.warn("closing connection ", session->id, " from ", session->peer,
+                      ": storage failed before its send was stored, so it is not acknowledged");
             break;
     }
     begin_graceful_close(session);

@@ -94,6 +94,12 @@ public:
     void shutdown(std::chrono::milliseconds flush_timeout, std::function<void()> on_stopped);
 
     std::size_t connection_count() const { return sessions_.size(); }
+
+    // Durable topics: every StorageWrite of the core goes to `sink`, in order.
+    void set_storage_sink(std::function<void(storage::StorageWrite&&)> sink) { storage_sink_ = std::move(sink); }
+    // Hands the core's pending output (Closes, Transmits, StorageWrites) on,
+    // after a handle_* call made from outside the server (storage completions).
+    void pump();
     // The core's pending bytes (Broker::pending_bytes) over the open connections: their sum and the largest.
     std::pair<std::size_t, std::size_t> pending_output() const;
 
@@ -173,6 +179,8 @@ private:
     std::unordered_map<ConnId, SessionPtr> sessions_;
     std::vector<char> read_buffer_;  // shared: every read completes before the next starts
     Transmit transmit_;              // drain()'s, reused (see drain)
+    std::function<void(storage::StorageWrite&&)> storage_sink_;
+    storage::StorageWrite storage_write_;
     std::vector<char> gather_buffer_;  // shared by every write: small frames copied together
     DurationHistogram* turns_ = nullptr;  // time_turns()
     ConnId next_id_ = 1;

@@ -31,6 +31,7 @@ std::string_view reason_text(LineError error) {
         case LineError::topic_too_long: return "Topic too long";
         case LineError::too_many_subscriptions: return "Too many subscriptions";
         case LineError::too_many_topics: return "Too many topics";
+        case LineError::storage_unavailable: return "Storage unavailable";
     }
     return "Internal exception";
 }

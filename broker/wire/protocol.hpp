@@ -58,9 +58,10 @@ enum class LineError : std::uint8_t {
     topic_too_long,          // "Topic too long" (topic_bytes_max)
     too_many_subscriptions,  // "Too many subscriptions" (subscriptions_max)
     too_many_topics,         // "Too many topics" (topics_max or indexed_topics_max)
+    storage_unavailable,     // "Storage unavailable": a durable broker cannot write its log (sends only)
 };
 // Derived from the last enumerator: a new reason goes before this line's anchor.
-inline constexpr std::size_t kLineErrorCount = static_cast<std::size_t>(LineError::too_many_topics) + 1;
+inline constexpr std::size_t kLineErrorCount = static_cast<std::size_t>(LineError::storage_unavailable) + 1;
 
 using Command = std::variant<Subscribe, Unsubscribe, Send, Quit, Hello>;
 using ParseResult = std::variant<Command, LineError>;

@@ -63,6 +63,7 @@ std::string describe(LineError error) {
         case LineError::topic_too_long: return "error topic_too_long";
         case LineError::too_many_subscriptions: return "error too_many_subscriptions";
         case LineError::too_many_topics: return "error too_many_topics";
+        case LineError::storage_unavailable: return "error storage_unavailable";
     }
     return "error ?";
 }

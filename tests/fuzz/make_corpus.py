@@ -210,8 +210,65 @@ CORE = {
 }
 
 
+# --------------------------------------------------------------- fuzz_log_scan
+# Log files in the layout of broker/storage/log_format.hpp, written here from
+# that description: whole logs, a torn tail, a corrupt middle, a bad header.
+def crc32c(data):
+    crc = 0xFFFFFFFF
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0x82F63B78 if crc & 1 else crc >> 1
+    return crc ^ 0xFFFFFFFF
+
+
+def log_header(incarnation=42, version=1):
+    first = b"memqlog\n" + struct.pack("<IQ", version, incarnation)
+    return first + struct.pack("<I", crc32c(first))
+
+
+def log_record(body):
+    checksummed = struct.pack("<I", len(body)) + body
+    return struct.pack("<I", crc32c(checksummed)) + checksummed
+
+
+def log_message(topic, index, delivery, frame):
+    topic, frame = b(topic), b(frame)
+    return log_record(b"\x01" + struct.pack("<I", len(topic)) + topic + struct.pack("<qBI", index, delivery, len(frame)) + frame)
+
+
+def log_indexed(kind, topic, index):
+    topic = b(topic)
+    return log_record(bytes([kind]) + struct.pack("<I", len(topic)) + topic + struct.pack("<q", index))
+
+
+LOG_RECORDS = [
+    log_indexed(3, "orders", 1024),
+    log_message("orders", 0, 0, '{"type": "message", "topic": "orders", "msg": "a", "index": 0}\n'),
+    log_message("jobs", 7, 1, '{"type": "message", "topic": "jobs", "msg": 1, "index": 7}\n'),
+    log_indexed(2, "jobs", 7),
+    log_message("", 3, 0, ""),
+]
+LOG_WHOLE = log_header() + b"".join(LOG_RECORDS)
+LOG_FLIPPED = bytearray(LOG_WHOLE)
+LOG_FLIPPED[len(log_header()) + len(LOG_RECORDS[0]) + 9] ^= 0x04
+
+LOG_SCAN = {
+    "empty": b"",
+    "header_only": log_header(),
+    "whole": LOG_WHOLE,
+    "torn_tail": LOG_WHOLE[:-5],
+    "zero_tail": LOG_WHOLE + bytes(64),
+    "corrupt_middle": bytes(LOG_FLIPPED),
+    "garbage_between": log_header() + LOG_RECORDS[0] + b"garbage!" + b"".join(LOG_RECORDS[1:]),
+    "bad_kind": log_header() + log_indexed(9, "t", 1) + LOG_RECORDS[0],
+    "truncated_header": log_header()[:10],
+    "version_2": log_header(version=2) + LOG_RECORDS[0],
+}
+
+
 def main():
-    for target, seeds in (("fuzz_codec", CODEC), ("fuzz_core", CORE)):
+    for target, seeds in (("fuzz_codec", CODEC), ("fuzz_core", CORE), ("fuzz_log_scan", LOG_SCAN)):
         directory = CORPUS / target
         shutil.rmtree(directory, ignore_errors=True)
         directory.mkdir(parents=True)

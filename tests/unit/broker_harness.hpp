@@ -95,6 +95,42 @@ public:
         broker_.check_invariants();
     }
 
+    // A broker with durable topics, recovered from `log` (the bytes of a
+    // memq.log; empty: a new data dir). Its writes are collected by pump()
+    // and become the harness's log as they are synced (sync()).
+    BrokerHarness(const memq::Limits& limits, const memq::Durability& durability, std::string_view log = {},
+                  std::uint64_t incarnation = 7)
+        : broker_(limits, 1, recovered_incarnation(log, incarnation), durability), synced_log_(log) {
+        const memq::storage::ScanResult scan = memq::storage::scan_log(
+            log, memq::storage::ScanMode::strict, [&](const memq::storage::LogRecord& record) { broker_.recover(record); });
+        EXPECT_TRUE(scan.header_accepted());
+        if (const std::optional<std::string> problem = broker_.finish_recovery()) ADD_FAILURE() << *problem;
+        pump();
+    }
+
+    // Durable topics: every write polled and not yet synced, in order.
+    std::vector<memq::storage::StorageWrite>& unsynced() { return unsynced_; }
+    // Syncs every polled write (what a crash keeps from now on).
+    void sync() {
+        for (const memq::storage::StorageWrite& write : unsynced_) apply(write, synced_log_);
+        if (!unsynced_.empty()) broker_.handle_synced(unsynced_.back().seq);
+        unsynced_.clear();
+        pump();
+    }
+    void fail_storage() {
+        unsynced_.clear();
+        broker_.handle_storage_failed();
+        pump();
+    }
+    // The log as a crash now would leave it: what was synced.
+    const std::string& synced_log() const { return synced_log_; }
+    // The log if every polled write were synced.
+    std::string written_log() const {
+        std::string log = synced_log_;
+        for (const memq::storage::StorageWrite& write : unsynced_) apply(write, log);
+        return log;
+    }
+
     memq::Broker& broker() { return broker_; }
 
     void connect(ConnId conn) {
@@ -272,13 +308,30 @@ private:
                 on_transmit(*transmit);
                 progress = true;
             }
+            memq::storage::StorageWrite write;
+            while (broker_.poll_storage(write)) {
+                unsynced_.push_back(std::move(write));
+                write = {};
+                progress = true;
+            }
             broker_.check_invariants();
             if (!progress) return;
         }
     }
 
+    static std::uint64_t recovered_incarnation(std::string_view log, std::uint64_t otherwise) {
+        std::uint64_t incarnation = 0;
+        return memq::storage::read_header(log, incarnation) == memq::storage::HeaderStatus::ok ? incarnation : otherwise;
+    }
+    static void apply(const memq::storage::StorageWrite& write, std::string& log) {
+        if (write.replace) log.clear();
+        log += write.bytes;
+    }
+
     memq::Broker broker_;
     std::map<ConnId, Peer> peers_;
+    std::string synced_log_;
+    std::vector<memq::storage::StorageWrite> unsynced_;
 };
 
 }  // namespace memq_test

@@ -41,6 +41,7 @@ std::string describe(const memq::ParseResult& result) {
             case LineError::topic_too_long: return "error:topic_too_long";
             case LineError::too_many_subscriptions: return "error:too_many_subscriptions";
             case LineError::too_many_topics: return "error:too_many_topics";
+            case LineError::storage_unavailable: return "error:storage_unavailable";
         }
         return "error:?";
     }
@@ -107,12 +108,14 @@ TEST(ReasonText, each_error_has_its_exact_reason) {
     EXPECT_EQ(memq::reason_text(LineError::topic_too_long), "Topic too long");
     EXPECT_EQ(memq::reason_text(LineError::too_many_subscriptions), "Too many subscriptions");
     EXPECT_EQ(memq::reason_text(LineError::too_many_topics), "Too many topics");
+    EXPECT_EQ(memq::reason_text(LineError::storage_unavailable), "Storage unavailable");
 }
 
 TEST(EncodeError, is_a_failure_object_with_the_reason_ending_in_crlf) {
     for (const LineError error : {LineError::bad_utf8, LineError::bad_json, LineError::malformed,
                                   LineError::line_too_long, LineError::internal, LineError::topic_too_long,
-                                  LineError::too_many_subscriptions, LineError::too_many_topics}) {
+                                  LineError::too_many_subscriptions, LineError::too_many_topics,
+                                  LineError::storage_unavailable}) {
         const std::string frame = memq::encode_error(error);
         ASSERT_GE(frame.size(), 2u);
         EXPECT_EQ(frame.substr(frame.size() - 2), "\r\n");

@@ -1,0 +1,44 @@
+// durability.hpp — what a broker with durable topics promises, as the core sees it.
+//
+// The core stays IO-free: it decides what must be stored and hands it out as
+// StorageWrites (poll_storage); the shell or the simulator writes and syncs
+// them and reports back (handle_synced, handle_storage_failed). The policy
+// below is all the core needs to know; when to sync without being asked (the
+// interval) is the shell's business. docs/architecture.md, "Durable topics",
+// has the design and its invariants.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "limits.hpp"
+
+namespace memq {
+
+enum class SyncPolicy : std::uint8_t {
+    // A send whose message is stored is acknowledged only once its record is
+    // synced (group commit: one sync covers every record written before it).
+    always,
+    // Sends are acknowledged at once; the shell syncs every interval, so a
+    // crash may lose the last interval's messages. Indices are still never
+    // handed out twice: they are reserved durably ahead of use.
+    interval,
+};
+
+struct Durability {
+    bool enabled = false;  // off: the in-memory broker, with no storage output at all
+    SyncPolicy policy = SyncPolicy::interval;
+    // Indices one reserve record sets aside for a topic. A new reservation is
+    // written when a topic has used half of its last one, so a send waits for
+    // a sync only on a topic's first send, or when it outruns the syncs.
+    // After a crash a topic goes on from its last reservation: the unused
+    // part shows to resuming subscribers as a gap, never as a repeat.
+    std::int64_t index_reserve_ahead = 4096;
+    // The log is rewritten from the live state (compacted) once it is larger
+    // than both compaction_floor_bytes and compaction_factor times the live
+    // state's size (cached messages' records plus one reserve record a topic).
+    std::size_t compaction_floor_bytes = 64 * kMiB;
+    std::size_t compaction_factor = 2;
+};
+
+}  // namespace memq

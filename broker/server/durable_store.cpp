@@ -1,0 +1,118 @@
+// durable_store.cpp — the data dir at start, and the core's log while running (see durable_store.hpp).
+#include "durable_store.hpp"
+
+#include <utility>
+
+#include "log_format.hpp"
+
+namespace memq {
+
+DurableStore::DurableStore(const ServerOptions& options, const Logger& log) : log_(log), options_(options) {
+    try {
+        directory_ = std::make_unique<DataDir>(options.data_dir);
+        bytes_ = directory_->read_log();
+    } catch (const DataDirError& error) {
+        throw StartError(error.what());
+    }
+    scan_ = storage::scan_log(bytes_, storage::ScanMode::strict, [](const storage::LogRecord&) {});
+    if (!scan_.header_accepted()) {
+        throw StartError("the log " + directory_->log_path() + " is not a memq log or is damaged at its start (" +
+                         storage::to_string(scan_.header) + "); memqd does not start on it");
+    }
+    if (scan_.damage == storage::Damage::corrupt_middle) {
+        if (!options.salvage) {
+            throw StartError("the log " + directory_->log_path() + " has a corrupt record at byte " +
+                             std::to_string(scan_.damage_offset) +
+                             ", followed by good ones; memqd does not start on it. Back the data dir up, then "
+                             "start with --salvage to keep every good record (docs/operations.md, \"Salvage\")");
+        }
+        salvaged_ = true;
+    }
+}
+
+DurableStore::~DurableStore() { stop(); }
+
+std::uint64_t DurableStore::incarnation(std::uint64_t fresh) const {
+    if (salvaged_ || scan_.header != storage::HeaderStatus::ok) return fresh;
+    return scan_.incarnation;
+}
+
+void DurableStore::recover(Broker& broker) {
+    const auto started = std::chrono::steady_clock::now();
+    const storage::ScanMode mode = salvaged_ ? storage::ScanMode::salvage : storage::ScanMode::strict;
+    const storage::ScanResult scan =
+        storage::scan_log(bytes_, mode, [&](const storage::LogRecord& record) { broker.recover(record); });
+    if (const std::optional<std::string> problem = broker.finish_recovery()) throw StartError(*problem);
+    if (scan.damage == storage::Damage::torn_tail) {
+        log_.warn("data dir ", options_.data_dir, ": cut a torn tail of ", bytes_.size() - scan.good_bytes,
+                  " bytes at byte ", scan.good_bytes, " (a write a crash cut short)");
+        try {
+            directory_->cut_log(scan.good_bytes);
+        } catch (const DataDirError& error) {
+            throw StartError(error.what());
+        }
+    }
+    if (salvaged_) {
+        log_.warn("data dir ", options_.data_dir, ": salvaged: skipped ", scan.skipped_regions,
+                  " corrupt region(s), ", scan.skipped_bytes, " bytes; kept ", scan.records,
+                  " good records; resuming clients get a Reset (a new incarnation)");
+    }
+    const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+    log_.info("data dir ", options_.data_dir, ": recovered ", broker.topics().size(), " topics and ",
+              broker.topics().cached_messages(), " cached messages (", scan.records, " records, ", bytes_.size(),
+              " bytes) in ", took.count(), " ms");
+    std::string().swap(bytes_);
+}
+
+void DurableStore::start(asio::io_context& io, Broker& broker, TcpServer& server) {
+    broker_ = &broker;
+    server_ = &server;
+    LogWriterOptions writer_options;
+    writer_options.sync_interval = std::chrono::milliseconds(options_.fsync_interval_ms);
+    writer_ = std::make_unique<LogWriter>(
+        io, *directory_, writer_options,
+        [this](std::uint64_t synced) {
+            const bool was_failed = !broker_->storage_healthy();
+            broker_->handle_synced(synced);
+            if (was_failed && broker_->storage_healthy()) log_.info("storage writable again: sends are taken");
+            server_->pump();
+        },
+        [this](std::uint64_t first_unsure, std::error_code error, const std::string& what) {
+            log_.error("storage failed (", what, ": ", error.message(), "; writes from ", first_unsure,
+                       " on may be lost): sends are refused with \"Storage unavailable\" until a write succeeds");
+            broker_->handle_storage_failed();
+            server_->pump();
+        });
+    server.set_storage_sink([this](storage::StorageWrite&& write) { writer_->submit(std::move(write)); });
+    retry_timer_ = std::make_unique<asio::steady_timer>(io);
+    arm_retry();
+    server.pump();  // the first write: the snapshot that replaces the log
+}
+
+void DurableStore::arm_retry() {
+    retry_timer_->expires_after(kStorageRetryInterval);
+    retry_timer_->async_wait([this](const asio::error_code& error) {
+        if (error || stopped_) return;
+        if (!broker_->storage_healthy()) {
+            broker_->request_snapshot();
+            server_->pump();
+        }
+        arm_retry();
+    });
+}
+
+void DurableStore::stop() {
+    if (stopped_ || writer_ == nullptr) return;
+    stopped_ = true;
+    retry_timer_->cancel();
+    if (broker_->storage_healthy()) {
+        broker_->request_snapshot(true);
+        server_->pump();
+    }
+    writer_->stop();
+    const LogWriterStats stats = writer_->stats();
+    log_.info("data dir ", options_.data_dir, ": ", stats.writes, " writes, ", stats.syncs, " syncs, ",
+              stats.failures, " failures; synced through write ", stats.synced_seq);
+}
+
+}  // namespace memq

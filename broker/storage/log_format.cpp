@@ -1,0 +1,295 @@
+// log_format.cpp — owns the encoders, the record decoder and the scanner of
+// memq's on-disk log (the format is described in log_format.hpp).
+#include "log_format.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <stdexcept>
+
+#include "crc32c.hpp"
+
+namespace memq::storage {
+namespace {
+
+// Sizes of the fields after the kind byte.
+constexpr std::size_t kLengthBytes = 4;
+constexpr std::size_t kIndexBytes = 8;
+constexpr std::size_t kDeliveryBytes = 1;
+constexpr std::size_t kKindBytes = 1;
+constexpr std::size_t kHeaderChecksummedBytes = 20;
+
+void put_u32(std::string& out, std::uint32_t value) {
+    char bytes[4];
+    for (int i = 0; i < 4; ++i) bytes[i] = static_cast<char>((value >> (8 * i)) & 0xFFu);
+    out.append(bytes, sizeof bytes);
+}
+
+void put_u64(std::string& out, std::uint64_t value) {
+    char bytes[8];
+    for (int i = 0; i < 8; ++i) bytes[i] = static_cast<char>((value >> (8 * i)) & 0xFFu);
+    out.append(bytes, sizeof bytes);
+}
+
+std::uint32_t get_u32(const char* at) {
+    std::uint32_t value = 0;
+    for (int i = 3; i >= 0; --i) value = (value << 8) | static_cast<unsigned char>(at[i]);
+    return value;
+}
+
+std::uint64_t get_u64(const char* at) {
+    std::uint64_t value = 0;
+    for (int i = 7; i >= 0; --i) value = (value << 8) | static_cast<unsigned char>(at[i]);
+    return value;
+}
+
+std::size_t topic_body_bytes(std::size_t topic_bytes) { return kKindBytes + kLengthBytes + topic_bytes + kIndexBytes; }
+
+std::size_t message_body_bytes(std::size_t topic_bytes, std::size_t frame_bytes) {
+    return topic_body_bytes(topic_bytes) + kDeliveryBytes + kLengthBytes + frame_bytes;
+}
+
+void check_index(std::int64_t index) {
+    if (index < 0) throw std::invalid_argument("memq log: a record's index must not be negative");
+}
+
+void check_body(std::size_t body_bytes) {
+    if (body_bytes > kRecordBodyBytesMax) throw std::length_error("memq log: record body past kRecordBodyBytesMax");
+}
+
+// Writes the prefix with a zero crc, then the body; seal() fills the crc.
+std::size_t begin_record(std::string& out, std::size_t body_bytes, RecordKind kind, std::string_view topic) {
+    const std::size_t start = out.size();
+    put_u32(out, 0);
+    put_u32(out, static_cast<std::uint32_t>(body_bytes));
+    out.push_back(static_cast<char>(kind));
+    put_u32(out, static_cast<std::uint32_t>(topic.size()));
+    out.append(topic);
+    return start;
+}
+
+void seal(std::string& out, std::size_t start) {
+    const std::uint32_t crc = crc32c(0, out.data() + start + 4, out.size() - start - 4);
+    for (int i = 0; i < 4; ++i) out[start + i] = static_cast<char>((crc >> (8 * i)) & 0xFFu);
+}
+
+void append_indexed(std::string& out, RecordKind kind, std::string_view topic, std::int64_t index) {
+    check_index(index);
+    const std::size_t body = topic_body_bytes(topic.size());
+    check_body(body);
+    out.reserve(out.size() + kRecordPrefixBytes + body);
+    const std::size_t start = begin_record(out, body, kind, topic);
+    put_u64(out, static_cast<std::uint64_t>(index));
+    seal(out, start);
+}
+
+// The structure of a body (kind, lengths adding up, index, delivery), without
+// its crc: O(1), the resync search's first filter.
+bool parse_body(std::string_view body, LogRecord& record) {
+    if (body.size() < kRecordBodyBytesMin) return false;
+    const auto kind = static_cast<unsigned char>(body[0]);
+    if (kind < 1 || kind > 3) return false;
+    const std::uint64_t topic_bytes = get_u32(body.data() + kKindBytes);
+    std::size_t at = kKindBytes + kLengthBytes;
+    if (topic_bytes > body.size() - at || body.size() - at - topic_bytes < kIndexBytes) return false;
+    const std::string_view topic = body.substr(at, topic_bytes);
+    at += topic_bytes;
+    const auto index = static_cast<std::int64_t>(get_u64(body.data() + at));
+    if (index < 0) return false;
+    at += kIndexBytes;
+    Delivery delivery = Delivery::all;
+    std::string_view frame;
+    if (kind == static_cast<unsigned char>(RecordKind::message)) {
+        if (body.size() - at < kDeliveryBytes + kLengthBytes) return false;
+        const auto delivery_byte = static_cast<unsigned char>(body[at]);
+        if (delivery_byte > 1) return false;
+        delivery = delivery_byte == 0 ? Delivery::all : Delivery::one;
+        at += kDeliveryBytes;
+        const std::uint64_t frame_bytes = get_u32(body.data() + at);
+        at += kLengthBytes;
+        if (frame_bytes != body.size() - at) return false;
+        frame = body.substr(at);
+    } else if (at != body.size()) {
+        return false;
+    }
+    record = LogRecord{static_cast<RecordKind>(kind), topic, index, delivery, frame};
+    return true;
+}
+
+// The crc budget of one resync search.
+struct ChecksumBudget {
+    std::size_t bytes_left;
+    bool exhausted = false;
+};
+
+bool decode_at(std::string_view bytes, DecodedRecord& decoded, std::size_t body_bytes_max,
+               ChecksumBudget* budget) {
+    if (bytes.size() < kRecordPrefixBytes) return false;
+    const std::uint64_t body_length = get_u32(bytes.data() + 4);
+    if (!record_body_length_in_range(body_length, body_bytes_max)) return false;
+    if (body_length > bytes.size() - kRecordPrefixBytes) return false;
+    LogRecord record;
+    if (!parse_body(bytes.substr(kRecordPrefixBytes, body_length), record)) return false;
+    const std::size_t checksummed = 4 + body_length;
+    if (budget != nullptr) {
+        if (checksummed > budget->bytes_left) {
+            budget->exhausted = true;
+            return false;
+        }
+        budget->bytes_left -= checksummed;
+    }
+    if (crc32c(0, bytes.data() + 4, checksummed) != get_u32(bytes.data())) return false;
+    decoded.record = record;
+    decoded.bytes = kRecordPrefixBytes + body_length;
+    return true;
+}
+
+enum class Resync : std::uint8_t { found, none, gave_up };
+
+// The first offset after bad_offset where a good record starts.
+Resync find_next_good(std::string_view file, std::size_t bad_offset, std::size_t body_bytes_max,
+                      std::size_t& found) {
+    const std::size_t after = file.size() - bad_offset;
+    ChecksumBudget budget{after * kResyncChecksumFactor + kResyncChecksumSlackBytes};
+    DecodedRecord decoded;
+    for (std::size_t offset = bad_offset + 1; offset + kRecordPrefixBytes + kRecordBodyBytesMin <= file.size();
+         ++offset) {
+        if (decode_at(file.substr(offset), decoded, body_bytes_max, &budget)) {
+            found = offset;
+            return Resync::found;
+        }
+        if (budget.exhausted) return Resync::gave_up;
+    }
+    return Resync::none;
+}
+
+}  // namespace
+
+void append_header(std::string& out, std::uint64_t incarnation) {
+    const std::size_t start = out.size();
+    out.reserve(start + kHeaderBytes);
+    out.append(kLogMagic);
+    put_u32(out, kLogVersion);
+    put_u64(out, incarnation);
+    put_u32(out, crc32c(0, out.data() + start, kHeaderChecksummedBytes));
+}
+
+std::size_t message_record_bytes(std::size_t topic_bytes, std::size_t frame_bytes) {
+    return kRecordPrefixBytes + message_body_bytes(topic_bytes, frame_bytes);
+}
+
+std::size_t take_record_bytes(std::size_t topic_bytes) { return kRecordPrefixBytes + topic_body_bytes(topic_bytes); }
+
+std::size_t reserve_record_bytes(std::size_t topic_bytes) { return kRecordPrefixBytes + topic_body_bytes(topic_bytes); }
+
+void append_message(std::string& out, std::string_view topic, std::int64_t index, Delivery delivery,
+                    std::string_view frame) {
+    check_index(index);
+    const std::size_t body = message_body_bytes(topic.size(), frame.size());
+    check_body(body);
+    out.reserve(out.size() + kRecordPrefixBytes + body);
+    const std::size_t start = begin_record(out, body, RecordKind::message, topic);
+    put_u64(out, static_cast<std::uint64_t>(index));
+    out.push_back(delivery == Delivery::one ? '\1' : '\0');
+    put_u32(out, static_cast<std::uint32_t>(frame.size()));
+    out.append(frame);
+    seal(out, start);
+}
+
+void append_take(std::string& out, std::string_view topic, std::int64_t index) {
+    append_indexed(out, RecordKind::take, topic, index);
+}
+
+void append_reserve(std::string& out, std::string_view topic, std::int64_t next_index) {
+    append_indexed(out, RecordKind::reserve, topic, next_index);
+}
+
+void append_record(std::string& out, const LogRecord& record) {
+    switch (record.kind) {
+        case RecordKind::message: append_message(out, record.topic, record.index, record.delivery, record.frame); return;
+        case RecordKind::take: append_take(out, record.topic, record.index); return;
+        case RecordKind::reserve: append_reserve(out, record.topic, record.index); return;
+    }
+    throw std::invalid_argument("memq log: unknown record kind");
+}
+
+bool decode_record(std::string_view bytes, DecodedRecord& decoded, std::size_t body_bytes_max) {
+    return decode_at(bytes, decoded, std::min(body_bytes_max, kRecordBodyBytesMax), nullptr);
+}
+
+HeaderStatus read_header(std::string_view file, std::uint64_t& incarnation) {
+    if (file.empty()) return HeaderStatus::missing;
+    if (file.size() < kHeaderBytes) return HeaderStatus::truncated;
+    if (file.substr(0, kLogMagic.size()) != kLogMagic) return HeaderStatus::bad_magic;
+    if (get_u32(file.data() + kHeaderChecksummedBytes) != crc32c(0, file.data(), kHeaderChecksummedBytes)) {
+        return HeaderStatus::bad_checksum;
+    }
+    // After the checksum: a version that reads wrong because of a flipped bit
+    // is corruption; a checksummed unknown version is a newer format.
+    if (get_u32(file.data() + kLogMagic.size()) != kLogVersion) return HeaderStatus::bad_version;
+    incarnation = get_u64(file.data() + kLogMagic.size() + 4);
+    return HeaderStatus::ok;
+}
+
+const char* to_string(HeaderStatus status) {
+    switch (status) {
+        case HeaderStatus::ok: return "ok";
+        case HeaderStatus::missing: return "missing";
+        case HeaderStatus::truncated: return "truncated header";
+        case HeaderStatus::bad_magic: return "not a memq log (bad magic)";
+        case HeaderStatus::bad_version: return "unknown log version";
+        case HeaderStatus::bad_checksum: return "header checksum mismatch";
+    }
+    return "unknown header status";
+}
+
+const char* to_string(Damage damage) {
+    switch (damage) {
+        case Damage::none: return "none";
+        case Damage::torn_tail: return "torn tail";
+        case Damage::corrupt_middle: return "corrupt record in the middle";
+    }
+    return "unknown damage";
+}
+
+ScanResult scan_log_visiting(std::string_view file, ScanMode mode, RecordVisitor visitor,
+                             std::size_t body_bytes_max) {
+    body_bytes_max = std::min(body_bytes_max, kRecordBodyBytesMax);
+    ScanResult result;
+    result.header = read_header(file, result.incarnation);
+    if (result.header != HeaderStatus::ok) return result;
+    std::size_t offset = kHeaderBytes;
+    bool in_prefix = true;
+    DecodedRecord decoded;
+    while (offset < file.size()) {
+        if (decode_at(file.substr(offset), decoded, body_bytes_max, nullptr)) {
+            visitor.visit(visitor.context, decoded.record);
+            ++result.records;
+            offset += decoded.bytes;
+            continue;
+        }
+        if (in_prefix) {
+            result.good_bytes = offset;
+            result.damage_offset = offset;
+            in_prefix = false;
+        }
+        std::size_t next = 0;
+        const Resync resync = find_next_good(file, offset, body_bytes_max, next);
+        if (resync == Resync::none) {
+            if (result.damage == Damage::none) result.damage = Damage::torn_tail;
+            return result;
+        }
+        result.damage = Damage::corrupt_middle;
+        if (mode == ScanMode::strict) return result;
+        ++result.skipped_regions;
+        if (resync == Resync::gave_up) {
+            result.skipped_bytes += file.size() - offset;
+            return result;
+        }
+        result.skipped_bytes += next - offset;
+        offset = next;
+    }
+    if (in_prefix) result.good_bytes = offset;
+    return result;
+}
+
+}  // namespace memq::storage

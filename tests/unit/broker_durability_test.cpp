@@ -1,0 +1,357 @@
+// broker_durability_test.cpp — specifications of the core's durable topics:
+// what it writes, what waits for a sync, what recovery gives back, and what a
+// failing disk does (broker.hpp "Durable topics", durability.hpp).
+#include <gtest/gtest.h>
+
+#include "broker_harness.hpp"
+
+namespace memq_test {
+namespace {
+
+using memq::CloseReason;
+using memq::Durability;
+using memq::Limits;
+using memq::SyncPolicy;
+
+Durability durable(SyncPolicy policy = SyncPolicy::interval) {
+    Durability durability;
+    durability.enabled = true;
+    durability.policy = policy;
+    durability.index_reserve_ahead = 8;
+    return durability;
+}
+
+std::string quit_line() { return "quit\n"; }
+
+// A harness on a new data dir whose first snapshot is synced.
+struct Fresh : BrokerHarness {
+    explicit Fresh(const Limits& limits = {}, const Durability& durability = durable()) : BrokerHarness(limits, durability) {
+        sync();
+    }
+};
+
+TEST(DurableBroker, in_memory_broker_writes_nothing) {
+    BrokerHarness h;
+    h.connect(1);
+    h.receive(1, send_line("t", "m"));
+    memq::storage::StorageWrite write;
+    EXPECT_FALSE(h.broker().poll_storage(write));
+    EXPECT_EQ(h.take(1), std::vector<json>{ack()});
+}
+
+TEST(DurableBroker, first_write_of_a_new_data_dir_is_a_snapshot_with_the_header) {
+    BrokerHarness h(Limits{}, durable(), {}, 42);
+    ASSERT_EQ(h.unsynced().size(), 1u);
+    EXPECT_TRUE(h.unsynced()[0].replace);
+    std::uint64_t incarnation = 0;
+    EXPECT_EQ(memq::storage::read_header(h.unsynced()[0].bytes, incarnation), memq::storage::HeaderStatus::ok);
+    EXPECT_EQ(incarnation, 42u);
+}
+
+TEST(DurableBroker, first_send_to_a_topic_waits_until_its_reservation_is_synced) {
+    Fresh h;
+    h.connect(1);
+    h.connect(2);
+    h.receive(2, subscribe_line("t"));
+    EXPECT_EQ(h.take(2), std::vector<json>{ack()});
+    h.receive(1, send_line("t", "m"));
+    EXPECT_TRUE(h.take(1).empty());
+    EXPECT_TRUE(h.take(2).empty());
+    ASSERT_EQ(h.unsynced().size(), 1u);
+    EXPECT_TRUE(h.unsynced()[0].sync_now);
+    h.sync();
+    EXPECT_EQ(h.take(2), std::vector<json>{message("t", "m", "all", 0)});
+    EXPECT_EQ(h.take(1), std::vector<json>{ack()});
+    EXPECT_EQ(h.broker().stats().sends_stalled, 1u);
+}
+
+TEST(DurableBroker, lines_after_a_waiting_send_keep_their_order) {
+    Fresh h;
+    h.connect(1);
+    h.receive(1, send_line("t", "m") + subscribe_line("u") + send_line("u", "x"));
+    EXPECT_TRUE(h.take(1).empty());
+    h.sync();  // t's reservation; then u's send waits for its own
+    EXPECT_EQ(h.take(1), (std::vector<json>{ack(), ack()}));
+    h.sync();
+    EXPECT_EQ(h.take(1), (std::vector<json>{message("u", "x", "all", 0), ack()}));
+}
+
+TEST(DurableBroker, sends_within_a_synced_reservation_do_not_wait) {
+    Fresh h;
+    h.connect(1);
+    h.receive(1, send_line("t", "0"));
+    h.sync();
+    h.take(1);
+    h.receive(1, send_line("t", "1") + send_line("t", "2") + send_line("t", "3"));
+    EXPECT_EQ(h.take(1), (std::vector<json>{ack(), ack(), ack()}));
+}
+
+TEST(DurableBroker, next_reservation_is_written_when_half_of_one_is_used) {
+    Fresh h;  // reserve ahead 8
+    h.connect(1);
+    h.receive(1, send_line("t", "0"));
+    h.sync();  // reserved up to 8
+    for (int i = 1; i < 4; ++i) h.receive(1, send_line("t", std::to_string(i)));
+    EXPECT_EQ(h.broker().topics().find("t")->reserved_until, 8);
+    h.receive(1, send_line("t", "4"));  // index 4 + 8/2 reaches 8
+    EXPECT_EQ(h.broker().topics().find("t")->reserved_until, 12);
+    h.sync();
+    for (int i = 5; i < 12; ++i) {
+        h.receive(1, send_line("t", std::to_string(i)));
+        h.sync();
+    }
+    EXPECT_EQ(h.take(1).size(), 12u);
+    EXPECT_EQ(h.broker().stats().sends_stalled, 1u);  // only the topic's first send waited
+}
+
+TEST(DurableBroker, recovery_restores_every_topic_index_and_cache_byte_for_byte) {
+    Fresh h;
+    h.connect(1);
+    h.receive(1, send_line("a", "a0") + send_line("b", "b0") + send_line("a", "a1"));
+    h.sync();  // a's reservation: a0 goes, b0 waits
+    h.sync();  // b's: b0 and a1 go
+    h.sync();  // their records
+    EXPECT_TRUE(h.unsynced().empty());
+    std::vector<std::string> before;
+    h.broker().topics().for_each_cached(
+        [&](const memq::Topic& topic, const memq::CachedMessage& m) { before.push_back(std::string(topic.name) + *m.frame); });
+
+    BrokerHarness recovered(Limits{}, durable(), h.synced_log());
+    std::vector<std::string> after;
+    recovered.broker().topics().for_each_cached(
+        [&](const memq::Topic& topic, const memq::CachedMessage& m) { after.push_back(std::string(topic.name) + *m.frame); });
+    EXPECT_EQ(after, before);
+    EXPECT_EQ(after.size(), 3u);
+    EXPECT_EQ(recovered.broker().incarnation(), h.broker().incarnation());
+    recovered.connect(1);
+    recovered.receive(1, subscribe_line("a", {{"last_seen", -1}}));
+    EXPECT_EQ(recovered.take(1), (std::vector<json>{ack(), message("a", "a0", "all", 0), message("a", "a1", "all", 1)}));
+}
+
+TEST(DurableBroker, after_a_crash_a_topic_goes_on_past_its_reservation_never_reusing_an_index) {
+    Fresh h;
+    h.connect(1);
+    h.receive(1, send_line("t", "0"));
+    h.sync();  // reserved up to 8
+    h.sync();  // message 0's record
+    h.receive(1, send_line("t", "1") + send_line("t", "2"));  // written, never synced: lost by the crash
+    BrokerHarness recovered(Limits{}, durable(), h.synced_log());
+    EXPECT_EQ(recovered.next_index("t"), 8);
+    recovered.sync();
+    recovered.connect(1);
+    recovered.receive(1, subscribe_line("t", {{"last_seen", -1}}) + send_line("t", "after"));
+    recovered.sync();
+    EXPECT_EQ(recovered.take(1), (std::vector<json>{ack(), message("t", "0", "all", 0), message("t", "after", "all", 8), ack()}));
+}
+
+TEST(DurableBroker, always_policy_acks_a_send_only_once_its_record_is_synced) {
+    Fresh h(Limits{}, durable(SyncPolicy::always));
+    h.connect(1);
+    h.connect(2);
+    h.receive(2, subscribe_line("t"));
+    h.receive(1, send_line("t", "0"));
+    h.sync();  // the reservation, then the record
+    h.sync();
+    h.take(1);
+    h.take(2);
+    h.receive(1, send_line("t", "1"));
+    EXPECT_EQ(h.take(2), std::vector<json>{message("t", "1", "all", 1)});  // deliveries do not wait
+    EXPECT_TRUE(h.take(1).empty());
+    ASSERT_EQ(h.unsynced().size(), 1u);
+    EXPECT_TRUE(h.unsynced()[0].sync_now);
+    h.sync();
+    EXPECT_EQ(h.take(1), std::vector<json>{ack()});
+}
+
+TEST(DurableBroker, always_policy_one_sync_covers_every_send_of_a_turn) {
+    Fresh h(Limits{}, durable(SyncPolicy::always));
+    h.connect(1);
+    h.receive(1, send_line("t", "0"));
+    h.sync();
+    h.sync();
+    h.take(1);
+    std::string lines;
+    for (int i = 1; i <= 3; ++i) lines += send_line("t", std::to_string(i));
+    h.receive(1, lines);
+    EXPECT_EQ(h.unsynced().size(), 1u);
+    EXPECT_TRUE(h.take(1).empty());
+    h.sync();
+    EXPECT_EQ(h.take(1).size(), 3u);
+}
+
+TEST(DurableBroker, always_policy_a_send_not_cached_is_acked_without_a_sync) {
+    Fresh h(Limits{}, durable(SyncPolicy::always));
+    h.connect(1);
+    h.receive(1, send_line("t", "0", "all", {{"cache", false}}));
+    h.sync();  // the reservation
+    EXPECT_EQ(h.take(1), std::vector<json>{ack()});
+    h.receive(1, send_line("t", "1", "all", {{"cache", false}}));
+    EXPECT_EQ(h.take(1), std::vector<json>{ack()});
+}
+
+TEST(DurableBroker, failed_storage_refuses_sends_and_keeps_serving_replays) {
+    Fresh h;
+    h.connect(1);
+    h.receive(1, send_line("t", "0"));
+    h.sync();
+    h.take(1);
+    h.fail_storage();
+    h.receive(1, send_line("t", "1") + subscribe_line("t", {{"last_seen", -1}}));
+    EXPECT_EQ(h.take(1), (std::vector<json>{failure("Storage unavailable"), ack(), message("t", "0", "all", 0)}));
+    EXPECT_FALSE(h.broker().storage_healthy());
+    EXPECT_EQ(h.broker().stats().storage_refused, 1u);
+}
+
+TEST(DurableBroker, failed_storage_recovers_once_a_snapshot_is_synced) {
+    Fresh h;
+    h.connect(1);
+    h.fail_storage();
+    h.broker().request_snapshot();
+    h.receive(1, send_line("t", "refused"));
+    ASSERT_EQ(h.unsynced().size(), 1u);
+    EXPECT_TRUE(h.unsynced()[0].replace);
+    h.sync();
+    EXPECT_TRUE(h.broker().storage_healthy());
+    h.receive(1, send_line("t", "0"));
+    h.sync();
+    EXPECT_EQ(h.take(1), (std::vector<json>{failure("Storage unavailable"), ack()}));
+}
+
+TEST(DurableBroker, failed_storage_under_always_closes_a_sender_whose_ack_is_not_stored) {
+    Fresh h(Limits{}, durable(SyncPolicy::always));
+    h.connect(1);
+    h.receive(1, send_line("t", "0"));
+    h.sync();  // reservation synced; the record's write is pending
+    EXPECT_TRUE(h.take(1).empty());
+    h.fail_storage();
+    EXPECT_TRUE(h.take(1).empty());
+    EXPECT_EQ(h.close_reason(1), CloseReason::storage_failed);
+}
+
+TEST(DurableBroker, waiting_send_is_refused_when_storage_fails) {
+    Fresh h;
+    h.connect(1);
+    h.receive(1, send_line("t", "0"));
+    h.fail_storage();
+    EXPECT_EQ(h.take(1), std::vector<json>{failure("Storage unavailable")});
+}
+
+TEST(DurableBroker, one_message_taken_by_a_replay_does_not_come_back_after_recovery) {
+    Fresh h;
+    h.connect(1);
+    h.receive(1, send_line("t", "once", "one"));
+    h.sync();
+    h.connect(2);
+    h.receive(2, subscribe_line("t", {{"last_seen", -1}}));
+    EXPECT_EQ(h.take(2), (std::vector<json>{ack(), message("t", "once", "one", 0)}));
+    h.sync();
+    BrokerHarness recovered(Limits{}, durable(), h.synced_log());
+    EXPECT_EQ(recovered.broker().topics().cached_messages(), 0u);
+}
+
+TEST(DurableBroker, exact_snapshot_at_a_graceful_stop_leaves_no_gap) {
+    Fresh h;
+    h.connect(1);
+    h.receive(1, send_line("t", "0") + send_line("t", "1"));
+    h.sync();
+    h.broker().request_snapshot(true);
+    h.receive(1, "");  // any call: the harness polls
+    h.sync();
+    BrokerHarness recovered(Limits{}, durable(), h.synced_log());
+    EXPECT_EQ(recovered.next_index("t"), 2);
+}
+
+TEST(DurableBroker, log_is_compacted_past_its_bound_and_recovers_the_same_state) {
+    Durability durability = durable();
+    durability.compaction_floor_bytes = 4096;
+    Limits limits;
+    limits.cache_messages_max = 2;
+    Fresh h(limits, durability);
+    h.connect(1);
+    for (int i = 0; i < 200; ++i) {
+        h.receive(1, send_line("t", std::string(100, 'x') + std::to_string(i)));
+        h.sync();
+    }
+    EXPECT_GE(h.broker().stats().compactions, 2u);  // the first snapshot, then at least one compaction
+    EXPECT_LE(h.synced_log().size(), 3 * durability.compaction_floor_bytes);
+    BrokerHarness recovered(limits, durability, h.synced_log());
+    EXPECT_EQ(recovered.broker().topics().find("t")->cached_indices(), (std::vector<std::int64_t>{198, 199}));
+    EXPECT_GE(recovered.next_index("t"), 200);
+}
+
+TEST(DurableBroker, recovery_applies_the_cache_limits_in_force) {
+    Fresh h;
+    h.connect(1);
+    h.receive(1, send_line("t", "0") + send_line("t", "1") + send_line("t", "2"));
+    h.sync();
+    h.sync();
+    Limits smaller;
+    smaller.cache_messages_max = 1;
+    BrokerHarness recovered(smaller, durable(), h.synced_log());
+    EXPECT_EQ(recovered.broker().topics().find("t")->cached_indices(), std::vector<std::int64_t>{2});
+}
+
+TEST(DurableBroker, recovery_refuses_more_topics_than_the_limit) {
+    Fresh h;
+    h.connect(1);
+    h.receive(1, send_line("a", "0") + send_line("b", "0"));
+    h.sync();
+    h.sync();
+    Limits smaller;
+    smaller.indexed_topics_max = 1;
+    memq::Broker broker(smaller, 1, 1, durable());
+    memq::storage::scan_log(h.synced_log(), memq::storage::ScanMode::strict,
+                            [&](const memq::storage::LogRecord& record) { broker.recover(record); });
+    const std::optional<std::string> problem = broker.finish_recovery();
+    ASSERT_TRUE(problem.has_value());
+    EXPECT_NE(problem->find("more than --max-indexed-topics 1"), std::string::npos) << *problem;
+}
+
+TEST(DurableBroker, recovery_evicts_the_oldest_cached_messages_past_topics_max) {
+    Fresh h;
+    h.connect(1);
+    h.receive(1, send_line("a", "0") + send_line("b", "0"));
+    h.sync();
+    h.sync();
+    h.sync();
+    Limits smaller;
+    smaller.topics_max = 1;
+    BrokerHarness recovered(smaller, durable(), h.synced_log());
+    EXPECT_EQ(recovered.broker().topics().find("a")->cached_count(), 0u);
+    EXPECT_EQ(recovered.broker().topics().find("b")->cached_indices(), std::vector<std::int64_t>{0});
+    EXPECT_EQ(recovered.next_index("a"), 8);  // its index stays
+}
+
+// Input held while a send waits counts against pending_bytes_max.
+TEST(DurableBroker, input_held_behind_a_waiting_send_is_bounded_by_pending_bytes_max) {
+    const std::string first = send_line("t", "0");
+    const std::string next = send_line("t", "1");
+    for (const std::size_t slack : {std::size_t{0}, std::size_t{1}}) {
+        Limits limits;
+        // Held: the waiting line and the next, each with its '\n'.
+        limits.pending_bytes_max = first.size() + next.size() - 1 + slack;
+        Fresh h(limits);
+        h.connect(1);
+        h.receive(1, first + next);
+        if (slack == 1) {
+            EXPECT_FALSE(h.close_reason(1).has_value());
+            h.sync();
+            EXPECT_EQ(h.take(1), (std::vector<json>{ack(), ack()}));
+        } else {
+            EXPECT_EQ(h.close_reason(1), CloseReason::slow_consumer);
+        }
+    }
+}
+
+TEST(DurableBroker, quit_behind_a_waiting_send_closes_after_its_ack) {
+    Fresh h;
+    h.connect(1);
+    h.receive(1, send_line("t", "0") + quit_line());
+    EXPECT_FALSE(h.close_reason(1).has_value());
+    h.sync();
+    EXPECT_EQ(h.take(1), std::vector<json>{ack()});
+    EXPECT_EQ(h.close_reason(1), CloseReason::quit);
+}
+
+}  // namespace
+}  // namespace memq_test
