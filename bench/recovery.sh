@@ -57,7 +57,7 @@ done
 [[ "$fsync" =~ ^(interval|always)$ ]] || die "--fsync: interval or always"
 [ -x "$memqd" ] || die "no memqd at $memqd"
 [ -x "$bench_bin" ] || die "no memq-bench at $bench_bin"
-"$memqd" --help | grep -q -- '--data-dir' || die "this memqd has no --data-dir yet (issue 12): nothing to recover"
+[[ "$("$memqd" --help 2>/dev/null)" == *--data-dir* ]] || die "this memqd has no --data-dir yet (issue 12): nothing to recover"
 
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 

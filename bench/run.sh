@@ -357,7 +357,8 @@ fi  # main
 data_root=$(mktemp -d "${TMPDIR:-/tmp}/memq-bench-data.XXXXXX")
 trap 'cleanup; rm -rf "$data_root"' EXIT
 section_rounds=$((rounds < 3 ? rounds : 3))
-memqd_has_data_dir() { "$memqd" --help 2>/dev/null | grep -q -- '--data-dir'; }
+# (Not a pipe into grep -q: under pipefail, memqd's write into a closed pipe would fail it.)
+memqd_has_data_dir() { [[ "$("$memqd" --help 2>/dev/null)" == *--data-dir* ]]; }
 
 # start_config NAME TAG: sets server_pid and server_port (and metrics_port for memqd).
 start_config() {
