@@ -470,6 +470,9 @@ def durable_section(runs, failures, meta, recoveries):
                 summary[0]["median_listen_seconds"], summary[0]["max_listen_seconds"],
                 statistics.median(r["all_topics_seconds"] for r in recovery),
                 "" if all(r.get("complete") for r in recovery) else " (NOT every topic came back)"))
+        if first["topics"] < 1000000 or first["fill_mib"] < 256:
+            add("This data dir is smaller than issue 12's target (1M topics, 256 MiB): "
+                "`bench/recovery.sh --topics 1000000 --cache-mib 256` measures that size.")
         add("")
     add("Issue 12's targets, from this run:")
     add("")
