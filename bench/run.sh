@@ -5,12 +5,20 @@
 # (rounds of A B C, medians), runs the core microbenchmarks, and writes
 # docs/benchmarks.md and docs/benchmarks.png. Everything it starts it stops,
 # by pid. Loopback only; every wait is bounded.
+# Sections: main (the above), durable (memqd in memory, with --data-dir
+# under each --fsync policy, Redis Streams with AOF everysec and always,
+# NATS JetStream file storage: acked 1 -> 1 throughput and latency at
+# 10k msg/s), metrics (memqd without --metrics, with it, and scraped every
+# 100 ms). A run of some sections keeps the others' text in the report.
 #
 # Usage: bench/run.sh [--quick] [--rounds N] [--brokers memqd,nats,redis]
+#                     [--sections main,durable,metrics]
 #                     [--server-cmd "CMD {port} {cache_size}"] [--server-name NAME]
 #                     [--cache-size N] [--nice N] [--no-build] [--no-micro]
 #                     [--memqd PATH] [--results DIR] [--md PATH] [--png PATH]
 #   --quick        one round, short phases: a smoke run (~2 minutes)
+#   --sections     which sections to run (default all three; durable and
+#                  metrics take 3 rounds, or --rounds if fewer)
 #   --server-cmd   also measure any aiomemq-protocol server; {port} and
 #                  {cache_size} are replaced; it is started with exec, so its
 #                  pid is the server's own (for CPU and memory readings)
@@ -38,6 +46,7 @@ memqd=""
 results=""
 out_md="docs/benchmarks.md"
 out_png="docs/benchmarks.png"
+sections="main,durable,metrics"
 
 die() { echo "run.sh: $*" >&2; exit 2; }
 while [ $# -gt 0 ]; do
@@ -55,13 +64,16 @@ while [ $# -gt 0 ]; do
     --results) results=${2:?}; shift ;;
     --md) out_md=${2:?}; shift ;;
     --png) out_png=${2:?}; shift ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    --sections) sections=${2:?}; shift ;;
+    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
     *) die "unknown argument $1 (see --help)" ;;
   esac
   shift
 done
 [[ "$rounds" =~ ^[0-9]+$ ]] && [ "$rounds" -ge 1 ] && [ "$rounds" -le 20 ] || die "--rounds must be in 1..20"
 [[ "$cache_size" =~ ^[0-9]+$ ]] || die "--cache-size must be a number"
+[[ "$sections" =~ ^(main|durable|metrics)(,(main|durable|metrics))*$ ]] || die "--sections: a list of main, durable, metrics"
+wants() { [[ ",$sections," == *",$1,"* ]]; }
 [[ "$nice_level" =~ ^-?[0-9]+$ ]] && [ "$nice_level" -ge -20 ] && [ "$nice_level" -le 19 ] || die "--nice must be in -20..19"
 # Prefix of every broker and memq-bench command line.
 run_nice=()
@@ -169,7 +181,15 @@ wait_port() {
   return 1
 }
 
-proto_of() { case "$1" in nats) echo nats ;; redis) echo redis ;; *) echo memq ;; esac; }
+proto_of() {
+  case "$1" in
+    nats) echo nats ;;
+    redis) echo redis ;;
+    redis-everysec|redis-always) echo redis-streams ;;
+    jetstream) echo jetstream ;;
+    *) echo memq ;;
+  esac
+}
 
 # start_server NAME TAG: sets server_pid and server_port.
 start_server() {
@@ -285,6 +305,7 @@ run_one() {
 }
 
 declare -A pid_of port_of
+if wants main; then
 for b in "${broker_list[@]}"; do
   start_server "$b" main
   pid_of[$b]=$server_pid
@@ -329,10 +350,138 @@ if [ "$micro" = 1 ] && [ -x "$micro_bin" ]; then
     --benchmark_out="$results/micro.json" --benchmark_out_format=json >"$results/micro.txt" 2>&1 ||
     log "memq-micro failed (see $results/micro.txt)"
 fi
+fi  # main
+
+# ---- durable and metrics sections: configurations of one broker each ---------------
+# Data dirs live in one temporary directory, removed at the end.
+data_root=$(mktemp -d "${TMPDIR:-/tmp}/memq-bench-data.XXXXXX")
+trap 'cleanup; rm -rf "$data_root"' EXIT
+section_rounds=$((rounds < 3 ? rounds : 3))
+# (Not a pipe into grep -q: under pipefail, memqd's write into a closed pipe would fail it.)
+memqd_has_data_dir() { [[ "$("$memqd" --help 2>/dev/null)" == *--data-dir* ]]; }
+
+# start_config NAME TAG: sets server_pid and server_port (and metrics_port for memqd).
+start_config() {
+  local name=$1 tag=$2 logf="$results/$1-$2.log" dir="$data_root/$1-$2"
+  mkdir -p "$dir"
+  server_port=$(free_port)
+  metrics_port=""
+  local memqd_args=() redis_fsync=""
+  case "$name" in
+    memqd-mem|memqd-nometrics) ;;
+    memqd-interval) memqd_args=(--data-dir "$dir" --fsync interval) ;;
+    memqd-always) memqd_args=(--data-dir "$dir" --fsync always) ;;
+    memqd-metrics|memqd-scraped) memqd_args=(--metrics 127.0.0.1:0 --metrics-port-file "$dir/metrics-port") ;;
+    redis-everysec) redis_fsync=everysec ;;
+    redis-always) redis_fsync=always ;;
+    jetstream) ;;
+    *) die "unknown configuration $name" ;;
+  esac
+  case "$name" in
+    memqd-*)
+      local port_file="$dir/port"
+      "${run_nice[@]}" "$memqd" --port 0 --port-file "$port_file" --cache-size "$cache_size" \
+        --max-pending-bytes 67108864 --log-level warn "${memqd_args[@]}" >"$logf" 2>&1 &
+      server_pid=$!
+      started+=("$server_pid")
+      for _ in $(seq 100); do [ -s "$port_file" ] && break; sleep 0.1; done
+      [ -s "$port_file" ] || die "memqd ($name) did not write its port file (see $logf)"
+      server_port=$(cat "$port_file")
+      [ ! -s "$dir/metrics-port" ] || metrics_port=$(cat "$dir/metrics-port")
+      ;;
+    redis-*)
+      "${run_nice[@]}" redis-server --port "$server_port" --bind 127.0.0.1 --save '' --appendonly yes \
+        --appendfsync "$redis_fsync" --dir "$dir" --daemonize no >"$logf" 2>&1 &
+      server_pid=$!
+      started+=("$server_pid")
+      ;;
+    jetstream)
+      "${run_nice[@]}" nats-server -a 127.0.0.1 -p "$server_port" -js -sd "$dir" >"$logf" 2>&1 &
+      server_pid=$!
+      started+=("$server_pid")
+      ;;
+  esac
+  wait_port "$server_port" "$server_pid" || die "$name did not start listening on $server_port (see $logf)"
+}
+
+# run_configs SECTION WORKLOAD-ENTRIES... over the configurations in $configs,
+# one instance of each for the whole section, rounds rotating the order.
+run_configs() {
+  local section=$1
+  shift
+  local entries=("$@") names=() c
+  IFS=, read -r -a names <<<"$configs"
+  declare -A cpid cport cmetrics
+  for c in "${names[@]}"; do
+    if [ "$c" = memqd-scraped ] && [ -n "${cpid[memqd-metrics]:-}" ]; then
+      # The same instance as memqd-metrics: scraped or not is then the only difference.
+      cpid[$c]=${cpid[memqd-metrics]}; cport[$c]=${cport[memqd-metrics]}; cmetrics[$c]=${cmetrics[memqd-metrics]}
+      continue
+    fi
+    start_config "$c" "$section"
+    cpid[$c]=$server_pid
+    cport[$c]=$server_port
+    cmetrics[$c]=$metrics_port
+    log "$c: pid $server_pid, port $server_port"
+  done
+  local count=${#names[@]} round k entry name args scraper
+  for round in $(seq "$section_rounds"); do
+    log "$section: round $round of $section_rounds"
+    for entry in "${entries[@]}"; do
+      name=${entry%%|*}
+      read -r -a args <<<"${entry#*|}"
+      for k in $(seq 0 $((count - 1))); do
+        c=${names[$(((k + round) % count))]}
+        scraper=""
+        if [ "$c" = memqd-scraped ]; then
+          # Scrapes /metrics every 100 ms for as long as the run (60 s at most).
+          "$python" bench/scraper.py "${cmetrics[$c]}" --interval 0.1 --limit 60 --label "$c/$name/$round" \
+            >>"$results/scrapes.jsonl" 2>>"$results/scraper-stderr.txt" &
+          scraper=$!
+        fi
+        run_one "$c" "${cpid[$c]}" "${cport[$c]}" "$name" "$round" "${args[@]}"
+        if [ -n "$scraper" ]; then kill -TERM "$scraper" 2>/dev/null || true; wait "$scraper" 2>/dev/null || true; fi
+      done
+    done
+  done
+  for c in "${names[@]}"; do
+    kill -0 "${cpid[$c]}" 2>/dev/null || continue  # stopped already (a shared instance)
+    [ -z "${cmetrics[$c]}" ] || curl -s --max-time 5 "http://127.0.0.1:${cmetrics[$c]}/metrics" >"$results/$c-metrics.txt" || true
+    stop_server "${cpid[$c]}"
+  done
+}
+
+if wants durable; then
+  log "durable section"
+  configs="memqd-mem,redis-everysec,redis-always,jetstream"
+  if memqd_has_data_dir; then
+    configs="memqd-mem,memqd-interval,memqd-always,redis-everysec,redis-always,jetstream"
+  else
+    log "memqd has no --data-dir yet: its durable rows are left out"
+  fi
+  run_configs durable \
+    "d1to1|--pubs 1 --subs 1 --topics 1 --payload 64 --acked $t_main" \
+    "dlatency10k|--pubs 1 --subs 1 --topics 1 --payload 64 --acked --rate 10000 $t_lat"
+  if memqd_has_data_dir; then
+    # Issue 12's recovery target: 1M known topics and 256 MiB cached (smaller with --quick).
+    if [ "$quick" = 1 ]; then recovery_size=(--topics 100000 --cache-mib 32); else recovery_size=(--topics 1000000 --cache-mib 256); fi
+    log "recovery: ${recovery_size[*]}"
+    "${run_nice[@]}" bench/recovery.sh "${recovery_size[@]}" --rounds "$section_rounds" --memqd "$memqd" \
+      --bench "$bench_bin" >"$results/recovery.jsonl" 2>"$results/recovery-stderr.txt" ||
+      log "recovery.sh failed (see $results/recovery-stderr.txt)"
+  fi
+fi
+
+if wants metrics; then
+  log "metrics section"
+  configs="memqd-nometrics,memqd-metrics,memqd-scraped"
+  : >"$results/scrapes.jsonl"
+  run_configs metrics "m1to1|--pubs 1 --subs 1 --topics 1 --payload 64 $t_main"
+fi
 
 sed -i "s/^}$/, \"load_after\": \"$(cut -d' ' -f1-3 /proc/loadavg)\"}/" "$results/meta.json"
 
 # ---- the report ----------------------------------------------------------------------
 "$python" bench/report.py --results "$results/results.jsonl" --meta "$results/meta.json" \
-  --micro "$results/micro.json" --md "$out_md" --png "$out_png"
+  --micro "$results/micro.json" --md "$out_md" --png "$out_png" --sections "$sections"
 log "wrote $out_md and $out_png"

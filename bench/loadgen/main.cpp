@@ -1,5 +1,6 @@
 // main.cpp — memq-bench, the load generator: runs one workload against one
-// broker (memq, NATS or Redis protocol) on loopback and prints one JSON line.
+// broker (memq, NATS, Redis pub/sub, Redis Streams or NATS JetStream) on
+// loopback and prints one JSON line.
 //
 // Workloads:
 //   pubsub  P publishers, S subscribers, T topics (publisher i sends to topic
@@ -8,12 +9,17 @@
 //           window of deliveries in flight, which keeps every broker under its
 //           slow-consumer limit; --rate paces them instead (open loop).
 //           Every payload carries its send time, so each delivery gives a
-//           latency sample.
+//           latency sample. With --acked, a publish stays in the window
+//           until its ack came back too (what a durable broker's ack costs).
 //   conns   N idle connections, each after one round trip; the broker's VmRSS
 //           before and after, per connection.
+//   fill    (memq) one connection sends --fill-bytes of payload round-robin
+//           over --topics topics, acks awaited within a window: fills a
+//           broker's caches (and data dir) before a recovery measurement.
 //
 // Threads: one epoll loop per worker thread; by default one for all the
 // publishers and one for all the subscribers. Every loop is bounded in time.
+#include <poll.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
@@ -76,6 +82,8 @@ struct Options {
     double setup_timeout = 30;
     std::string label;
     std::string topic_prefix;
+    bool acked = false;
+    std::uint64_t fill_bytes = 0;
     std::string tls_ca;  // --tls: speak TLS, verifying the server against this PEM CA
 };
 
@@ -87,9 +95,11 @@ struct Options {
 void usage() {
     std::puts(
         "usage: memq-bench --port N [options]\n"
-        "  --proto memq|nats|redis   protocol of the broker (memq)\n"
+        "  --proto memq|nats|redis|redis-streams|jetstream   protocol of the broker (memq)\n"
         "  --host ADDR               loopback address (127.0.0.1)\n"
-        "  --workload pubsub|conns   (pubsub)\n"
+        "  --workload pubsub|conns|fill   (pubsub)\n"
+        "  --acked                   a publish stays in flight until acked too\n"
+        "  --fill-bytes B            fill: payload bytes to send over --topics topics\n"
         "  --pubs N --subs N --topics N   connections and topics (1 1 1)\n"
         "  --payload BYTES           payload size, at least 16 (64)\n"
         "  --rate MSGS_PER_S         paced total publish rate; 0 saturates (0)\n"
@@ -130,6 +140,10 @@ Options parse_options(int argc, char** argv) {
         }
         if (name == "--single-thread") {
             options.single_thread = true;
+            continue;
+        }
+        if (name == "--acked") {
+            options.acked = true;
             continue;
         }
         std::string_view value;
@@ -188,17 +202,27 @@ Options parse_options(int argc, char** argv) {
             options.tls_ca = std::string(value);
         } else if (name == "--topic-prefix") {
             options.topic_prefix = value;
+        } else if (name == "--fill-bytes") {
+            options.fill_bytes = number_of<std::uint64_t>(name, value);
         } else {
             fail("unknown option " + std::string(name) + " (see --help)");
         }
     }
     if (options.port == 0) fail("--port is required");
     if (!is_loopback(options.host)) fail("only loopback addresses are allowed: " + options.host);
-    if (options.workload != "pubsub" && options.workload != "conns") fail("unknown workload " + options.workload);
+    if (options.workload != "pubsub" && options.workload != "conns" && options.workload != "fill") {
+        fail("unknown workload " + options.workload);
+    }
+    if (options.workload == "fill" && (options.proto != Proto::memq || options.fill_bytes == 0)) {
+        fail("--workload fill is for --proto memq, with --fill-bytes above 0");
+    }
+    if (options.acked && !acks_every_publish(options.proto)) fail("--acked: this protocol does not ack publishes");
+    // Every JetStream publisher on a topic would hear every ack of that topic's inbox.
+    if (options.proto == Proto::jetstream && options.pubs > options.topics) fail("--proto jetstream: --pubs at most --topics");
     if (options.pubs < 1 || options.subs < 1 || options.topics < 1 || options.pubs > 5000 || options.subs > 5000) {
         fail("--pubs and --subs must be in 1..5000, --topics at least 1");
     }
-    if (options.subs % options.topics != 0) fail("--subs must be a multiple of --topics");
+    if (options.workload == "pubsub" && options.subs % options.topics != 0) fail("--subs must be a multiple of --topics");
     if (options.payload < kMinPayload || options.payload > 16 * kMiB) fail("--payload must be in 16..16777216");
     if (options.rate < 0 || options.rate > 1e8) fail("--rate must be in 0..1e8");
     if (options.warmup < 0 || options.duration <= 0 || options.drain < 0 ||
@@ -228,10 +252,12 @@ struct Conn {
     int fd = -1;
     Role role = Role::publisher;
     int number = 0;
+    std::string topic;
     bool closed = false;
     std::vector<char> in = std::vector<char>(kReadBufferBytes);
     std::size_t in_len = 0;
     IndexCheck indices;  // memq subscribers: each delivery's index is the last one plus one
+    StreamCursor cursor;  // Redis Streams subscribers: where the next XREAD starts
     std::string control;  // PONGs owed to the server
     // Publisher side: `out` holds batch_messages copies of the template;
     // a batch only rewrites the stamps of the copies it sends.
@@ -258,11 +284,16 @@ struct Shared {
 
     std::uint64_t delivered() const;
     std::uint64_t sent() const;
-    // Deliveries that may still be put in flight.
+    std::uint64_t acked() const;
+    // Deliveries that may still be put in flight; with --acked, a publish
+    // not yet acked holds its fanout's worth of the window too.
     std::uint64_t room() const {
         const std::uint64_t done = delivered();  // read before sent: sent * fanout >= done then
-        const std::uint64_t expected = sent() * fanout;
-        const std::uint64_t in_flight = expected - std::min(done, expected);
+        const std::uint64_t acks = options.acked ? acked() : 0;
+        const std::uint64_t published = sent();
+        const std::uint64_t expected = published * fanout;
+        std::uint64_t in_flight = expected - std::min(done, expected);
+        if (options.acked) in_flight = std::max(in_flight, (published - std::min(acks, published)) * fanout);
         return in_flight >= window ? 0 : window - in_flight;
     }
 };
@@ -315,6 +346,7 @@ public:
 
     std::atomic<std::uint64_t> delivered{0};
     std::atomic<std::uint64_t> sent{0};
+    std::atomic<std::uint64_t> acked{0};  // replies to publishes, counted once the run started
     // Times a publisher worker slept through kIdleWaitMillis while it waited
     // for window room: each is a wake-up that came late (should stay ~0).
     std::uint64_t late_wakeups = 0;
@@ -378,6 +410,12 @@ std::uint64_t Shared::delivered() const {
 std::uint64_t Shared::sent() const {
     std::uint64_t total = 0;
     for (const auto& worker : workers) total += worker->sent.load();
+    return total;
+}
+
+std::uint64_t Shared::acked() const {
+    std::uint64_t total = 0;
+    for (const auto& worker : workers) total += worker->acked.load();
     return total;
 }
 
@@ -522,8 +560,15 @@ void Worker::on_readable(Conn& conn) {
             Tally found;
             Histogram* samples = shared_.phase.load() == kMeasure ? &latency : nullptr;
             const std::uint64_t breaks_before = conn.indices.breaks;
+            const std::uint64_t reads_answered = conn.cursor.reads_answered;
+            const bool subscriber = conn.role == Role::subscriber;
             const std::size_t used = parse_stream(proto_, conn.in.data(), conn.in_len, found, samples, now_ns(),
-                                                  conn.role == Role::subscriber ? &conn.indices : nullptr);
+                                                  subscriber ? &conn.indices : nullptr,
+                                                  subscriber ? &conn.cursor : nullptr);
+            if (conn.cursor.reads_answered != reads_answered) {
+                conn.control.append(stream_read(conn.topic, conn.cursor.last_id));  // the next XREAD
+                flush_control(conn);
+            }
             if (conn.indices.breaks != breaks_before && breaks_before == 0 && errors.size() < 8) {
                 errors.push_back("a delivery out of index order (lost, repeated or reordered) on connection " +
                                  std::to_string(conn.number));
@@ -534,6 +579,12 @@ void Worker::on_readable(Conn& conn) {
             }
             tally.messages += found.messages;
             tally.replies += found.replies;
+            if (conn.role == Role::publisher && found.replies != 0) {
+                acked.fetch_add(found.replies);
+                if (shared_.options.acked) {
+                    for (const auto& worker : shared_.workers) worker->wake_if_room();
+                }
+            }
             tally.errors += found.errors;
             tally.pings += found.pings;
             if (found.errors != 0 && errors.size() < 8) {
@@ -596,6 +647,7 @@ int run_pubsub(const Options& options) {
         conn->fd = fd;
         conn->role = role;
         conn->number = number;
+        conn->topic = topic_name(options, topic);
         std::memcpy(conn->in.data(), leftover.data(), std::min(leftover.size(), conn->in.size()));
         conn->in_len = std::min(leftover.size(), conn->in.size());
         return conn;
@@ -629,17 +681,23 @@ int run_pubsub(const Options& options) {
     const std::uint64_t t0 = now_ns();
     const std::uint64_t delivered0 = shared.delivered();
     const std::uint64_t sent0 = shared.sent();
+    const std::uint64_t acked0 = shared.acked();
     shared.phase.store(kMeasure);
     sleep_seconds(options.duration);
     const std::uint64_t t1 = now_ns();
     const std::uint64_t delivered1 = shared.delivered();
     const std::uint64_t sent1 = shared.sent();
+    const std::uint64_t acked1 = shared.acked();
     const double server_cpu1 = server_pid > 0 ? cpu_seconds(server_pid) : -1;
     const double own_cpu1 = cpu_seconds(0);
     shared.phase.store(kDrain);
     // Let what is in flight arrive, so lost deliveries can be told apart.
     const std::uint64_t drain_end = now_ns() + static_cast<std::uint64_t>(options.drain * 1e9);
-    while (now_ns() < drain_end && shared.delivered() < shared.sent() * shared.fanout) {
+    const auto all_in = [&] {
+        const std::uint64_t published = shared.sent();
+        return shared.delivered() >= published * shared.fanout && (!options.acked || shared.acked() >= published);
+    };
+    while (now_ns() < drain_end && !all_in()) {
         std::this_thread::sleep_for(std::chrono::milliseconds(2));
     }
     shared.phase.store(kStop);
@@ -681,6 +739,7 @@ int run_pubsub(const Options& options) {
         {"rate", options.rate},
         {"seconds", seconds},
         {"published_per_s", static_cast<double>(sent1 - sent0) / seconds},
+        {"acked_per_s", static_cast<double>(acked1 - acked0) / seconds},
         {"deliveries_per_s", deliveries_per_s},
         {"msgs_per_s", deliveries_per_s / static_cast<double>(shared.fanout)},
         {"payload_mb_per_s", deliveries_per_s * static_cast<double>(options.payload) / 1e6},
@@ -700,11 +759,14 @@ int run_pubsub(const Options& options) {
         {"delivered", delivered},
         {"lost", expected > delivered ? expected - delivered : 0},
         {"replies", tally.replies},
+        {"acked_window", options.acked},
+        {"unacked", options.acked && shared.acked() < shared.sent() ? shared.sent() - shared.acked() : 0},
         {"refusals", tally.errors},
         {"errors", errors},
     };
     std::cout << result.dump() << std::endl;
-    return errors.empty() && expected == delivered ? 0 : 1;
+    const bool acks_complete = !options.acked || shared.acked() == shared.sent();
+    return errors.empty() && expected == delivered && acks_complete ? 0 : 1;
 }
 
 // ---- idle connections -----------------------------------------------------------
@@ -789,6 +851,72 @@ int run_conns(const Options& options) {
     return error.empty() && established == options.conns ? 0 : 1;
 }
 
+// ---- filling a broker ---------------------------------------------------------------
+
+// Sends --fill-bytes of payload (at least one message per topic) over
+// --topics topics, round-robin, on one connection, keeping at most
+// kFillWindow sends unacked; done when every send is acked.
+int run_fill(const Options& options) {
+    constexpr std::uint64_t kFillWindow = 20000;
+    const auto started = Clock::now();
+    const auto deadline = started + std::chrono::duration_cast<Clock::duration>(
+                                         std::chrono::duration<double>(options.setup_timeout));
+    std::string error;
+    const int fd = connect_tcp(options.host, options.port, deadline, error);
+    if (fd < 0) fail("connecting to " + options.host + ":" + std::to_string(options.port) + ": " + error);
+    const auto topics = static_cast<std::uint64_t>(options.topics);
+    const std::uint64_t messages = std::max<std::uint64_t>(topics, (options.fill_bytes + options.payload - 1) / options.payload);
+    const std::string head = "{\"command\": \"send\", \"topic\": \"" + options.topic_prefix + ".";
+    const std::string payload(options.payload, 'x');
+    const std::string tail = "\", \"msg\": \"" + payload + "\", \"delivery\": \"all\"}\n";
+    std::string out;
+    std::vector<char> in(kReadBufferBytes);
+    std::size_t in_len = 0;
+    std::uint64_t sent = 0;
+    Tally tally;
+    while (tally.replies < messages && tally.errors == 0) {
+        out.clear();
+        while (sent < messages && sent - tally.replies < kFillWindow && out.size() < options.batch_bytes) {
+            out.append(head).append(std::to_string(sent % topics)).append(tail);
+            ++sent;
+        }
+        if (!out.empty() && !send_all(fd, out, deadline, error)) fail("fill: " + error);
+        pollfd readable{fd, POLLIN, 0};
+        const bool must_wait = sent == messages || sent - tally.replies >= kFillWindow;
+        if (::poll(&readable, 1, must_wait ? 100 : 0) < 0 && errno != EINTR) fail(std::string("poll: ") + std::strerror(errno));
+        if (Clock::now() > deadline) fail("fill: not every send was acked within --setup-timeout");
+        while (true) {
+            const ssize_t got = ::recv(fd, in.data() + in_len, in.size() - in_len, 0);
+            if (got == 0) fail("fill: the server closed the connection");
+            if (got < 0) {
+                if (errno == EINTR) continue;
+                if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+                fail(std::string("fill: recv: ") + std::strerror(errno));
+            }
+            in_len += static_cast<std::size_t>(got);
+            const std::size_t used = parse_stream(Proto::memq, in.data(), in_len, tally, nullptr, 0);
+            std::memmove(in.data(), in.data() + used, in_len - used);
+            in_len -= used;
+        }
+    }
+    ::close(fd);
+    const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
+    nlohmann::json result = {
+        {"workload", "fill"},
+        {"label", options.label},
+        {"topics", options.topics},
+        {"payload", options.payload},
+        {"messages", messages},
+        {"payload_bytes", messages * options.payload},
+        {"acked", tally.replies},
+        {"refusals", tally.errors},
+        {"seconds", seconds},
+        {"msgs_per_s", static_cast<double>(tally.replies) / seconds},
+    };
+    std::cout << result.dump() << std::endl;
+    return tally.errors == 0 && tally.replies == messages ? 0 : 1;
+}
+
 }  // namespace
 }  // namespace bench
 
@@ -796,9 +924,12 @@ int main(int argc, char** argv) {
     std::signal(SIGPIPE, SIG_IGN);
     const bench::Options options = bench::parse_options(argc, argv);
     if (!options.tls_ca.empty()) {
-        if (options.proto == bench::Proto::redis) bench::fail("--tls is for memq and nats");
+        if (options.proto != bench::Proto::memq && options.proto != bench::Proto::nats) {
+            bench::fail("--tls is for memq and nats");
+        }
         bench::enable_tls(options.tls_ca, options.proto);
     }
     if (options.workload == "conns") return bench::run_conns(options);
+    if (options.workload == "fill") return bench::run_fill(options);
     return bench::run_pubsub(options);
 }

@@ -1,7 +1,8 @@
 // wire.hpp — what memq-bench says and hears in each broker's protocol (memq's
-// aiomemq lines, the NATS text protocol, Redis RESP2 pub/sub): the bytes of a
-// publish, of each kind of handshake, and incremental parsers that count
-// deliveries and replies and read the send time carried in every payload.
+// aiomemq lines, the NATS text protocol, Redis RESP2 pub/sub, Redis Streams
+// XADD / XREAD, NATS JetStream publishes with acks): the bytes of a publish,
+// of each kind of handshake, and incremental parsers that count deliveries
+// and replies and read the send time carried in every payload.
 // Pure functions over byte ranges: no sockets, no clocks.
 #pragma once
 
@@ -15,10 +16,36 @@
 
 namespace bench {
 
-enum class Proto : std::uint8_t { memq, nats, redis };
+// redis_streams: XADD <stream> * f <payload> (acked by the entry's id), read
+//   by XREAD COUNT kStreamReadCount BLOCK 0 STREAMS <stream> <last id>, one
+//   read in flight, the next sent when one is answered.
+// jetstream: PUB <subject> <inbox> (acked by {"stream":..,"seq":N} on the
+//   inbox) into a file-storage stream the publisher creates over the subject
+//   in its handshake; subscribers are plain core-NATS subscriptions.
+enum class Proto : std::uint8_t { memq, nats, redis, redis_streams, jetstream };
 
-std::optional<Proto> parse_proto(std::string_view name);
+std::optional<Proto> parse_proto(std::string_view name);  // memq nats redis redis-streams jetstream
 std::string_view proto_name(Proto proto);
+
+// Whether the broker answers every publish (memq's ack, PUBLISH's count,
+// XADD's id, JetStream's ack); NATS core publishes are not answered.
+bool acks_every_publish(Proto proto);
+
+inline constexpr std::size_t kStreamReadCount = 1000;  // entries one XREAD returns at most
+
+// A Redis Streams reader's place: the id of the last entry read, and how
+// many XREADs were answered (each answer wants the next XREAD).
+struct StreamCursor {
+    std::string last_id = "0-0";  // streams are new each run: from the start
+    std::uint64_t reads_answered = 0;
+};
+
+// The XREAD that reads `stream` after `last_id`.
+std::string stream_read(std::string_view stream, std::string_view last_id);
+
+// The JetStream stream created over `subject` ('.' made '_'), and the inbox its acks come to.
+std::string jetstream_stream_name(std::string_view subject);
+std::string jetstream_inbox(std::string_view subject);
 
 // A payload is '~', the send time (CLOCK_MONOTONIC, ns) as kStampDigits
 // lowercase hex digits, then 'x' up to its size. Plain ASCII: a JSON string,
@@ -46,6 +73,8 @@ enum class Role : std::uint8_t {
 };
 
 // Bytes to send right after connecting (may be empty: nothing to wait for).
+// A Redis Streams subscriber's hello ends with its first XREAD; a JetStream
+// publisher's subscribes to its inbox and creates the stream (file storage).
 std::string hello(Proto proto, Role role, std::string_view topic);
 
 // Whether `received` holds the whole reply to hello(): the bytes it takes up,
@@ -73,8 +102,9 @@ struct IndexCheck {
 // how many bytes they took; a partial frame is left for the next call.
 // Deliveries whose stamp is readable are recorded as now_ns - stamp into
 // `latency` when it is not null; memq deliveries' indices are checked into
-// `indices` when it is not null.
+// `indices` when it is not null. Redis Streams XREAD answers move `cursor`
+// when it is not null.
 std::size_t parse_stream(Proto proto, const char* data, std::size_t size, Tally& tally, Histogram* latency,
-                         std::uint64_t now_ns, IndexCheck* indices = nullptr);
+                         std::uint64_t now_ns, IndexCheck* indices = nullptr, StreamCursor* cursor = nullptr);
 
 }  // namespace bench

@@ -1,10 +1,11 @@
 // wire_selftest.cpp — memq-bench-selftest: checks the stream parsers of
-// wire.cpp on synthetic server output for memq, NATS and Redis, fed whole and
-// split at every byte boundary, as memq-bench's reads may split it. Prints
-// "N passed, N failed"; exit status 0 when all passed.
+// wire.cpp on synthetic server output for memq, NATS, Redis, Redis Streams and
+// NATS JetStream, fed whole and split at every byte boundary, as memq-bench's
+// reads may split it. Prints "N passed, N failed"; exit status 0 when all passed.
 #include <algorithm>
 #include <cstdio>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "histogram.hpp"
@@ -32,6 +33,19 @@ std::string stamped_payload(std::size_t size, std::uint64_t stamp) {
     payload[0] = bench::kStampMark;
     bench::write_stamp(payload.data() + 1, stamp);
     return payload;
+}
+
+std::string bulk(const std::string& text) {
+    std::string out = "$";
+    out.append(std::to_string(text.size())).append("\r\n").append(text).append("\r\n");
+    return out;
+}
+
+// One XREAD answer of one stream: entries of (id, payload), each with one field "f".
+std::string xread_answer(const std::string& stream, const std::vector<std::pair<std::string, std::string>>& entries) {
+    std::string out = "*1\r\n*2\r\n" + bulk(stream) + "*" + std::to_string(entries.size()) + "\r\n";
+    for (const auto& [id, payload] : entries) out += "*2\r\n" + bulk(id) + "*2\r\n" + bulk("f") + bulk(payload);
+    return out;
 }
 
 struct Stream {
@@ -72,6 +86,27 @@ Stream sample(Proto proto, std::size_t payload_size) {
                 if (i == 2) s.bytes += ":1\r\n+PONG\r\n", s.replies += 2;
                 if (i == 4) s.bytes += "-ERR unknown command\r\n", ++s.errors;
                 break;
+            case Proto::redis_streams:
+                if (i == 0) s.bytes += "+PONG\r\n", ++s.replies;
+                s.bytes += xread_answer(topic, {{"1-" + std::to_string(i), payload}});
+                if (i == 2) s.bytes += "$15\r\n1700000000000-0\r\n", ++s.replies;  // an XADD's id
+                if (i == 4) s.bytes += "-ERR unknown command\r\n", ++s.errors;
+                break;
+            case Proto::jetstream: {
+                const auto inbox_msg = [&](const std::string& json) {
+                    return "MSG _INBOX.acks." + topic + " 1 " + std::to_string(json.size()) + "\r\n" + json + "\r\n";
+                };
+                if (i == 0) {
+                    s.bytes += "INFO {\"server_id\":\"x\",\"jetstream\":true}\r\n";
+                    s.bytes += inbox_msg("{\"type\":\"io.nats.jetstream.api.v1.stream_create_response\",\"did_create\":true}");
+                    ++s.replies;
+                }
+                s.bytes += "MSG " + topic + " 1 " + std::to_string(payload.size()) + "\r\n" + payload + "\r\n";
+                if (i == 2) s.bytes += inbox_msg("{\"stream\":\"bench_1_2_0\",\"seq\":3}"), ++s.replies;
+                if (i == 3) s.bytes += "PING\r\n", ++s.pings;
+                if (i == 4) s.bytes += inbox_msg("{\"error\":{\"code\":503,\"description\":\"unavailable\"}}"), ++s.errors;
+                break;
+            }
         }
         ++s.messages;
     }
@@ -108,8 +143,67 @@ void check_stream(Proto proto, std::size_t payload_size) {
     }
 }
 
+// XREAD answers move the cursor to their last id, one answer at a time,
+// however the bytes are split; a null answer (a timeout) moves only the count.
+void check_stream_cursor() {
+    const std::string two_answers = xread_answer("s", {{"5-0", stamped_payload(20, 1)}, {"5-1", stamped_payload(20, 1)},
+                                                       {"6-0", stamped_payload(20, 1)}}) +
+                                    "*-1\r\n" + xread_answer("s", {{"7-3", stamped_payload(20, 1)}});
+    for (std::size_t piece = 1; piece <= two_answers.size(); ++piece) {
+        Tally tally;
+        bench::StreamCursor cursor;
+        std::string buffer;
+        std::vector<std::string> seen_ids;
+        for (std::size_t at = 0; at < two_answers.size(); at += piece) {
+            buffer.append(two_answers, at, piece);
+            const std::uint64_t before = cursor.reads_answered;
+            buffer.erase(0, bench::parse_stream(Proto::redis_streams, buffer.data(), buffer.size(), tally, nullptr, 0,
+                                                nullptr, &cursor));
+            if (cursor.reads_answered != before) seen_ids.push_back(cursor.last_id);
+        }
+        const std::string where = "redis-streams cursor in pieces of " + std::to_string(piece);
+        expect(buffer.empty() && tally.messages == 4 && tally.errors == 0, where + ": entries");
+        expect(cursor.reads_answered == 3 && cursor.last_id == "7-3", where + ": last id");
+        // The null answer keeps the id: after any call the cursor holds the last entry read so far.
+        expect(std::all_of(seen_ids.begin(), seen_ids.end(), [](const std::string& id) { return id == "6-0" || id == "7-3"; }),
+               where + ": ids only of whole answers");
+    }
+    expect(bench::stream_read("s", "6-0") ==
+               "*8\r\n$5\r\nXREAD\r\n$5\r\nCOUNT\r\n$4\r\n1000\r\n$5\r\nBLOCK\r\n$1\r\n0\r\n$7\r\nSTREAMS\r\n"
+               "$1\r\ns\r\n$3\r\n6-0\r\n",
+           "XREAD command");
+    expect(bench::StreamCursor{}.last_id == "0-0", "a cursor starts at the stream's start");
+}
+
+// The handshakes of the durable protocols: what is sent, and which answer completes it.
+void check_durable_hellos() {
+    const std::string jetstream = bench::hello(Proto::jetstream, bench::Role::publisher, "a.b");
+    expect(jetstream.find("SUB _INBOX.acks.a.b 1\r\n") != std::string::npos, "jetstream hello subscribes to the inbox");
+    expect(jetstream.find("PUB $JS.API.STREAM.CREATE.a_b _INBOX.acks.a.b ") != std::string::npos,
+           "jetstream hello creates the stream, answered on the inbox");
+    expect(jetstream.find("{\"name\":\"a_b\",\"subjects\":[\"a.b\"],\"storage\":\"file\"}") != std::string::npos,
+           "jetstream stream config: file storage over the subject");
+    const std::string info = "INFO {\"jetstream\":true}\r\n";
+    expect(bench::hello_reply_size(Proto::jetstream, bench::Role::publisher, info) == 0,
+           "jetstream hello: INFO alone does not complete it");
+    const std::string created = info + "MSG _INBOX.acks.a.b 1 16\r\n{\"did_create\":1}\r\n";
+    expect(bench::hello_reply_size(Proto::jetstream, bench::Role::publisher, created) ==
+               static_cast<std::ptrdiff_t>(created.size()),
+           "jetstream hello: the create answer completes it");
+    expect(bench::hello_reply_size(Proto::jetstream, bench::Role::publisher,
+                                   info + "MSG _INBOX.acks.a.b 1 12\r\n{\"error\":{}}\r\n") == -1,
+           "jetstream hello: an error answer is a refusal");
+    const std::string reader = bench::hello(Proto::redis_streams, bench::Role::subscriber, "s");
+    expect(reader == "*1\r\n$4\r\nPING\r\n" + bench::stream_read("s", "0-0"), "redis-streams subscriber: PING, then XREAD");
+    expect(bench::hello_reply_size(Proto::redis_streams, bench::Role::subscriber, "+PONG\r\n") == 7,
+           "redis-streams hello: PONG completes it");
+    expect(bench::acks_every_publish(Proto::jetstream) && bench::acks_every_publish(Proto::redis_streams) &&
+               bench::acks_every_publish(Proto::memq) && !bench::acks_every_publish(Proto::nats),
+           "which protocols ack every publish");
+}
+
 void check_templates() {
-    for (Proto proto : {Proto::memq, Proto::nats, Proto::redis}) {
+    for (Proto proto : {Proto::memq, Proto::nats, Proto::redis, Proto::redis_streams, Proto::jetstream}) {
         const bench::PublishTemplate t = bench::make_publish(proto, "bench.t", 64);
         const std::string name(bench::proto_name(proto));
         expect(t.bytes[t.stamp_offset - 1] == bench::kStampMark, name + ": stamp follows the mark");
@@ -124,6 +218,14 @@ void check_templates() {
     expect(nats.bytes == "PUB t 16\r\n~000000000000000\r\n", "NATS PUB");
     const bench::PublishTemplate redis = bench::make_publish(Proto::redis, "t", 16);
     expect(redis.bytes == "*3\r\n$7\r\nPUBLISH\r\n$1\r\nt\r\n$16\r\n~000000000000000\r\n", "RESP PUBLISH");
+    const bench::PublishTemplate xadd = bench::make_publish(Proto::redis_streams, "t", 16);
+    expect(xadd.bytes == "*5\r\n$4\r\nXADD\r\n$1\r\nt\r\n$1\r\n*\r\n$1\r\nf\r\n$16\r\n~000000000000000\r\n", "XADD");
+    const bench::PublishTemplate jetstream = bench::make_publish(Proto::jetstream, "t", 16);
+    expect(jetstream.bytes == "PUB t _INBOX.acks.t 16\r\n~000000000000000\r\n", "JetStream PUB with its ack inbox");
+    for (const char* name : {"memq", "nats", "redis", "redis-streams", "jetstream"}) {
+        const auto proto = bench::parse_proto(name);
+        expect(proto && bench::proto_name(*proto) == name, std::string("protocol name ") + name);
+    }
     char digits[bench::kStampDigits + 1] = {};
     digits[0] = bench::kStampMark;
     bench::write_stamp(digits + 1, 0x123456789abcdefULL);
@@ -175,10 +277,12 @@ void check_histogram() {
 }  // namespace
 
 int main() {
-    for (Proto proto : {Proto::memq, Proto::nats, Proto::redis}) {
+    for (Proto proto : {Proto::memq, Proto::nats, Proto::redis, Proto::redis_streams, Proto::jetstream}) {
         for (std::size_t size : {16u, 64u, 1000u}) check_stream(proto, size);
     }
     check_templates();
+    check_stream_cursor();
+    check_durable_hellos();
     check_indices();
     check_histogram();
     std::printf("%d passed, %d failed\n", g_passed, g_failed);

@@ -208,10 +208,15 @@ int run(const memq::ServerOptions& options) {
     }
 
     bool ready = false;  // /readyz: listening and not shutting down
+    // Timed only when someone can read it: without --metrics, no clock is read.
+    memq::DurationHistogram event_loop_turns = memq::make_event_loop_turn_histogram();
+    if (options.metrics_port) server->time_turns(&event_loop_turns);
     std::unique_ptr<memq::MetricsServer> metrics;
     if (options.metrics_port) {
         const asio::ip::address metrics_address = asio::ip::make_address(options.metrics_bind, address_error);
-        if (address_error) return usage_error("invalid --metrics-bind '" + options.metrics_bind + "'");
+        if (address_error) {
+            return usage_error("invalid metrics address '" + options.metrics_bind + "': expected an IP address");
+        }
         const asio::ip::tcp::endpoint metrics_endpoint(metrics_address, *options.metrics_port);
         memq::http::Endpoints endpoints{[&] { return memq::scrape(broker, *server, started, MEMQD_VERSION); },
                                         [&] { return ready; }};

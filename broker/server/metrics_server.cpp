@@ -11,7 +11,7 @@
 namespace memq {
 
 std::string scrape(const Broker& broker, const TcpServer& server, std::chrono::steady_clock::time_point started,
-                   std::string_view version) {
+                   std::string_view version, const DurationHistogram* storage_syncs) {
     MetricsSnapshot snapshot;
     snapshot.stats = broker.stats();
     snapshot.connections = broker.admitted_count();
@@ -25,6 +25,8 @@ std::string scrape(const Broker& broker, const TcpServer& server, std::chrono::s
     snapshot.uptime_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     snapshot.version = version;
     snapshot.incarnation = incarnation_text(broker.incarnation());
+    snapshot.event_loop_turns = server.turn_histogram();
+    snapshot.storage_syncs = storage_syncs;
     return write_metrics(snapshot);
 }
 

@@ -22,6 +22,7 @@
 #include <asio.hpp>
 
 #include "broker.hpp"
+#include "duration_histogram.hpp"
 #include "http_request.hpp"
 #include "log.hpp"
 #include "tcp_server.hpp"
@@ -34,10 +35,11 @@ struct MetricsServerLimits {
     std::size_t head_bytes_max = http::kDefaultHeadBytesMax;
 };
 
-// The text of /metrics now: the core's public accessors and the server's
-// pending output, with the uptime since `started`. O(connections).
+// The text of /metrics now: the core's public accessors, the server's
+// pending output and turn times, with the uptime since `started`, and the
+// storage's sync times when there is a storage. O(connections).
 std::string scrape(const Broker& broker, const TcpServer& server, std::chrono::steady_clock::time_point started,
-                   std::string_view version);
+                   std::string_view version, const DurationHistogram* storage_syncs = nullptr);
 
 class MetricsServer {
 public:

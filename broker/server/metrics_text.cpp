@@ -3,6 +3,8 @@
 
 #include <charconv>
 #include <cmath>
+#include <span>
+#include <string>
 
 namespace memq {
 namespace {
@@ -84,6 +86,23 @@ void Exposition::gauge(std::string_view name, std::string_view help, double valu
     sample(name, {}, value);
 }
 
+void Exposition::histogram(std::string_view name, std::string_view help, const DurationHistogram& histogram) {
+    family(name, "histogram", help);
+    const std::string bucket = std::string(name) + "_bucket";
+    const std::span<const double> bounds = histogram.upper_bounds();
+    const std::span<const std::uint64_t> counts = histogram.bucket_counts();
+    std::uint64_t cumulative = 0;
+    for (std::size_t i = 0; i < bounds.size(); ++i) {
+        cumulative += counts[i];
+        const std::string le = format_value(bounds[i]);
+        sample(bucket, {{"le", le}}, cumulative);
+    }
+    cumulative += counts[bounds.size()];
+    sample(bucket, {{"le", "+Inf"}}, cumulative);
+    sample(std::string(name) + "_sum", {}, histogram.sum_seconds());
+    sample(std::string(name) + "_count", {}, histogram.count());
+}
+
 std::string write_metrics(const MetricsSnapshot& snapshot) {
     const BrokerStats& stats = snapshot.stats;
     const auto count = [](std::size_t value) { return static_cast<std::uint64_t>(value); };
@@ -123,6 +142,15 @@ std::string write_metrics(const MetricsSnapshot& snapshot) {
               count(snapshot.pending_bytes));
     out.gauge("memq_pending_bytes_largest", "Output bytes queued or being written for the connection with the most.",
               count(snapshot.pending_bytes_largest));
+    if (snapshot.event_loop_turns != nullptr) {
+        out.histogram("memq_event_loop_turn_seconds",
+                      "Time the event loop spent on one read: from its completion through the core's "
+                      "handling and the draining of the output it made.",
+                      *snapshot.event_loop_turns);
+    }
+    if (snapshot.storage_syncs != nullptr) {
+        out.histogram("memq_storage_sync_seconds", "Time one sync of the data dir took.", *snapshot.storage_syncs);
+    }
     return out.take();
 }
 

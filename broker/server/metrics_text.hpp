@@ -17,6 +17,7 @@
 #include <utility>
 
 #include "broker.hpp"
+#include "duration_histogram.hpp"
 
 namespace memq {
 
@@ -35,6 +36,8 @@ public:
     void counter(std::string_view name, std::string_view help, std::uint64_t value);
     void gauge(std::string_view name, std::string_view help, std::uint64_t value);
     void gauge(std::string_view name, std::string_view help, double value);
+    // A histogram family: name_bucket{le=...} cumulative, up to le="+Inf", then name_sum and name_count.
+    void histogram(std::string_view name, std::string_view help, const DurationHistogram& histogram);
 
     const std::string& text() const { return text_; }
     std::string take() { return std::move(text_); }
@@ -63,6 +66,9 @@ struct MetricsSnapshot {
     double uptime_seconds = 0;
     std::string_view version;
     std::string incarnation;  // incarnation_text()
+    // Written when set (the shell's own, alive while the text is written).
+    const DurationHistogram* event_loop_turns = nullptr;  // memq_event_loop_turn_seconds
+    const DurationHistogram* storage_syncs = nullptr;     // memq_storage_sync_seconds (with --data-dir)
 };
 
 // Every memq_ family, in a fixed order (docs/operations.md lists them).

@@ -57,8 +57,12 @@ public:
             }
             if (std::optional<CommandLine> done = option(argument)) return *done;
         }
+        if (metrics_given_ && (metrics_port_given_ || metrics_bind_given_)) {
+            return UsageError{"--metrics names the address and port: give it alone, or --metrics-port and "
+                              "--metrics-bind"};
+        }
         if (!options_.metrics_port && (!options_.metrics_port_file.empty() || metrics_bind_given_)) {
-            return UsageError{"--metrics-bind and --metrics-port-file need --metrics-port"};
+            return UsageError{"--metrics-bind and --metrics-port-file need --metrics (or --metrics-port)"};
         }
         if (std::optional<UsageError> tls_error = check_tls()) return *tls_error;
         if (std::optional<UsageError> durability_error = check_durability()) return *durability_error;
@@ -102,6 +106,7 @@ private:
         else if (name == "--max-connections") setter = &Parser::set_max_connections;
         else if (name == "--seed") setter = &Parser::set_seed;
         else if (name == "--log-level") setter = &Parser::set_log_level;
+        else if (name == "--metrics") setter = &Parser::set_metrics;
         else if (name == "--metrics-port") setter = &Parser::set_metrics_port;
         else if (name == "--metrics-bind") setter = &Parser::set_metrics_bind;
         else if (name == "--metrics-port-file") setter = &Parser::set_metrics_port_file;
@@ -252,7 +257,34 @@ private:
         return true;
     }
 
+    // ADDRESS:PORT, [IPV6]:PORT, or PORT alone (on loopback).
+    bool set_metrics(std::string_view value) {
+        metrics_given_ = true;
+        const auto bad = [&] {
+            return fail("invalid --metrics " + quoted(value) +
+                        ": expected ADDRESS:PORT, [IPV6-ADDRESS]:PORT or PORT (port 0 to 65535)");
+        };
+        std::string_view address = kDefaultBindAddress;
+        std::string_view port_text = value;
+        if (!value.empty() && value.front() == '[') {
+            const std::size_t close = value.find("]:");
+            if (close == std::string_view::npos || close == 1) return bad();
+            address = value.substr(1, close - 1);
+            port_text = value.substr(close + 2);
+        } else if (const std::size_t colon = value.rfind(':'); colon != std::string_view::npos) {
+            address = value.substr(0, colon);
+            port_text = value.substr(colon + 1);
+            if (address.empty() || address.find(':') != std::string_view::npos) return bad();  // IPv6: use brackets
+        }
+        const auto port = parse_unsigned<std::uint32_t>(port_text);
+        if (!port || *port > std::numeric_limits<std::uint16_t>::max()) return bad();
+        options_.metrics_bind = std::string(address);
+        options_.metrics_port = static_cast<std::uint16_t>(*port);
+        return true;
+    }
+
     bool set_metrics_port(std::string_view value) {
+        metrics_port_given_ = true;
         const auto port = port_number("--metrics-port", value);
         if (port) options_.metrics_port = *port;
         return port.has_value();
@@ -350,6 +382,8 @@ private:
     }
 
     std::span<const std::string_view> arguments_;
+    bool metrics_given_ = false;
+    bool metrics_port_given_ = false;
     bool durability_option_given_ = false;  // --fsync, --fsync-interval-ms or --salvage
     bool tls_option_given_ = false;  // a --tls-* option other than --tls-port
     bool metrics_bind_given_ = false;
@@ -397,9 +431,11 @@ std::string usage_text() {
            "                           (default: the open-file limit minus 32)\n"
            "  --seed N                 seed for delivery \"one\" (default: random, logged at start)\n"
            "  --log-level LEVEL        error, warn, info or debug (default info)\n"
-           "  --metrics-port PORT      serve HTTP on PORT (0: any free port): /metrics in the\n"
+           "  --metrics ADDRESS:PORT   serve HTTP on ADDRESS:PORT ([IPV6]:PORT; PORT alone:\n"
+           "                           on 127.0.0.1; port 0: any free port): /metrics in the\n"
            "                           Prometheus text format, /healthz, /readyz (default: off)\n"
-           "  --metrics-bind ADDRESS   IP address of the metrics port (default 127.0.0.1)\n"
+           "  --metrics-port PORT      the same as --metrics PORT; --metrics-bind ADDRESS\n"
+           "                           sets its address (default 127.0.0.1)\n"
            "  --metrics-port-file PATH write the bound metrics port to PATH once listening\n"
            "  --tls-port PORT          also listen for TLS on PORT, same --bind address (0: any\n"
            "                           free port); the plain port stays (default: no TLS)\n"

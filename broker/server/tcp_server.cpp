@@ -479,8 +479,11 @@ void TcpServer::on_readable(const SessionPtr& session, const asio::error_code& e
             return;
         }
         if (session->state == Session::State::open && !shutting_down_) {
+            const auto turn_start = turns_ != nullptr ? std::chrono::steady_clock::now()
+                                                      : std::chrono::steady_clock::time_point{};
             broker_.handle_receive(session->id, std::string_view(read_buffer_.data(), bytes));
             drain();
+            if (turns_ != nullptr) turns_->observe(std::chrono::steady_clock::now() - turn_start);
         }
         // A finishing session reads no more; a closing one reads only to discard.
         if (session->state != Session::State::open && session->state != Session::State::closing) return;

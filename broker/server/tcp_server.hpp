@@ -44,6 +44,7 @@
 #include <asio/ssl/context.hpp>
 
 #include "broker.hpp"
+#include "duration_histogram.hpp"
 #include "log.hpp"
 #include "log_limiter.hpp"
 
@@ -101,6 +102,12 @@ public:
     void pump();
     // The core's pending bytes (Broker::pending_bytes) over the open connections: their sum and the largest.
     std::pair<std::size_t, std::size_t> pending_output() const;
+
+    // From now on, each read's turn (from the read's completion through the
+    // core's handle_receive and the drain of its output) is timed into
+    // `turns` (steady_clock, two vDSO clock reads a read); null stops it.
+    void time_turns(DurationHistogram* turns) { turns_ = turns; }
+    const DurationHistogram* turn_histogram() const { return turns_; }
 
 private:
     struct Session;
@@ -175,6 +182,7 @@ private:
     std::function<void(storage::StorageWrite&&)> storage_sink_;
     storage::StorageWrite storage_write_;
     std::vector<char> gather_buffer_;  // shared by every write: small frames copied together
+    DurationHistogram* turns_ = nullptr;  // time_turns()
     ConnId next_id_ = 1;
     bool draining_ = false;
     bool shutting_down_ = false;

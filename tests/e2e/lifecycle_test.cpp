@@ -147,7 +147,8 @@ TEST(CommandLine, HelpExitsZeroAndPrintsUsage) {
     EXPECT_EQ(result.stdout_text.rfind("usage: memqd [port] [cache_size]", 0), 0u) << result.stdout_text;
     for (const char* option : {"--bind", "--port", "--port-file", "--cache-size", "--max-line-bytes",
                                "--max-pending-bytes", "--max-cache-bytes", "--max-topics", "--max-indexed-topics",
-                               "--max-topic-bytes", "--max-subscriptions", "--max-connections", "--seed", "--log-level", "--version"}) {
+                               "--max-topic-bytes", "--max-subscriptions", "--max-connections", "--seed", "--log-level",
+                               "--metrics", "--metrics-port-file", "--version"}) {
         EXPECT_NE(result.stdout_text.find(option), std::string::npos) << option;
     }
     EXPECT_EQ(result.stderr_text, "");

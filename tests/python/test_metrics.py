@@ -1,8 +1,9 @@
-"""memqd's metrics port (--metrics-port): /metrics, /healthz and /readyz over HTTP.
+"""memqd's metrics port (--metrics ADDRESS:PORT): /metrics, /healthz and /readyz over HTTP.
 
-Each test starts memqd with --metrics-port 0 and learns the bound port from
---metrics-port-file (written before the main port file, so it is there once
-the broker fixture returns). Everything is on loopback.
+Each test starts memqd with --metrics 127.0.0.1:0 (or the older --metrics-port 0)
+and learns the bound port from --metrics-port-file (written before the main
+port file, so it is there once the broker fixture returns). Everything is on
+loopback.
 """
 
 import re
@@ -30,7 +31,7 @@ SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[a-zA-Z_][a-zA-Z0-9_]*="(?:[
 def metered(make_broker, tmp_path):
     """A memqd with its metrics port on; returns (broker, metrics_port)."""
     port_file = tmp_path / "metrics-port"
-    broker = make_broker(args=("--metrics-port", "0", "--metrics-port-file", str(port_file)))
+    broker = make_broker(args=("--metrics", "127.0.0.1:0", "--metrics-port-file", str(port_file)))
     return broker, int(port_file.read_text())
 
 
@@ -138,6 +139,42 @@ def test_a_refused_connection_and_a_long_line_are_counted(make_broker, tmp_path)
     assert after["memq_connections_refused_total"] == 1
     assert after["memq_connections_accepted_total"] == 1  # the refused one is not admitted
     assert after["memq_connections_max"] == 1
+
+
+def test_a_port_alone_serves_on_loopback(make_broker, tmp_path):
+    port_file = tmp_path / "metrics-port"
+    make_broker(args=("--metrics", "0", "--metrics-port-file", str(port_file)))
+    assert get(int(port_file.read_text()), "/healthz")[::2] == (200, "ok\n")
+
+
+def test_an_ipv6_address_in_brackets(make_broker, tmp_path):
+    port_file = tmp_path / "metrics-port"
+    make_broker(args=("--metrics", "[::1]:0", "--metrics-port-file", str(port_file)))
+    request = urllib.request.Request(f"http://[::1]:{int(port_file.read_text())}/healthz")
+    with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_S) as response:
+        assert (response.status, response.read()) == (200, b"ok\n")
+
+
+def test_event_loop_turns_form_a_cumulative_histogram(metered):
+    broker, metrics_port = metered
+    before = scrape(metrics_port)
+    with broker.client() as subscriber, broker.client() as publisher:
+        subscriber.subscribe("turns")
+        for i in range(20):
+            publisher.send("turns", f"m{i}")
+        for _ in range(20):
+            assert subscriber.receive(timeout=HTTP_TIMEOUT_S) is not None
+        after = scrape(metrics_port)
+    name = "memq_event_loop_turn_seconds"
+    # Every read the broker handled is one turn: at least one per command sent here.
+    assert after[name + "_count"] - before[name + "_count"] >= 21
+    assert after[name + "_sum"] > before[name + "_sum"]
+    buckets = [(float(key.split('le="')[1][:-2]), value) for key, value in after.items()
+               if key.startswith(name + "_bucket{")]
+    buckets.sort()
+    assert buckets[-1] == (float("inf"), after[name + "_count"])
+    counts = [value for _, value in buckets]
+    assert counts == sorted(counts), "buckets are cumulative"
 
 
 def test_promtool_accepts_the_exposition(metered):

@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# bench/recovery.sh — how long memqd takes to recover a full data dir: fills a
+# fresh --data-dir with N known topics and M MiB of cached payload (memq-bench
+# --workload fill), kills memqd with SIGKILL, restarts it on the same dir and
+# times, from the exec, until it listens (its port file appears) and until
+# its metrics show every topic back. Repeats the kill and restart --rounds
+# times; prints one JSON line per restart and a summary line (medians) on
+# stdout. Everything it starts it stops, by pid; loopback only; every wait is
+# bounded. Needs a memqd with --data-dir (issue 12).
+#
+# Usage: bench/recovery.sh [--topics N] [--cache-mib M] [--payload B]
+#                          [--fsync interval|always] [--rounds R]
+#                          [--memqd PATH] [--bench PATH] [--data-root DIR]
+#   --topics N      topics named by the fill, each with a cached message (1000000)
+#   --cache-mib M   payload bytes sent by the fill, in MiB (256)
+#   --payload B     bytes of each message's payload (200)
+#   --fsync         memqd's policy during the fill (interval)
+#   --rounds R      kills and restarts of the filled dir (3)
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$repo"
+
+topics=1000000
+cache_mib=256
+payload=200
+fsync=interval
+rounds=3
+memqd=build/bin/memqd
+bench_bin=build/bin/memq-bench
+data_root=${TMPDIR:-/tmp}
+readonly KILL_WAIT_S=10          # a killed memqd is gone within this
+readonly LISTEN_DEADLINE_S=120   # a restart listens within this, or the run fails
+readonly FILL_TIMEOUT_S=900
+readonly INTERVAL_SYNC_WAIT_S=3  # under --fsync interval (1 s), what the fill sent is synced after this
+
+die() { echo "recovery.sh: $*" >&2; exit 2; }
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --topics) topics=${2:?}; shift ;;
+    --cache-mib) cache_mib=${2:?}; shift ;;
+    --payload) payload=${2:?}; shift ;;
+    --fsync) fsync=${2:?}; shift ;;
+    --rounds) rounds=${2:?}; shift ;;
+    --memqd) memqd=${2:?}; shift ;;
+    --bench) bench_bin=${2:?}; shift ;;
+    --data-root) data_root=${2:?}; shift ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+    *) die "unknown argument $1 (see --help)" ;;
+  esac
+  shift
+done
+for number in "$topics" "$cache_mib" "$payload" "$rounds"; do
+  [[ "$number" =~ ^[1-9][0-9]*$ ]] || die "--topics, --cache-mib, --payload and --rounds take positive integers"
+done
+[ "$rounds" -le 20 ] || die "--rounds must be at most 20"
+[[ "$fsync" =~ ^(interval|always)$ ]] || die "--fsync: interval or always"
+[ -x "$memqd" ] || die "no memqd at $memqd"
+[ -x "$bench_bin" ] || die "no memq-bench at $bench_bin"
+[[ "$("$memqd" --help 2>/dev/null)" == *--data-dir* ]] || die "this memqd has no --data-dir yet (issue 12): nothing to recover"
+
+log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+work=$(mktemp -d "$data_root/memq-recovery.XXXXXX")
+pid=""
+cleanup() {
+  if [ -n "$pid" ]; then
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+data_dir=$work/data
+mkdir -p "$data_dir"
+# Room for every topic and every cached frame (a frame is the payload plus its JSON around it).
+cache_bytes=$((cache_mib * 1048576 * 4 + topics * 512))
+memqd_args=(--port 0 --port-file "$work/port" --metrics 127.0.0.1:0 --metrics-port-file "$work/metrics-port"
+            --data-dir "$data_dir" --fsync "$fsync" --max-topics "$topics" --max-indexed-topics "$topics"
+            --max-cache-bytes "$cache_bytes" --log-level warn)
+
+metric() {  # metric NAME: its value on memqd's metrics port now
+  curl -s --max-time 5 "http://127.0.0.1:$(cat "$work/metrics-port")/metrics" | awk -v name="$1" '$1 == name {print $2}'
+}
+
+log "filling $data_dir: $topics topics, $cache_mib MiB of $payload-byte payloads (--fsync $fsync)"
+"$memqd" "${memqd_args[@]}" 2>"$work/memqd-fill.log" &
+pid=$!
+for _ in $(seq 600); do [ -s "$work/port" ] && break; kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+[ -s "$work/port" ] || die "memqd did not start (see its log: $(head -c 300 "$work/memqd-fill.log"))"
+fill=$(timeout "$FILL_TIMEOUT_S" "$bench_bin" --workload fill --port "$(cat "$work/port")" --topics "$topics" \
+       --fill-bytes $((cache_mib * 1048576)) --payload "$payload" --topic-prefix recovery \
+       --setup-timeout "$FILL_TIMEOUT_S" --label fill) || die "the fill failed: $fill"
+echo "$fill"
+known=$(metric memq_topics_known)
+cached_messages=$(metric memq_cached_messages)
+cached_bytes=$(metric memq_cached_bytes)
+log "filled: $known topics known, $cached_messages messages in $cached_bytes cached bytes"
+[ "$fsync" = always ] || sleep "$INTERVAL_SYNC_WAIT_S"
+
+restart_times=()
+for round in $(seq "$rounds"); do
+  kill -KILL "$pid"
+  for _ in $(seq $((KILL_WAIT_S * 10))); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  wait "$pid" 2>/dev/null || true
+  pid=""
+  rm -f "$work/port" "$work/metrics-port"
+  disk_bytes=$(du -sb "$data_dir" | cut -f1)
+  # Timed in Python: exec, then the port file every millisecond, then the
+  # metrics until every topic is known again. memqd's pid goes to a file so
+  # that this script can stop it.
+  timing=$(python3 - "$work" "$known" "$LISTEN_DEADLINE_S" "$memqd" "${memqd_args[@]}" <<'PY'
+import json, os, subprocess, sys, time, urllib.request
+work, known, deadline_s, command = sys.argv[1], int(float(sys.argv[2])), float(sys.argv[3]), sys.argv[4:]
+log = open(os.path.join(work, "memqd-restart.log"), "a")
+start = time.monotonic()
+# stdout is not inherited: the shell reads this script's stdout until every holder closes it.
+process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log,
+                           start_new_session=True)
+with open(os.path.join(work, "pid"), "w") as handle:
+    handle.write(str(process.pid))
+deadline = start + deadline_s
+port_file = os.path.join(work, "port")
+while not (os.path.exists(port_file) and os.path.getsize(port_file) > 0):
+    if process.poll() is not None or time.monotonic() > deadline:
+        print(json.dumps({"error": "memqd did not listen", "exit": process.poll()}))
+        sys.exit(0)
+    time.sleep(0.001)
+listening = time.monotonic() - start
+metrics_port = int(open(os.path.join(work, "metrics-port")).read())
+while True:
+    text = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).read().decode()
+    values = dict(line.split(" ", 1) for line in text.splitlines() if line and not line.startswith("#"))
+    if int(float(values.get("memq_topics_known", "0"))) >= known or time.monotonic() > deadline:
+        break
+    time.sleep(0.001)
+recovered = int(float(values.get("memq_topics_known", "0")))
+print(json.dumps({"listen_seconds": listening, "all_topics_seconds": time.monotonic() - start,
+                  "complete": recovered >= known, "topics_known": recovered,
+                  "cached_messages": int(float(values.get("memq_cached_messages", "0"))),
+                  "cached_bytes": int(float(values.get("memq_cached_bytes", "0")))}))
+PY
+)
+  pid=$(cat "$work/pid")
+  echo "$timing" | python3 -c '
+import json, sys
+timing = json.loads(sys.stdin.read())
+timing.update({"workload": "recovery", "round": int(sys.argv[1]), "topics": int(sys.argv[2]),
+               "fill_mib": int(sys.argv[3]), "fsync": sys.argv[4], "disk_bytes": int(sys.argv[5]),
+               "payload": int(sys.argv[6])})
+print(json.dumps(timing))' "$round" "$topics" "$cache_mib" "$fsync" "$disk_bytes" "$payload"
+  case "$timing" in *error*) die "restart $round failed: $timing" ;; esac
+  restart_times+=("$(echo "$timing" | python3 -c 'import json,sys; print(json.load(sys.stdin)["listen_seconds"])')")
+  log "restart $round: $timing"
+done
+printf '%s\n' "${restart_times[@]}" | python3 -c '
+import json, statistics, sys
+times = [float(line) for line in sys.stdin if line.strip()]
+print(json.dumps({"workload": "recovery-summary", "restarts": len(times), "median_listen_seconds": statistics.median(times),
+                  "max_listen_seconds": max(times)}))'
