@@ -64,11 +64,12 @@ void DurableStore::recover(Broker& broker) {
     std::string().swap(bytes_);
 }
 
-void DurableStore::start(asio::io_context& io, Broker& broker, TcpServer& server) {
+void DurableStore::start(asio::io_context& io, Broker& broker, TcpServer& server, DurationHistogram* syncs) {
     broker_ = &broker;
     server_ = &server;
     LogWriterOptions writer_options;
     writer_options.sync_interval = std::chrono::milliseconds(options_.fsync_interval_ms);
+    if (syncs != nullptr) writer_options.on_sync_time = [syncs](std::chrono::nanoseconds took) { syncs->observe(took); };
     writer_ = std::make_unique<LogWriter>(
         io, *directory_, writer_options,
         [this](std::uint64_t synced) {

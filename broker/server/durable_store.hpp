@@ -30,6 +30,7 @@
 
 #include "broker.hpp"
 #include "data_dir.hpp"
+#include "duration_histogram.hpp"
 #include "log.hpp"
 #include "log_writer.hpp"
 #include "options.hpp"
@@ -58,7 +59,8 @@ public:
     // Hands the log's records to `broker` and finishes its recovery. Throws StartError.
     void recover(Broker& broker);
     // From here on the core's writes go to the log, and its reports come back.
-    void start(asio::io_context& io, Broker& broker, TcpServer& server);
+    // Each sync's duration goes to `syncs` (memq_storage_sync_seconds).
+    void start(asio::io_context& io, Broker& broker, TcpServer& server, DurationHistogram* syncs);
     // The graceful stop: an exact snapshot, written and synced.
     void stop();
 

@@ -194,6 +194,9 @@ void LogWriter::sync() {
     }
     counters_.syncs.fetch_add(1, std::memory_order_relaxed);
     unsynced_ = false;
+    if (options_.on_sync_time) {
+        asio::post(loop_, [handler = options_.on_sync_time, nanos] { handler(std::chrono::nanoseconds(nanos)); });
+    }
     post_synced();
 }
 

@@ -59,6 +59,9 @@ struct LogWriterOptions {
     // How long a written byte may stay unsynced without a sync_now write; 0:
     // every write synced at once.
     std::chrono::milliseconds sync_interval{1000};
+    // Told each successful fdatasync's duration, on the loop (for the
+    // memq_storage_sync_seconds histogram); none when empty.
+    std::function<void(std::chrono::nanoseconds)> on_sync_time;
 };
 
 struct LogWriterStats {

@@ -211,6 +211,7 @@ int run(const memq::ServerOptions& options) {
     // Timed only when someone can read it: without --metrics, no clock is read.
     memq::DurationHistogram event_loop_turns = memq::make_event_loop_turn_histogram();
     if (options.metrics_port) server->time_turns(&event_loop_turns);
+    memq::DurationHistogram storage_syncs = memq::make_storage_sync_histogram();
     std::unique_ptr<memq::MetricsServer> metrics;
     if (options.metrics_port) {
         const asio::ip::address metrics_address = asio::ip::make_address(options.metrics_bind, address_error);
@@ -218,8 +219,10 @@ int run(const memq::ServerOptions& options) {
             return usage_error("invalid metrics address '" + options.metrics_bind + "': expected an IP address");
         }
         const asio::ip::tcp::endpoint metrics_endpoint(metrics_address, *options.metrics_port);
-        memq::http::Endpoints endpoints{[&] { return memq::scrape(broker, *server, started, MEMQD_VERSION); },
-                                        [&] { return ready; }};
+        // /readyz: listening, not shutting down, and (with --data-dir) the storage takes writes.
+        memq::http::Endpoints endpoints{
+            [&] { return memq::scrape(broker, *server, started, MEMQD_VERSION, store ? &storage_syncs : nullptr); },
+            [&] { return ready && broker.storage_healthy(); }};
         try {
             metrics = std::make_unique<memq::MetricsServer>(io, log, metrics_endpoint, std::move(endpoints));
         } catch (const std::system_error& error) {
@@ -286,7 +289,7 @@ int run(const memq::ServerOptions& options) {
         }
     }
 
-    if (store) store->start(io, broker, *server);
+    if (store) store->start(io, broker, *server, &storage_syncs);
     server->start();
     if (metrics) metrics->start();
     ready = true;

@@ -27,6 +27,9 @@ std::string scrape(const Broker& broker, const TcpServer& server, std::chrono::s
     snapshot.incarnation = incarnation_text(broker.incarnation());
     snapshot.event_loop_turns = server.turn_histogram();
     snapshot.storage_syncs = storage_syncs;
+    snapshot.durable = broker.durability().enabled;
+    snapshot.storage_healthy = broker.storage_healthy();
+    snapshot.log_bytes = broker.log_bytes();
     return write_metrics(snapshot);
 }
 

@@ -148,6 +148,16 @@ std::string write_metrics(const MetricsSnapshot& snapshot) {
                       "handling and the draining of the output it made.",
                       *snapshot.event_loop_turns);
     }
+    if (snapshot.durable) {
+        const BrokerStats& stats = snapshot.stats;
+        out.gauge("memq_storage_healthy", "1 while the data dir takes writes; 0 after a failed write or sync, until a snapshot is written (sends are refused meanwhile).", static_cast<std::uint64_t>(snapshot.storage_healthy ? 1 : 0));
+        out.gauge("memq_storage_log_bytes", "Size of the data dir's log once every write handed out is written.", static_cast<std::uint64_t>(snapshot.log_bytes));
+        out.counter("memq_storage_compactions_total", "Snapshots that replaced the log (compactions, the one at start, recoveries from a failure).", stats.compactions);
+        out.counter("memq_storage_failures_total", "Failed writes or syncs of the data dir.", stats.storage_failures);
+        out.counter("memq_storage_sends_refused_total", "Sends answered \"Storage unavailable\".", stats.storage_refused);
+        out.counter("memq_storage_sends_waited_total", "Sends that waited for their topic's index reservation to be synced.", stats.sends_stalled);
+        out.counter("memq_storage_closes_total", "Connections closed because an ack they were owed could not be stored.", stats.storage_closes);
+    }
     if (snapshot.storage_syncs != nullptr) {
         out.histogram("memq_storage_sync_seconds", "Time one sync of the data dir took.", *snapshot.storage_syncs);
     }

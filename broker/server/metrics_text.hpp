@@ -69,6 +69,10 @@ struct MetricsSnapshot {
     // Written when set (the shell's own, alive while the text is written).
     const DurationHistogram* event_loop_turns = nullptr;  // memq_event_loop_turn_seconds
     const DurationHistogram* storage_syncs = nullptr;     // memq_storage_sync_seconds (with --data-dir)
+    // Durable topics (--data-dir): written when `durable`.
+    bool durable = false;
+    bool storage_healthy = true;
+    std::size_t log_bytes = 0;
 };
 
 // Every memq_ family, in a fixed order (docs/operations.md lists them).

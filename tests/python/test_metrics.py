@@ -258,3 +258,48 @@ def test_scrape_time(metered):
     per_scrape_ms = (time.perf_counter() - start) / 50 * 1000
     print(f"scrape: {per_scrape_ms:.2f} ms each over 50, 100 topics")
     assert per_scrape_ms < 1000
+
+
+@pytest.fixture
+def durable_metered(make_broker, tmp_path):
+    """A memqd with durable topics (--fsync always) and its metrics port on; returns (broker, metrics_port)."""
+    port_file = tmp_path / "metrics-port"
+    broker = make_broker(args=("--metrics", "127.0.0.1:0", "--metrics-port-file", str(port_file),
+                               "--data-dir", str(tmp_path / "data"), "--fsync", "always"))
+    return broker, int(port_file.read_text())
+
+
+def test_an_in_memory_broker_has_no_storage_figures(metered):
+    _, metrics_port = metered
+    assert not [name for name in scrape(metrics_port) if name.startswith("memq_storage_")]
+
+
+def test_storage_figures_move_by_the_traffic(durable_metered):
+    broker, metrics_port = durable_metered
+    with broker.client() as client:
+        for i in range(3):
+            client.send("durable", f"m{i}")  # acked under always: synced
+        after = scrape(metrics_port)
+    assert after["memq_storage_healthy"] == 1
+    # The topic's first send waits for its reservation (counted once more each
+    # time it runs again before that reservation is synced).
+    assert after["memq_storage_sends_waited_total"] >= 1
+    assert after["memq_storage_compactions_total"] >= 1  # the snapshot a new data dir starts with
+    assert after["memq_storage_failures_total"] == 0
+    assert after["memq_storage_sends_refused_total"] == 0
+    assert after["memq_storage_log_bytes"] > 3 * len('{"command": "send", "topic": "durable"}')
+    assert after["memq_storage_sync_seconds_count"] >= 2  # the reservation's sync, then the sends'
+    assert after['memq_storage_sync_seconds_bucket{le="+Inf"}'] == after["memq_storage_sync_seconds_count"]
+    assert after["memq_storage_sync_seconds_sum"] > 0
+
+
+def test_promtool_accepts_the_storage_figures(durable_metered):
+    broker, metrics_port = durable_metered
+    with broker.client() as client:
+        client.send("durable", "hello")
+        _, _, body = get(metrics_port, "/metrics")
+    assert "memq_storage_sync_seconds_bucket" in body
+    checked = subprocess.run([shutil.which("promtool"), "check", "metrics"], input=body, capture_output=True,
+                             text=True, timeout=30)
+    assert checked.returncode == 0 and checked.stdout.strip() == "" and checked.stderr.strip() == "", \
+        checked.stdout + checked.stderr
