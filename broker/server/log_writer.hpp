@@ -61,7 +61,7 @@ struct LogWriterOptions {
     std::chrono::milliseconds sync_interval{1000};
     // Told each successful fdatasync's duration, on the loop (for the
     // memq_storage_sync_seconds histogram); none when empty.
-    std::function<void(std::chrono::nanoseconds)> on_sync_time;
+    std::function<void(std::chrono::nanoseconds)> on_sync_time{};
 };
 
 struct LogWriterStats {
