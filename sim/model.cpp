@@ -522,12 +522,6 @@ void Model::disconnect(ConnId conn) {
 
 // ---- Durable topics ------------------------------------------------------
 
-namespace {
-// The core's estimates of a record's size, for when to compact (broker.cpp).
-constexpr std::size_t kMessageRecordOverhead = 64;
-constexpr std::size_t kReserveRecordOverhead = 64;
-}  // namespace
-
 // Copies `line` into `held`, in place: its views point into held's own strings.
 void Model::hold(HeldLine& held, const LineIntent& line) {
     held.topic.assign(line.topic);

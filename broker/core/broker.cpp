@@ -14,11 +14,6 @@ bool abrupt(const std::optional<CloseReason>& reason) {
     return reason == CloseReason::slow_consumer || reason == CloseReason::storage_failed;
 }
 
-// Estimated log bytes of one cached message's record and of one topic's
-// reserve record, not counting the topic name and frame (for compaction).
-constexpr std::size_t kMessageRecordOverhead = 64;
-constexpr std::size_t kReserveRecordOverhead = 64;
-
 }  // namespace
 
 std::string_view to_string(CloseReason reason) {

@@ -25,6 +25,12 @@ enum class SyncPolicy : std::uint8_t {
     interval,
 };
 
+// Estimated log bytes of one cached message's record and of one topic's
+// reserve record, beyond the frame (for when to compact: the core and the
+// simulator's model estimate the live state with these).
+inline constexpr std::size_t kMessageRecordOverhead = 64;
+inline constexpr std::size_t kReserveRecordOverhead = 64;
+
 struct Durability {
     bool enabled = false;  // off: the in-memory broker, with no storage output at all
     SyncPolicy policy = SyncPolicy::interval;

@@ -64,7 +64,6 @@ public:
     // The graceful stop: an exact snapshot, written and synced.
     void stop();
 
-    const LogWriter* writer() const { return writer_.get(); }
 
 private:
     void arm_retry();

@@ -101,14 +101,7 @@ class DurableMemqd:
 
     def end(self, signum=signal.SIGTERM):
         """Sends `signum` to the running memqd and waits; returns its exit code (-signal when killed)."""
-        if self.process.poll() is None:
-            self.process.send_signal(signum)
-            try:
-                self.process.wait(timeout=STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        return self.process.returncode
+        return memq.testing.end_process(self.process, signum, STOP_TIMEOUT_S)
 
     def restart(self, signum=signal.SIGTERM):
         """Ends memqd with `signum` and starts it again on the same port and data dir; returns the exit code."""

@@ -58,6 +58,18 @@ def _free_port():
         return probe.getsockname()[1]
 
 
+def end_process(process, signum=signal.SIGTERM, timeout=STOP_TIMEOUT_S):
+    """Sends `signum` to a running `process` and waits (SIGKILL after `timeout`); returns its exit code."""
+    if process.poll() is None:
+        process.send_signal(signum)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    return process.returncode
+
+
 class Broker:
     """A running broker process on 127.0.0.1."""
 
@@ -85,14 +97,7 @@ class Broker:
         return await memq.aio.connect(self.host, self.port, **options)
 
     def _end(self, signum):
-        if self.process.poll() is None:
-            self.process.send_signal(signum)
-            try:
-                self.process.wait(timeout=STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        return self.process.returncode
+        return end_process(self.process, signum)
 
     def stop(self):
         """SIGTERM, wait; returns the exit code (SIGKILL after STOP_TIMEOUT_S)."""
