@@ -170,10 +170,16 @@ while not (os.path.exists(port_file) and os.path.getsize(port_file) > 0):
     time.sleep(0.001)
 listening = time.monotonic() - start
 metrics_port = int(open(os.path.join(work, "metrics-port")).read())
+values = {}
 while True:
-    text = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).read().decode()
-    values = dict(line.split(" ", 1) for line in text.splitlines() if line and not line.startswith("#"))
-    if int(float(values.get("memq_topics_known", "0"))) >= known or time.monotonic() > deadline:
+    try:
+        text = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).read().decode()
+        values = dict(line.split(" ", 1) for line in text.splitlines() if line and not line.startswith("#"))
+    except (OSError, TimeoutError):
+        pass  # the loop is busy (the start-up snapshot is built on it): ask again until the deadline
+    if time.monotonic() > deadline:
+        break
+    if int(float(values.get("memq_topics_known", "0"))) >= known:
         break
     time.sleep(0.001)
 recovered = int(float(values.get("memq_topics_known", "0")))
