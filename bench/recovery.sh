@@ -89,6 +89,8 @@ log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 work=$(mktemp -d "$data_root/memq-recovery.XXXXXX")
 pid=""
 cleanup() {
+  # A restart whose timing script failed left its memqd's pid only in the file.
+  if [ -z "$pid" ] && [ -s "$work/pid" ]; then pid=$(cat "$work/pid"); fi
   if [ -n "$pid" ]; then
     kill -KILL "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
@@ -146,7 +148,7 @@ for round in $(seq "$rounds"); do
     wait "$pid" 2>/dev/null || true
     pid=""
   fi
-  rm -f "$work/port" "$work/metrics-port"
+  rm -f "$work/port" "$work/metrics-port" "$work/pid"
   disk_bytes=$(du -sb "$data_dir" | cut -f1)
   # Timed in Python: exec, then the port file every millisecond, then the
   # metrics until every topic is known again. memqd's pid goes to a file so
