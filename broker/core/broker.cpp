@@ -681,6 +681,11 @@ void Broker::recover(const storage::LogRecord& record) {
     }
 }
 
+void Broker::expect_recovered_topics(std::size_t topics) {
+    MEMQ_CHECK(durability_.enabled && connections_.empty());
+    topics_.reserve(std::min(topics, limits_.indexed_topics_max));
+}
+
 std::optional<std::string> Broker::finish_recovery() {
     MEMQ_CHECK(durability_.enabled && connections_.empty());
     // A recovered index may have reached a subscriber up to the topic's
@@ -707,6 +712,7 @@ std::size_t Broker::live_log_bytes() const {
 }
 
 void Broker::append_snapshot(std::string& out, bool exact) const {
+    out.reserve(out.size() + storage::kHeaderBytes + live_log_bytes());  // one allocation, not a doubling series
     storage::append_header(out, incarnation_);
     topics_.for_each_topic([&](const Topic& topic) {
         const std::int64_t until = exact ? topic.next_index : topic.reserved_until;

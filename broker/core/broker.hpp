@@ -137,6 +137,10 @@ public:
     // does not fit the limits (more known or stateful topics than they allow).
     void recover(const storage::LogRecord& record);
     std::optional<std::string> finish_recovery();
+    // Optional, before the first recover(): the log names about `topics`
+    // topics (its reserve records), so the topic table is sized once rather
+    // than grown record by record. Capped at the known-topics limit.
+    void expect_recovered_topics(std::size_t topics);
     // The next write for the log; at most one is pending at a time in the core
     // (it holds everything recorded since the last poll). Write them in seq
     // order; `replace` ones replace the whole log (a snapshot: compaction).
