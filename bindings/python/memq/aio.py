@@ -325,11 +325,11 @@ class Client:
         self._writing_paused = False
         self._reading_paused = False
         connection.transport.set_write_buffer_limits(high=WRITE_BUFFER_HIGH_BYTES, low=WRITE_BUFFER_LOW_BYTES)
+        self._core.start_session()  # hello first; the core resumes the subscriptions once it is answered
+        self._write_out()
         self._tell_taken()
         if self._core.inbox_full:  # still full from the last connection: this one waits too
             self._pause_reading()
-        self._core.start_session()  # hello first; the core resumes the subscriptions once it is answered
-        self._write_out()
         self._notify()
 
     def _connection_lost(self, connection, exc):
