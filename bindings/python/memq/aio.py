@@ -188,7 +188,8 @@ class _Callback:
                 await self.ready
                 continue
             message = self.queue.popleft()
-            client._took_one()
+            if client._reading_paused:
+                client._tell_taken()
             try:
                 result = self.callback(message)
                 if inspect.isawaitable(result):
@@ -247,7 +248,6 @@ class Client:
         self._writing_paused = False
         self._write_scheduled = False
         self._inbox = collections.deque()
-        self._taken = 0  # messages taken from the inbox (or by callbacks) not yet told to the core
         self._reading_paused = False
         self._waiters = []  # futures woken by any change: message, reply, state, room
         self._awaited = {}  # request id -> future of its (error or None, raw)
@@ -286,7 +286,6 @@ class Client:
             raise Error(f"connect: already connected to {self._where()}")
         self._loop = asyncio.get_running_loop()
         self._closed = False
-        self._taken = 0
         self._core = self._new_core()  # a fresh session: nothing to resume
         self._replies.clear()
         self._state = "connecting"
@@ -406,8 +405,7 @@ class Client:
         if connection is not self._connection:
             return
         core = self._core
-        if self._taken:
-            self._tell_taken()
+        self._tell_taken()
         messages = core.feed(data)
         if messages:
             if self._callbacks:
@@ -428,17 +426,18 @@ class Client:
         if self._waiters:
             self._notify()
 
-    def _took_one(self):
-        """A message left the inbox (or a callback's queue) for the application."""
-        self._taken += 1
-        if self._reading_paused:
-            self._tell_taken()
-
     def _tell_taken(self):
-        """Tells the core how many messages were taken; below the bound, the
-        input it held comes in and reading resumes."""
-        taken, self._taken = self._taken, 0
+        """Tells the core how many of the messages it handed out the
+        application took (they are no longer in the inbox or a callback's
+        queue); below the bound, the input it held comes in and reading resumes.
+        Counted here, not per message: receive() stays as cheap as it was."""
         core = self._core
+        kept = len(self._inbox)
+        for callback in self._callbacks.values():
+            kept += len(callback.queue)
+        taken = core.undelivered_messages - kept
+        if not taken:
+            return
         messages = core.mark_delivered(taken)
         if messages:
             if self._callbacks:
@@ -735,10 +734,10 @@ class Client:
                     raise ConnectionError(self._disconnect_reason)
                 if not await self._wait_change(deadline) and not self._inbox:
                     return None
-        self._taken += 1
+        message = self._inbox.popleft()
         if self._reading_paused:
             self._tell_taken()
-        return self._inbox.popleft()
+        return message
 
     def __aiter__(self):
         return self
@@ -751,10 +750,10 @@ class Client:
                 if self._state == "disconnected":
                     raise StopAsyncIteration
                 await self._wait_change(None)
-        self._taken += 1
+        message = self._inbox.popleft()
         if self._reading_paused:
             self._tell_taken()
-        return self._inbox.popleft()
+        return message
 
     async def send_raw(self, data, expect_reply=True):
         """For tests of bad input: `data` (bytes or str; add the "\\n") goes out
