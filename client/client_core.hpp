@@ -112,10 +112,10 @@ struct ClientCoreOptions {
     // the bound the core decodes no further line: what receive() is given
     // past it is held, undecoded, until mark_delivered() makes room, and the
     // caller reads no more from the socket (inbox_full()), so the broker
-    // queues for this client instead (TCP backpressure). 65536 messages: a
-    // second or more of a busy subscriber, and at the broker's usual message
-    // size (a few hundred bytes) of the order of its 64 MiB --max-pending-bytes,
-    // so the bound is reached about when the broker would close us anyway.
+    // queues for this client instead (TCP backpressure). 65536 messages: at
+    // about 1 KiB a message, memqd's default --max-pending-bytes (64 MiB), so
+    // the client stops reading at about the point where the broker would
+    // close it anyway, and its memory is bounded to the same order.
     // At least 1 (0 is taken as 1).
     std::size_t max_inbox_messages = 65536;
 };
