@@ -8,7 +8,10 @@
 //   acks only lower a count, a lost one or the first refusal is kept for
 //   flush() to raise;
 // - feed() decodes a whole chunk of input in one call and returns the
-//   messages in one list; every other event waits in take_events().
+//   messages in one list; every other event waits in take_events();
+// - the inbox bound is the core's (max_inbox_messages): feed() decodes no
+//   message past it and holds the rest; mark_delivered(n), one call for
+//   many messages taken, makes room and returns what the held input completes.
 // Rules: never blocks, never releases the GIL (each call is short), and
 // raises only for bad arguments; bad input from the broker is an event.
 #include <pybind11/pybind11.h>
@@ -78,11 +81,12 @@ std::string_view bytes_of(const py::handle& data, const char* what) {
 class PyClientCore {
 public:
     PyClientCore(bool drop_duplicates, std::size_t line_bytes_max, std::size_t write_batch_bytes,
-                 std::size_t publish_window)
-        : core_(memq::ClientCoreOptions{line_bytes_max, drop_duplicates}),
+                 std::size_t publish_window, std::size_t max_inbox_messages)
+        : core_(memq::ClientCoreOptions{line_bytes_max, drop_duplicates, max_inbox_messages}),
           write_batch_bytes_(write_batch_bytes),
           publish_window_(publish_window) {
         if (line_bytes_max == 0) throw py::value_error("line_bytes_max must be at least 1");
+        if (max_inbox_messages == 0) throw py::value_error("max_inbox_messages must be at least 1");
         if (publish_window == 0) throw py::value_error("publish_window must be at least 1");
     }
 
@@ -131,9 +135,21 @@ public:
         return py::bytes(write_buffer_.data(), write_buffer_.size());
     }
 
-    // Decodes `data`; returns the messages it completed, in order.
+    // Decodes `data` while the inbox has room; returns the messages it completed, in order.
     py::list feed(py::handle data) {
         core_.receive(bytes_of(data, "feed"));
+        return take_messages();
+    }
+
+    // The application took `count` of the messages handed out; returns the
+    // messages the held input completes now that there is room.
+    py::list mark_delivered(std::size_t count) {
+        core_.mark_delivered(count);
+        return take_messages();
+    }
+
+    // The messages among the queued events, in order; the other events are sorted.
+    py::list take_messages() {
         py::list messages;
         while (auto event = core_.poll_event()) {
             if (auto* message = std::get_if<memq::Message>(&*event)) {
@@ -191,6 +207,10 @@ public:
     std::size_t events_pending() const { return events_.size(); }
     std::size_t pending_requests() const { return core_.pending_requests(); }
     bool input_spent() const { return core_.input_spent(); }
+    bool inbox_full() const { return core_.inbox_full(); }
+    // A fresh core under an inbox that kept `count` messages (memq::ClientCore::count_undelivered).
+    void count_undelivered(std::size_t count) { core_.count_undelivered(count); }
+    std::size_t undelivered_messages() const { return core_.undelivered_messages(); }
     bool hello_pending() const { return core_.hello_pending(); }
     std::optional<std::string> broker_incarnation() const { return core_.broker_incarnation(); }
     bool is_subscribed(const std::string& topic) const { return core_.is_subscribed(topic); }
@@ -260,10 +280,14 @@ The memq protocol engine without IO (memq::ClientCore), for memq.aio.
 Requests append to an output buffer (take_output()); bytes from the broker
 go in through feed(), which returns the messages they completed; every other
 event waits in take_events(). Publishes (sends nobody awaits) are tallied:
-publishes_outstanding, take_publish_problems().)doc")
-        .def(py::init<bool, std::size_t, std::size_t, std::size_t>(), py::arg("drop_duplicates") = false,
+publishes_outstanding, take_publish_problems(). The inbox bound: at
+max_inbox_messages undelivered messages (inbox_full) feed() decodes no
+further and holds the rest; mark_delivered(n) says n were taken and returns
+the messages the held input then completes.)doc")
+        .def(py::init<bool, std::size_t, std::size_t, std::size_t, std::size_t>(), py::arg("drop_duplicates") = false,
              py::arg("line_bytes_max") = 64 * 1024 * 1024, py::arg("write_batch_bytes") = 64 * 1024,
-             py::arg("publish_window") = 256 * 1024)
+             py::arg("publish_window") = 256 * 1024,
+             py::arg("max_inbox_messages") = memq::ClientCoreOptions{}.max_inbox_messages)
         .def("subscribe", &PyClientCore::subscribe, py::arg("topic"), py::arg("last_seen") = py::none(),
              py::arg("cache") = py::none())
         .def("unsubscribe", &PyClientCore::unsubscribe, py::arg("topic"))
@@ -275,6 +299,8 @@ publishes_outstanding, take_publish_problems().)doc")
         .def("start_session", &PyClientCore::start_session)
         .def("take_output", &PyClientCore::take_output)
         .def("feed", &PyClientCore::feed, py::arg("data"))
+        .def("mark_delivered", &PyClientCore::mark_delivered, py::arg("count"))
+        .def("count_undelivered", &PyClientCore::count_undelivered, py::arg("count"))
         .def("take_events", &PyClientCore::take_events)
         .def("reset", &PyClientCore::reset)
         .def("take_publish_problems", &PyClientCore::take_publish_problems)
@@ -286,6 +312,8 @@ publishes_outstanding, take_publish_problems().)doc")
         .def_property_readonly("events_pending", &PyClientCore::events_pending)
         .def_property_readonly("pending_requests", &PyClientCore::pending_requests)
         .def_property_readonly("input_spent", &PyClientCore::input_spent)
+        .def_property_readonly("inbox_full", &PyClientCore::inbox_full)
+        .def_property_readonly("undelivered_messages", &PyClientCore::undelivered_messages)
         .def_property_readonly("hello_pending", &PyClientCore::hello_pending)
         .def_property_readonly("broker_incarnation", &PyClientCore::broker_incarnation)
         .def_property_readonly("subscriptions", &PyClientCore::subscriptions);

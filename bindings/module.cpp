@@ -112,14 +112,16 @@ memq::TlsOptions tls_arguments(bool tls, const py::object& ca, const py::object&
 class PyClient {
 public:
     PyClient(const std::string& host, std::uint16_t port, double timeout, bool reconnect, py::object on_reset,
-             const memq::TlsOptions& tls)
+             const memq::TlsOptions& tls, std::size_t max_inbox_messages)
         : host_(host), port_(port), timeout_(to_millis(timeout)), on_reset_(std::move(on_reset)) {
         if (!on_reset_.is_none() && !PyCallable_Check(on_reset_.ptr())) {
             throw py::type_error("on_reset must be callable or None");
         }
+        if (max_inbox_messages == 0) throw py::value_error("max_inbox_messages must be at least 1");
         memq::ClientOptions options;
         static_cast<memq::TlsOptions&>(options) = tls;
         options.reconnect = reconnect;
+        options.max_inbox_messages = max_inbox_messages;
         options.connect_timeout = timeout_;
         if (!on_reset_.is_none()) {
             options.on_reset = [this](const memq::Reset& reset) {  // inside a call: GIL released
@@ -359,6 +361,8 @@ PYBIND11_MODULE(_memq, module) {
             raise_as("ConnectionError", error.what());
         } catch (const memq::ProtocolViolation& error) {
             raise_as("ProtocolViolation", error.what());
+        } catch (const memq::InboxFull& error) {
+            raise_as("InboxFull", error.what());
         } catch (const memq::Error& error) {
             raise_as("Error", error.what());
         }
@@ -408,14 +412,16 @@ PYBIND11_MODULE(_memq, module) {
     py::class_<PyClient>(module, "Client")
         .def(py::init([](const std::string& host, std::uint16_t port, double timeout, bool reconnect,
                          py::object on_reset, bool tls, const py::object& tls_ca, const py::object& tls_cert,
-                         const py::object& tls_key, const std::optional<std::string>& tls_server_name) {
+                         const py::object& tls_key, const std::optional<std::string>& tls_server_name,
+                         std::size_t max_inbox_messages) {
                  return std::make_unique<PyClient>(host, port, timeout, reconnect, std::move(on_reset),
-                                                   tls_arguments(tls, tls_ca, tls_cert, tls_key, tls_server_name));
+                                                   tls_arguments(tls, tls_ca, tls_cert, tls_key, tls_server_name),
+                                                   max_inbox_messages);
              }),
              py::arg("host") = "127.0.0.1", py::arg("port") = 7000, py::arg("timeout") = 10.0,
              py::arg("reconnect") = false, py::arg("on_reset") = py::none(), py::kw_only(), py::arg("tls") = false,
              py::arg("tls_ca") = py::none(), py::arg("tls_cert") = py::none(), py::arg("tls_key") = py::none(),
-             py::arg("tls_server_name") = py::none())
+             py::arg("tls_server_name") = py::none(), py::arg("max_inbox_messages") = memq::ClientOptions{}.max_inbox_messages)
         .def("subscribe", with_callbacks(&PyClient::subscribe), py::arg("topic"), py::arg("last_seen") = py::none(),
              py::arg("cache") = py::none(), py::arg("timeout") = py::none())
         .def("unsubscribe", with_callbacks(&PyClient::unsubscribe), py::arg("topic"), py::arg("timeout") = py::none())

@@ -3,7 +3,10 @@
 // Callbacks, no blocking: every async_* call returns at once and its handler
 // runs later on the io_context, exactly once. Replies come in request order,
 // so handlers run in the order their requests were made. Delivered messages go
-// to the on_message handler; a lost connection (or a protocol violation that
+// to the on_message handler as each is decoded; nothing queues them, so there
+// is no inbox to bound (a handler that cannot keep up should stop the reads by
+// not running the io_context, or hand messages to a bounded queue of its
+// own); a lost connection (or a protocol violation that
 // no request owns) goes to the on_error handler. No reconnect of its own (the
 // blocking memq::Client has that), but every connection starts with a hello
 // (ClientCore::start_session()), so calling async_connect again after a loss

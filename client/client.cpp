@@ -80,7 +80,8 @@ struct Client::Impl {
           prng_(options_.jitter_seed) {}
 
     ClientCoreOptions core_options() const {
-        return ClientCoreOptions{options_.line_bytes_max, /*drop_duplicates=*/options_.reconnect};
+        return ClientCoreOptions{options_.line_bytes_max, /*drop_duplicates=*/options_.reconnect,
+                                 options_.max_inbox_messages};
     }
 
     std::string where() const { return host_ + ":" + std::to_string(port_); }
@@ -118,7 +119,7 @@ struct Client::Impl {
 
     void start_io() {
         if (state_ != State::connected) return;
-        if (!read_in_flight_) start_read();
+        if (!read_in_flight_ && !core_.inbox_full()) start_read();  // a full inbox: backpressure
         if (!write_in_flight_ && core_.has_output()) start_write();
     }
 
@@ -352,6 +353,14 @@ struct Client::Impl {
         throw_outcome(outcome);
     }
 
+    // The inbox is full and `what` needs what only reading further brings.
+    void throw_if_inbox_full(const std::string& what) const {
+        if (!core_.inbox_full()) return;
+        throw InboxFull(what + ": the inbox holds " + std::to_string(core_.undelivered_messages()) +
+                        " undelivered messages (max_inbox_messages=" + std::to_string(options_.max_inbox_messages) +
+                        "), so nothing more is read from " + where() + "; drain it with receive()");
+    }
+
     void ensure_connected(Clock::time_point deadline) {
         if (state_ == State::connected) return;
         if (state_ == State::disconnected) throw ConnectionError(disconnect_reason_);
@@ -366,15 +375,19 @@ struct Client::Impl {
     void request(Make make, Duration timeout, const char* what) {
         const auto deadline = Clock::now() + timeout;
         throw_deferred();
+        throw_if_inbox_full(what);  // not sent
         ensure_connected(deadline);
         const RequestId id = make();
         awaited_ = id;
         awaited_outcome_.reset();
-        const bool answered = wait_until([this] { return awaited_outcome_.has_value(); }, deadline);
+        const bool answered =
+            wait_until([this] { return awaited_outcome_.has_value() || core_.inbox_full(); }, deadline) &&
+            awaited_outcome_.has_value();
         awaited_.reset();
         if (!answered) {
             abandoned_.insert(id);
             if (state_ == State::disconnected) throw ConnectionError(disconnect_reason_);
+            throw_if_inbox_full(what);  // sent: forgotten as a timed-out request is
             throw Timeout(std::string(what) + ": no reply from " + where() + " within the timeout");
         }
         const Outcome outcome = std::move(*awaited_outcome_);
@@ -438,6 +451,7 @@ void Client::connect(std::string_view host, std::uint16_t port, Duration timeout
     impl.port_ = port;
     impl.closed_by_user_ = false;
     impl.core_ = ClientCore(impl.core_options());  // a fresh session: nothing to resume
+    impl.core_.count_undelivered(impl.inbox_.size());  // but the inbox kept what it had
     impl.abandoned_.clear();
     impl.replies_.clear();
     impl.reconnect_attempt_ = 0;
@@ -450,7 +464,10 @@ void Client::connect(std::string_view host, std::uint16_t port, Duration timeout
     if (impl.state_ == Impl::State::connected && impl.transport_.tls()) {
         // See connect() in client.hpp: a refused client certificate shows when the hello is answered.
         const bool answered = impl.wait_until(
-            [&impl] { return impl.state_ != Impl::State::connected || !impl.core_.hello_pending(); }, deadline);
+            [&impl] {
+                return impl.state_ != Impl::State::connected || !impl.core_.hello_pending() || impl.core_.inbox_full();
+            },
+            deadline) && !impl.core_.hello_pending();
         if (impl.state_ != Impl::State::connected) {
             const std::string why = impl.disconnect_reason_;
             const bool tls_failure = impl.last_failure_was_tls_;
@@ -460,6 +477,7 @@ void Client::connect(std::string_view host, std::uint16_t port, Duration timeout
         }
         if (!answered) {
             impl.drop_connection("connect abandoned");
+            impl.throw_if_inbox_full("connect");
             throw Timeout("cannot connect to " + impl.where() + ": no answer over TLS within the timeout");
         }
     }
@@ -493,14 +511,16 @@ void Client::send(std::string_view topic, std::string_view msg, Delivery deliver
 
 void Client::publish(std::string_view topic, std::string_view msg, Delivery delivery, std::optional<bool> cache) {
     Impl& impl = *impl_;
+    impl.throw_if_inbox_full("publish");  // its ack could not be read
     if (impl.state_ != Impl::State::connected) impl.ensure_connected(Clock::now() + impl.options_.publish_timeout);
     if (impl.publishes_outstanding_ >= impl.options_.publish_window) {
         const bool room = impl.wait_until(
             [&impl] {
                 return impl.publishes_outstanding_ < impl.options_.publish_window ||
-                       impl.state_ != Impl::State::connected;
+                       impl.state_ != Impl::State::connected || impl.core_.inbox_full();
             },
             Clock::now() + impl.options_.publish_timeout);
+        impl.throw_if_inbox_full("publish");
         if (!room) throw Timeout("publish: " + std::to_string(impl.publishes_outstanding_) + " publishes to " +
                                  impl.where() + " stayed unanswered");
         if (impl.state_ != Impl::State::connected) {
@@ -532,9 +552,13 @@ void Client::flush(Duration timeout) {
     const bool done = impl.wait_until(
         [&impl] {
             return impl.state_ != Impl::State::connected ||
-                   (impl.core_.pending_requests() == 0 && !impl.core_.has_output() && !impl.write_in_flight_);
+                   (impl.core_.pending_requests() == 0 && !impl.core_.has_output() && !impl.write_in_flight_) ||
+                   (impl.core_.pending_requests() != 0 && impl.core_.inbox_full());
         },
         deadline);
+    if (impl.state_ == Impl::State::connected && impl.core_.pending_requests() != 0) {
+        impl.throw_if_inbox_full("flush");  // the replies owed cannot be read
+    }
     if (!done) {
         throw Timeout("flush: " + std::to_string(impl.core_.pending_requests()) + " requests to " + impl.where() +
                       " unanswered at the timeout");
@@ -560,6 +584,8 @@ std::optional<Message> Client::receive(Duration timeout) {
     const auto pop = [&impl] {
         Message message = std::move(impl.inbox_.front());
         impl.inbox_.pop_front();
+        impl.core_.mark_delivered(1);  // with the inbox full, this decodes input held until now
+        impl.drain_events();
         return message;
     };
     if (!impl.inbox_.empty()) return pop();
@@ -583,10 +609,14 @@ void Client::send_raw(std::string_view bytes, bool expect_reply) {
 Reply Client::next_reply(Duration timeout) {
     Impl& impl = *impl_;
     const auto deadline = Clock::now() + timeout;
-    impl.wait_until([&impl] { return !impl.replies_.empty() || impl.state_ == Impl::State::disconnected; },
-                    deadline);
+    impl.wait_until(
+        [&impl] {
+            return !impl.replies_.empty() || impl.state_ == Impl::State::disconnected || impl.core_.inbox_full();
+        },
+        deadline);
     if (impl.replies_.empty()) {
         if (impl.state_ == Impl::State::disconnected) throw ConnectionError(impl.disconnect_reason_);
+        impl.throw_if_inbox_full("next_reply");
         throw Timeout("next_reply: no reply from " + impl.where() + " within the timeout");
     }
     Outcome outcome = std::move(impl.replies_.front());
@@ -607,7 +637,11 @@ std::optional<std::string> Client::broker_incarnation(Duration timeout) {
     const auto deadline = Clock::now() + timeout;
     impl.ensure_connected(deadline);
     const bool answered = impl.wait_until(
-        [&impl] { return impl.state_ != Impl::State::connected || !impl.core_.hello_pending(); }, deadline);
+        [&impl] {
+            return impl.state_ != Impl::State::connected || !impl.core_.hello_pending() || impl.core_.inbox_full();
+        },
+        deadline);
+    if (impl.state_ == Impl::State::connected && impl.core_.hello_pending()) impl.throw_if_inbox_full("broker_incarnation");
     if (!answered) throw Timeout("broker_incarnation: no answer to hello from " + impl.where() + " within the timeout");
     if (impl.state_ != Impl::State::connected) throw ConnectionError(impl.disconnect_reason_);
     return impl.core_.broker_incarnation();

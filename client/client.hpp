@@ -9,12 +9,24 @@
 // when resuming (see ClientOptions::reconnect), duplicates and what a Reset
 // says is taken again from the new broker's cache.
 //
+// The inbox is bounded (ClientOptions::max_inbox_messages, default 65536):
+// once it holds that many messages the client reads nothing more from the
+// socket, so the broker queues for it instead (and past its
+// --max-pending-bytes closes it as a slow consumer; with reconnect the client
+// resumes with last_seen and reports a Gap for what the broker's cache no
+// longer has). While the inbox is full, a call that would wait for what only
+// reading further brings (a request's reply, publish()'s acks and window,
+// flush(), next_reply(), broker_incarnation()) throws memq::InboxFull at once
+// instead of waiting for its timeout: a request not yet sent is not sent, one
+// already sent is forgotten as a timed-out one is (its reply, read later, is
+// ignored). receive() always works, and reading resumes as soon as the inbox
+// is below the bound.
+//
 // Threads: no call is thread-safe. Use one Client from one thread at a time
 // (it may move between threads between calls). IO happens only inside calls:
 // between calls nothing is read, so an idle subscriber lets the broker's
 // queue for it grow (and the broker closes it past its pending-bytes limit).
-// The inbox has no bound of its own: receive() is what drains it. A
-// moved-from Client may only be assigned to or destroyed.
+// A moved-from Client may only be assigned to or destroyed.
 //
 // Resume: with ClientOptions::reconnect, a lost connection is re-opened
 // (inside whichever call notices, with exponential backoff and jitter). Every
@@ -87,6 +99,9 @@ struct ClientOptions : TlsOptions {
     std::size_t read_chunk_bytes = 256 * 1024;
     // Longest line accepted from the broker.
     std::size_t line_bytes_max = 64 * 1024 * 1024;
+    // The inbox bound, in messages (see above; the reasons for the default
+    // are at ClientCoreOptions::max_inbox_messages). 0 is taken as 1.
+    std::size_t max_inbox_messages = 65536;
     // Called (from inside whichever call receives it) for each gap; must not
     // throw. Gaps are also kept for take_gaps() either way.
     std::function<void(const Gap&)> on_gap;
@@ -151,7 +166,8 @@ public:
 
     // The next message, or std::nullopt when none arrives within `timeout`
     // (zero: only what has already arrived). Throws ConnectionError once the
-    // inbox is empty and the connection is gone for good.
+    // inbox is empty and the connection is gone for good. Taking a message
+    // from a full inbox lets the client read again.
     std::optional<Message> receive(Duration timeout);
     std::size_t inbox_size() const;
 

@@ -6,6 +6,7 @@
 // nlohmann/json for everything else.
 #include "client_core.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <limits>
 #include <utility>
@@ -19,6 +20,10 @@ namespace {
 
 constexpr std::string_view kAckLine = R"({"success": true})";
 constexpr std::string_view kHelloLine = "{\"command\": \"hello\"}\n";
+// No line shorter than this is a message: the least a message can say,
+// {"command":"send","topic":"","msg":"","delivery":"all","index":0}, is 65
+// bytes (escapes only make it longer), and its '\n' one more.
+constexpr std::size_t kShortestMessageLine = 64;
 
 void append_int(std::string& out, std::int64_t value) {
     char digits[24];
@@ -66,7 +71,9 @@ std::string decode_message(const nlohmann::json& object, Message& message) {
 
 }  // namespace
 
-ClientCore::ClientCore(ClientCoreOptions options) : options_(options), reader_(options.line_bytes_max) {}
+ClientCore::ClientCore(ClientCoreOptions options) : options_(options), reader_(options.line_bytes_max) {
+    options_.max_inbox_messages = std::max<std::size_t>(options_.max_inbox_messages, 1);
+}
 
 RequestId ClientCore::push_pending(RequestKind kind, std::string_view topic) {
     const RequestId id = next_id_++;
@@ -147,15 +154,58 @@ void ClientCore::take_output(std::string& into) {
 
 void ClientCore::receive(std::string_view bytes) {
     if (input_spent_) return;
-    const auto status = reader_.feed(bytes, [this](std::string_view line) {
-        handle_line(line);
-        return true;
-    });
-    if (status == LineReader::Status::too_long) {
-        input_spent_ = true;
-        protocol_error("incoming line longer than " + std::to_string(options_.line_bytes_max) + " bytes", {},
-                       false);
+    if (held_offset_ < held_.size()) {  // the inbox is full: behind what is held already
+        held_.erase(0, held_offset_);
+        held_offset_ = 0;
+        held_.append(bytes);
+        return;
     }
+    const std::string_view rest = decode_while_room(bytes);
+    held_.assign(rest.data(), rest.size());
+    held_offset_ = 0;
+}
+
+void ClientCore::mark_delivered(std::size_t count) {
+    undelivered_ -= std::min(count, undelivered_);
+    if (held_offset_ == held_.size() || inbox_full()) return;
+    // Decoded in place: the held bytes are not copied per message delivered.
+    const std::string_view held = std::string_view(held_).substr(held_offset_);
+    const std::string_view rest = decode_while_room(held);
+    held_offset_ = held_.size() - rest.size();
+    if (held_offset_ == held_.size()) {
+        held_.clear();
+        held_offset_ = 0;
+    }
+}
+
+// Decodes `bytes` line by line until the inbox is full; returns what is left.
+std::string_view ClientCore::decode_while_room(std::string_view bytes) {
+    const auto feed = [this](std::string_view part) {
+        const auto status = reader_.feed(part, [this](std::string_view line) {
+            handle_line(line);
+            return true;
+        });
+        if (status == LineReader::Status::too_long) {
+            input_spent_ = true;
+            protocol_error("incoming line longer than " + std::to_string(options_.line_bytes_max) + " bytes", {},
+                           false);
+        }
+    };
+    // The usual case, in one pass: `bytes` cannot hold enough messages to
+    // fill the inbox (one may end in them, begun before; every other one
+    // lies wholly inside, at least kShortestMessageLine bytes).
+    const std::size_t room = inbox_full() ? 0 : options_.max_inbox_messages - undelivered_;
+    if (room > 1 + bytes.size() / kShortestMessageLine) {
+        feed(bytes);
+        return {};
+    }
+    while (!bytes.empty() && !inbox_full() && !input_spent_) {
+        const std::size_t newline = bytes.find('\n');
+        const std::size_t line_end = newline == std::string_view::npos ? bytes.size() : newline + 1;
+        feed(bytes.substr(0, line_end));
+        bytes.remove_prefix(line_end);
+    }
+    return input_spent_ ? std::string_view() : bytes;
 }
 
 std::optional<Event> ClientCore::poll_event() {
@@ -305,6 +355,7 @@ void ClientCore::handle_message(Message message) {
     const auto found = subscriptions_.find(message.topic);
     if (found == subscriptions_.end()) {  // not (or no longer) tracked: pass it on as is
         events_.emplace_back(std::move(message));
+        ++undelivered_;
         return;
     }
     Subscription& subscription = found->second;
@@ -330,6 +381,7 @@ void ClientCore::handle_message(Message message) {
     }
     if (!subscription.last_index || message.index > *subscription.last_index) subscription.last_index = message.index;
     events_.emplace_back(std::move(message));
+    ++undelivered_;
 }
 
 void ClientCore::protocol_error(std::string description, std::string_view raw, bool takes_reply_slot) {
@@ -350,6 +402,8 @@ std::deque<std::pair<RequestId, RequestKind>> ClientCore::reset() {
     for (const Pending& pending : pending_) lost.emplace_back(pending.id, pending.kind);
     pending_.clear();
     output_.clear();
+    std::string().swap(held_);
+    held_offset_ = 0;
     reader_ = LineReader(options_.line_bytes_max);
     input_spent_ = false;
     hello_pending_ = false;

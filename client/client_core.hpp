@@ -6,7 +6,10 @@
 // subscribed topic, the last index received, so that a resumed connection can
 // re-subscribe where it stopped, drop duplicates and report gaps; and the
 // broker's identity (the memq hello extension), so that a resume can tell a
-// broker that lost its state from one that kept it (start_session()).
+// broker that lost its state from one that kept it (start_session()); and the
+// inbox bound: how many messages it has handed out that the application has
+// not taken yet (undelivered_messages()), past which it decodes no further
+// and holds the input it was given (receive(), mark_delivered()).
 //
 // Rules: no sockets, no clocks, no threads, no randomness; every input is a
 // call, every output is a buffer or a polled event. Replies come in request
@@ -104,6 +107,17 @@ struct ClientCoreOptions {
     // topic. Off by default so that the client shows exactly what the broker
     // sent (conformance tests depend on it); resuming clients turn it on.
     bool drop_duplicates = false;
+    // The inbox bound: at most this many messages undelivered (queued as
+    // events, or polled and not yet given back with mark_delivered()). At
+    // the bound the core decodes no further line: what receive() is given
+    // past it is held, undecoded, until mark_delivered() makes room, and the
+    // caller reads no more from the socket (inbox_full()), so the broker
+    // queues for this client instead (TCP backpressure). 65536 messages: at
+    // about 1 KiB a message, memqd's default --max-pending-bytes (64 MiB), so
+    // the client stops reading at about the point where the broker would
+    // close it anyway, and its memory is bounded to the same order.
+    // At least 1 (0 is taken as 1).
+    std::size_t max_inbox_messages = 65536;
 };
 
 class ClientCore {
@@ -136,15 +150,37 @@ public:
 
     // --- Input: bytes from the broker, cut anywhere; events come out in order. ---
 
+    // Decodes lines while the inbox has room; with the inbox full, the rest
+    // of `bytes` is held (not decoded) until mark_delivered() makes room.
+    // Exactly max_inbox_messages messages get in; the line after the last one
+    // stays undecoded, whatever it is (a reply too: replies come in order).
     void receive(std::string_view bytes);
     std::optional<Event> poll_event();
     std::size_t queued_events() const { return events_.size(); }
+
+    // --- The inbox bound (ClientCoreOptions::max_inbox_messages). ---
+
+    // The application took `count` messages that this core handed out (a
+    // caller that hands each message on at once calls it right after
+    // poll_event()). Decodes held input while there is room again, so new
+    // events may be queued: poll them.
+    void mark_delivered(std::size_t count = 1);
+    // Messages handed out (as events) and not yet marked delivered.
+    std::size_t undelivered_messages() const { return undelivered_; }
+    // The bound is reached: read nothing more from the socket until it is not.
+    bool inbox_full() const { return undelivered_ >= options_.max_inbox_messages; }
+    // Input received and not decoded because the inbox is full.
+    std::size_t held_input_bytes() const { return held_.size() - held_offset_; }
+    // Counts `count` messages the caller already holds as undelivered: a
+    // fresh core (a new session) under an inbox that kept messages.
+    void count_undelivered(std::size_t count) { undelivered_ += count; }
 
     // --- Connection lifecycle. ---
 
     // The connection is gone: clears the output, the partial input line and
     // every pending request (returned, oldest first, so the caller can fail
     // them). Queued events stay. Subscriptions and their indices stay.
+    // Held input (see receive()) is dropped: it came on the lost connection.
     std::deque<std::pair<RequestId, RequestKind>> reset();
     // A connection is up: puts a hello request (RequestKind::hello, no Ack
     // event) in front of everything not yet written, so call it before the
@@ -212,6 +248,7 @@ private:
 
     RequestId push_pending(RequestKind kind, std::string_view topic = {});
     void encode_subscribe(std::string_view topic, std::optional<std::int64_t> last_seen, std::optional<bool> cache);
+    std::string_view decode_while_room(std::string_view bytes);
     void handle_line(std::string_view line);
     void handle_reply_line(std::string_view line);
     void handle_message(Message message);
@@ -225,6 +262,9 @@ private:
     LineReader reader_;
     std::deque<Pending> pending_;
     std::deque<Event> events_;
+    std::size_t undelivered_ = 0;
+    std::string held_;  // input not decoded because the inbox is full, from held_offset_ on
+    std::size_t held_offset_ = 0;
     std::unordered_map<std::string, Subscription> subscriptions_;
     RequestId next_id_ = 1;
     bool input_spent_ = false;

@@ -47,6 +47,15 @@ public:
     using ConnectionError::ConnectionError;
 };
 
+// The inbox holds ClientOptions::max_inbox_messages undelivered messages, so
+// nothing more is read from the connection, and the call needs what can only
+// come by reading further (a reply, room in the publish window). The message
+// names the bound. Take messages with receive() and call again.
+class InboxFull : public Error {
+public:
+    using Error::Error;
+};
+
 // The broker sent something the protocol does not allow (garbage, a reply to nothing).
 class ProtocolViolation : public Error {
 public:

@@ -39,7 +39,8 @@ enum class TraceKind : std::uint8_t {
     drop,
     finish,
     restart,
-    discard
+    discard,
+    take
 };
 
 // What a client got, in a TraceKind::event record.
@@ -112,6 +113,10 @@ std::string format(const TraceRecord& r) {
             }
             break;
         case TraceKind::stall: std::snprintf(text, sizeof text, "%sstops reading", who.c_str()); break;
+        case TraceKind::take:
+            std::snprintf(text, sizeof text, "%sthe application takes %llu messages from the inbox (%llu bytes held)",
+                          who.c_str(), a, b);
+            break;
         case TraceKind::unstall: std::snprintf(text, sizeof text, "%sreads again", who.c_str()); break;
         case TraceKind::drop:
             std::snprintf(text, sizeof text, "%sdrops the connection (%llu more bytes reach the broker first)",
@@ -140,6 +145,10 @@ struct SimClient {
     ConnId conn = 0;
     bool rough = false;     // may send garbage, blank, quit and over-long lines
     bool stalled = false;   // does not read: its socket buffer fills, the broker's queue grows
+    // The application takes messages from a bounded inbox only now and then
+    // (its core's max_inbox_messages is small): at the bound the client reads
+    // nothing (backpressure). Unbounded, it takes each message at once.
+    bool bounded_inbox = false;
     bool quitting = false;  // wrote "quit": writes nothing more on this connection
     RequestId last_request = 0;
     UpLink up;
@@ -174,6 +183,8 @@ private:
     void write(SimClient& client);
     void discard(SimClient& client);
     void read(std::uint32_t index);
+    void take_inbox(std::uint32_t index, std::size_t count);
+    void take_events(std::uint32_t index);
     void drop(std::uint32_t index);
     void finish(std::uint32_t index);
     void go_offline(SimClient& client);
@@ -200,6 +211,7 @@ private:
     Prng ops_prng_;    // what clients ask
     Prng net_prng_;    // when and how many bytes move
     Prng fault_prng_;  // stalls, drops, reconnects
+    Prng inbox_prng_;  // which seeds bound the clients' inboxes, and when applications take messages
     std::vector<SimClient> clients_;
     std::vector<std::int32_t> owner_;  // conn -> client index, -1 when free
     std::vector<ConnId> free_ids_;
@@ -213,6 +225,7 @@ private:
     std::array<TraceRecord, 48> ring_{};
     std::uint64_t ring_count_ = 0;
     std::vector<LineIntent> scratch_intents_;
+    std::size_t inbox_bound_ = 0;  // the clients' max_inbox_messages, when bounded
     // Durable topics.
     SimDisk disk_;
     std::optional<std::uint64_t> sync_due_;  // the tick a sync completes
@@ -225,11 +238,15 @@ std::uint64_t child_seed(std::uint64_t& state) { return splitmix64(state); }
 // (and in full after the drain).
 constexpr std::uint64_t kStateCheckTicks = 32;
 
+// One seed in this many bounds every client's inbox, at 1 .. kSimInboxMessagesMax messages.
+constexpr std::uint64_t kBoundedInboxOneIn = 4;
+constexpr std::uint64_t kSimInboxMessagesMax = 8;
+
 // Faults off means a fast network: readers keep up and socket buffers are ample.
 constexpr std::size_t kDrainSocketBuffer = 1 << 20;
 
 Simulation::Simulation(std::uint64_t seed, const RunConfig& config)
-    : seed_(seed), config_(config), ops_prng_(0), net_prng_(0), fault_prng_(0) {
+    : seed_(seed), config_(config), ops_prng_(0), net_prng_(0), fault_prng_(0), inbox_prng_(0) {
     std::uint64_t state = seed;
     options_ = draw_swarm(child_seed(state));
     workload_ = std::make_unique<Workload>(options_, child_seed(state));
@@ -237,11 +254,21 @@ Simulation::Simulation(std::uint64_t seed, const RunConfig& config)
     ops_prng_ = Prng(child_seed(state));
     net_prng_ = Prng(child_seed(state));
     fault_prng_ = Prng(child_seed(state));
+    inbox_prng_ = Prng(child_seed(state));  // drawn last: the other streams are as before
     if (config_.trace_out == nullptr) config_.trace_out = stdout;
     checker_->set_invariants_every(config_.invariants_every);
 
     clients_.resize(options_.clients);
     for (std::uint32_t i = 0; i < options_.clients; ++i) clients_[i].rough = i < options_.garbage_clients;
+    if (inbox_prng_.below(kBoundedInboxOneIn) == 0) {
+        ClientCoreOptions core_options;
+        core_options.max_inbox_messages = 1 + inbox_prng_.below(kSimInboxMessagesMax);
+        inbox_bound_ = core_options.max_inbox_messages;
+        for (SimClient& client : clients_) {
+            client.core = ClientCore(core_options);
+            client.bounded_inbox = true;
+        }
+    }
 
     checker_->on_transmit([this](Transmit& transmit, std::vector<Expected>& expected) {
         const ConnId conn = transmit.conn;
@@ -494,9 +521,25 @@ void Simulation::read(std::uint32_t index) {
     stats_.bytes_received += n;
     client.core.receive(bytes);
     client.down.consume(n);
+    take_events(index);
+}
+
+void Simulation::take_events(std::uint32_t index) {
+    SimClient& client = clients_[index];
     while (std::optional<Event> event = client.core.poll_event()) check_event(index, *event);
+    if (!client.bounded_inbox) client.core.mark_delivered(client.core.undelivered_messages());
     check_session(index);
     take_core_output(index);
+}
+
+// The application takes `count` messages from the inbox: below the bound, the
+// core decodes what it held, and the client reads again.
+void Simulation::take_inbox(std::uint32_t index, std::size_t count) {
+    SimClient& client = clients_[index];
+    record(TraceKind::take, index, client.conn, count, client.core.held_input_bytes());
+    digest_.mix(14, client.conn, count);
+    client.core.mark_delivered(count);
+    take_events(index);
 }
 
 Expected Simulation::take_owed(std::uint32_t index, std::string_view got) {
@@ -642,8 +685,11 @@ void Simulation::step(std::uint32_t index) {
         discard(client);
     }
     if (client.state == State::online && client.down.unsent() != 0 && options_.write.hit(net_prng_)) write(client);
+    if (client.bounded_inbox && client.core.undelivered_messages() != 0 && inbox_prng_.below(4) == 0) {
+        take_inbox(index, 1 + inbox_prng_.below(client.core.undelivered_messages()));
+    }
     if (client.state != State::offline && client.down.buffered() != 0 && !client.stalled &&
-        options_.read.hit(net_prng_)) {
+        !client.core.inbox_full() && options_.read.hit(net_prng_)) {
         read(index);
     }
     if (client.state == State::closed_by_server &&
@@ -659,7 +705,13 @@ void Simulation::drain(std::uint32_t index) {
     if (client.state == State::online && !client.up.empty()) deliver(client);
     for (;;) {
         if (client.state == State::online && client.down.unsent() != 0 && client.down.room() != 0) write(client);
-        if (client.state == State::offline || client.down.buffered() == 0) break;
+        // The application keeps up too: it takes everything in its inbox.
+        if (client.core.undelivered_messages() != 0) take_inbox(index, client.core.undelivered_messages());
+        if (client.state == State::offline) break;
+        if (client.down.buffered() == 0) {
+            if (client.core.held_input_bytes() == 0) break;
+            continue;  // the inbox filled again from what the core held
+        }
         read(index);
     }
     if (client.state == State::closed_by_server) finish(index);
@@ -772,7 +824,8 @@ bool Simulation::quiet() const {
     for (const SimClient& client : clients_) {
         if (client.state == SimClient::State::closed_by_server) return false;
         if (client.state == SimClient::State::online &&
-            (!client.up.empty() || client.down.unsent() != 0 || client.down.buffered() != 0)) {
+            (!client.up.empty() || client.down.unsent() != 0 || client.down.buffered() != 0 ||
+             client.core.held_input_bytes() != 0)) {
             return false;
         }
     }
@@ -841,6 +894,7 @@ RunResult Simulation::run() {
     RunResult result;
     result.seed = seed_;
     result.options = describe(options_);
+    if (inbox_bound_ != 0) result.options += " max_inbox_messages=" + std::to_string(inbox_bound_);
     result.replay = replay_command(seed_, config_);
     try {
         for (std::uint32_t i = 0; i < clients_.size(); ++i) connect(i);

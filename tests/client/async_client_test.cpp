@@ -4,6 +4,7 @@
 #include <signal.h>
 
 #include <chrono>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -49,6 +50,34 @@ TEST(AsyncClient, SubscribeSendAndReceiveRunOnTheApplicationsIoContext) {
     ASSERT_TRUE(received.has_value());
     EXPECT_EQ(received->msg, "hello");
     EXPECT_EQ(received->index, 0);
+}
+
+// on_message takes each message as it is decoded, so the core's inbox bound
+// never holds a message back, however small it is.
+TEST(AsyncClient, MessagesHandedToOnMessageNeverFillTheInbox) {
+    MEMQ_REQUIRE_MEMQD();
+    constexpr int kMessages = 5;
+    BrokerProcess broker;
+    Client sender;
+    sender.connect("127.0.0.1", broker.port(), 10s);
+    asio::io_context io;
+    AsyncClient client(io, ClientCoreOptions{.max_inbox_messages = 1});
+    std::vector<std::int64_t> indices;
+    client.on_message([&](const Message& message) { indices.push_back(message.index); });
+    client.async_connect("127.0.0.1", broker.port(), [&](std::error_code error) {
+        ASSERT_FALSE(error) << error.message();
+        client.async_subscribe("t", std::nullopt, std::nullopt, [&](std::error_code error, const Reply&) {
+            ASSERT_FALSE(error) << error.message();
+            for (int i = 0; i < kMessages; ++i) sender.send("t", "m");  // acked: queued for us first
+            client.async_send("u", "x", Delivery::all, std::nullopt, [&](std::error_code error, const Reply& reply) {
+                EXPECT_FALSE(error);
+                EXPECT_TRUE(reply.success) << "the reply behind the messages was read";
+                client.close();
+            });
+        });
+    });
+    io.run_for(10s);
+    EXPECT_EQ(indices, (std::vector<std::int64_t>{0, 1, 2, 3, 4}));
 }
 
 TEST(AsyncClient, RefusedRequestReportsTheReasonInTheReply) {

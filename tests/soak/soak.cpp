@@ -411,6 +411,8 @@ private:
             if (got > 0) {
                 client.core->receive(std::string_view(buffer, static_cast<std::size_t>(got)));
                 while (std::optional<Event> event = client.core->poll_event()) handle(client, *event);
+                // Each message was handled as it came: none stays in the core's bounded inbox.
+                client.core->mark_delivered(client.core->undelivered_messages());
                 if (!client.up()) return;
                 continue;
             }

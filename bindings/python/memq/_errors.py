@@ -32,5 +32,12 @@ class TlsError(ConnectionError):
     the cause."""
 
 
+class InboxFull(Error):
+    """The inbox holds max_inbox_messages undelivered messages, so nothing
+    more is read from the connection, and the call needed what only reading
+    further brings (a reply, room to publish). Take messages with receive()
+    and call again; the message names the bound."""
+
+
 class ProtocolViolation(Error):
     """The broker sent something the protocol does not allow."""

@@ -31,6 +31,18 @@ Every awaitable call may be cancelled (asyncio.timeout, wait_for, task
 cancel) and the client stays usable: a request whose wait was cancelled is
 forgotten, its reply ignored when it comes; a cancelled receive() takes no
 message.
+
+The inbox is bounded: ``max_inbox_messages`` (default MAX_INBOX_MESSAGES)
+messages received and not yet taken, counting those waiting for a ``cb=``
+callback. At the bound the client calls the transport's pause_reading(), so
+the broker queues for it instead (and past its --max-pending-bytes closes it
+as a slow consumer; with reconnect=True the client resumes with last_seen and
+counts a gap for what the broker's cache no longer has: nothing is dropped
+silently). Taking a message (receive(), ``async for``, a callback) below the
+bound calls resume_reading(). While reading is paused, a call that awaits
+what only reading brings (a request's reply, publish()'s acks, flush(),
+next_reply(), broker_incarnation()) raises memq.InboxFull at once: a request
+not yet sent is not sent, one already sent is forgotten as a cancelled one is.
 """
 
 import asyncio
@@ -41,11 +53,11 @@ import random
 import ssl
 
 from . import _errors
-from ._errors import BrokerError, ConnectionError, Error, ProtocolViolation, Timeout
+from ._errors import BrokerError, ConnectionError, Error, InboxFull, ProtocolViolation, Timeout
 from ._memq import ClientCore, Message, Reset
 
 __all__ = ["Client", "connect", "tls_context", "Message", "Reset",
-           "Error", "BrokerError", "Timeout", "ConnectionError", "ProtocolViolation"]
+           "Error", "BrokerError", "Timeout", "ConnectionError", "ProtocolViolation", "InboxFull"]
 
 DEFAULT_TIMEOUT_S = 10.0
 # publish() hands the output to the transport once this much is queued (else
@@ -65,6 +77,8 @@ BACKOFF_MIN_S = 0.02
 BACKOFF_MAX_S = 2.0
 # How long close() waits for the transport to report the socket closed.
 CLOSE_TIMEOUT_S = 1.0
+# The inbox bound's default, as memq.Client's (client/client_core.hpp says why 65536).
+MAX_INBOX_MESSAGES = 65536
 
 _TIMED_OUT = object()
 _TLS_OPTIONS_NEED_TLS = "tls_ca, tls_cert, tls_key and tls_server_name need tls=True"  # as memq.Client says
@@ -174,6 +188,8 @@ class _Callback:
                 await self.ready
                 continue
             message = self.queue.popleft()
+            if client._reading_paused:
+                client._tell_taken()
             try:
                 result = self.callback(message)
                 if inspect.isawaitable(result):
@@ -189,7 +205,8 @@ class Client:
 
     Client(host="127.0.0.1", port=7000, timeout=10.0, reconnect=False,
     on_reset=None, *, tls=False, tls_ca=None, tls_cert=None, tls_key=None,
-    tls_server_name=None), as memq.Client; then ``await client.connect()``, or
+    tls_server_name=None, max_inbox_messages=MAX_INBOX_MESSAGES), as
+    memq.Client; then ``await client.connect()``, or
     ``async with Client(...) as client``, or ``client = await memq.aio.connect(...)``.
 
     timeout is the default of every call that waits for the broker (seconds).
@@ -200,13 +217,19 @@ class Client:
     memq.Reset (take_resets(), reset_count, on_reset). on_reset is a function
     or a coroutine function, called with each Reset. TLS: see tls_context();
     tls_server_name is the name the broker's certificate must carry (default:
-    host). A connection, not a value: == and hash are identity.
+    host). max_inbox_messages: the inbox bound (see the module's help), at
+    least 1. A connection, not a value: == and hash are identity.
     """
 
     def __init__(self, host="127.0.0.1", port=7000, timeout=DEFAULT_TIMEOUT_S, reconnect=False, on_reset=None, *,
-                 tls=False, tls_ca=None, tls_cert=None, tls_key=None, tls_server_name=None):
+                 tls=False, tls_ca=None, tls_cert=None, tls_key=None, tls_server_name=None,
+                 max_inbox_messages=MAX_INBOX_MESSAGES):
         if on_reset is not None and not callable(on_reset):
             raise TypeError("on_reset must be callable or None")
+        if isinstance(max_inbox_messages, bool) or not isinstance(max_inbox_messages, int) \
+                or max_inbox_messages < 1:
+            raise ValueError("max_inbox_messages must be an integer >= 1")
+        self._max_inbox_messages = max_inbox_messages
         self._host = host
         self._port = int(port)
         self._timeout = _check_timeout(timeout)
@@ -217,7 +240,7 @@ class Client:
         self._ssl = tls_context(tls, tls_ca, tls_cert, tls_key)
         self._server_hostname = (tls_server_name or host) if self._ssl is not None else None
         self._loop = None
-        self._core = self._new_core()
+        self._callbacks = {}  # topic -> _Callback
         self._connection = None  # the current _Connection while connected
         self._state = "disconnected"  # connecting, connected, reconnecting, disconnected
         self._closed = False
@@ -225,11 +248,11 @@ class Client:
         self._writing_paused = False
         self._write_scheduled = False
         self._inbox = collections.deque()
+        self._reading_paused = False
         self._waiters = []  # futures woken by any change: message, reply, state, room
         self._awaited = {}  # request id -> future of its (error or None, raw)
         self._replies = collections.deque()  # answers to send_raw lines: (error or None, raw)
         self._deferred = collections.deque()  # errors nobody waited for: raised by the next call
-        self._callbacks = {}  # topic -> _Callback
         self._background = set()  # on_reset coroutines running
         self._reconnect_task = None
         self._gaps = []
@@ -237,10 +260,14 @@ class Client:
         self._resets = []
         self._reset_count = 0
         self._reconnects = 0
+        self._core = self._new_core()
 
     def _new_core(self):
-        return ClientCore(drop_duplicates=self._reconnect, write_batch_bytes=WRITE_BATCH_BYTES,
-                          publish_window=PUBLISH_WINDOW)
+        core = ClientCore(drop_duplicates=self._reconnect, write_batch_bytes=WRITE_BATCH_BYTES,
+                          publish_window=PUBLISH_WINDOW, max_inbox_messages=self._max_inbox_messages)
+        # A fresh session under an inbox that kept its messages: they are still undelivered.
+        core.count_undelivered(len(self._inbox) + sum(len(cb.queue) for cb in self._callbacks.values()))
+        return core
 
     def _where(self):
         return f"{self._host}:{self._port}"
@@ -295,9 +322,13 @@ class Client:
         self._connection = connection
         self._state = "connected"
         self._writing_paused = False
+        self._reading_paused = False
         connection.transport.set_write_buffer_limits(high=WRITE_BUFFER_HIGH_BYTES, low=WRITE_BUFFER_LOW_BYTES)
         self._core.start_session()  # hello first; the core resumes the subscriptions once it is answered
         self._write_out()
+        self._tell_taken()
+        if self._core.inbox_full:  # still full from the last connection: this one waits too
+            self._pause_reading()
         self._notify()
 
     def _connection_lost(self, connection, exc):
@@ -321,6 +352,7 @@ class Client:
         self._state = "disconnected"
         self._disconnect_reason = why
         self._writing_paused = False
+        self._reading_paused = False
         for request_id, kind in self._core.reset():
             self._settle(request_id, kind, ConnectionError(why), "")
 
@@ -373,6 +405,7 @@ class Client:
         if connection is not self._connection:
             return
         core = self._core
+        self._tell_taken()
         messages = core.feed(data)
         if messages:
             if self._callbacks:
@@ -381,6 +414,8 @@ class Client:
                 self._inbox.extend(messages)
         if core.events_pending:
             self._handle_events()
+        if core.inbox_full and not self._reading_paused:
+            self._pause_reading()
         if core.input_spent:
             self._drop(f"protocol violation from {self._where()}: a line longer than the client accepts")
             if self._reconnect and not self._closed:
@@ -390,6 +425,47 @@ class Client:
             self._write_out()  # the core's own requests (resubscribes after the hello)
         if self._waiters:
             self._notify()
+
+    def _tell_taken(self):
+        """Tells the core how many of the messages it handed out the
+        application took (they are no longer in the inbox or a callback's
+        queue); below the bound, the input it held comes in and reading resumes.
+        Counted here, not per message: receive() stays as cheap as it was."""
+        core = self._core
+        kept = len(self._inbox)
+        for callback in self._callbacks.values():
+            kept += len(callback.queue)
+        taken = core.undelivered_messages - kept
+        if not taken:
+            return
+        messages = core.mark_delivered(taken)
+        if messages:
+            if self._callbacks:
+                self._route(messages)
+            else:
+                self._inbox.extend(messages)
+        if core.events_pending:
+            self._handle_events()
+        if core.output_bytes:
+            self._write_out()
+        if self._reading_paused and not core.inbox_full:
+            self._reading_paused = False
+            self._connection.transport.resume_reading()
+            self._notify()
+
+    def _pause_reading(self):
+        """The inbox is full: read nothing more; what awaits a reply cannot get it."""
+        self._reading_paused = True
+        self._connection.transport.pause_reading()
+        for future in self._awaited.values():
+            if not future.done():
+                future.set_result((self._inbox_full("request"), ""))
+        self._notify()
+
+    def _inbox_full(self, what):
+        return InboxFull(f"{what}: the inbox holds {self._core.undelivered_messages} undelivered messages "
+                         f"(max_inbox_messages={self._max_inbox_messages}), so nothing more is read from "
+                         f"{self._where()}; drain it with receive()")
 
     def _route(self, messages):
         callbacks = self._callbacks
@@ -524,6 +600,8 @@ class Client:
         self._raise_deferred()
         deadline = self._deadline(timeout)
         await self._ensure_connected(deadline)
+        if self._reading_paused:
+            raise self._inbox_full(what)  # not sent
         request_id = make()
         future = self._loop.create_future()
         self._awaited[request_id] = future
@@ -538,6 +616,8 @@ class Client:
         if outcome is _TIMED_OUT:
             raise Timeout(f"{what}: no reply from {self._where()} within the timeout")
         error, _raw = outcome
+        if isinstance(error, InboxFull):
+            raise self._inbox_full(what)  # sent: its reply, read later, is ignored
         if error is not None:
             raise error
 
@@ -588,9 +668,10 @@ class Client:
         Waits only for room: while PUBLISH_WINDOW publishes are unanswered,
         while the transport's write buffer is past WRITE_BUFFER_HIGH_BYTES,
         or while reconnecting (up to PUBLISH_TIMEOUT_S, then Timeout).
+        Raises InboxFull while reading is paused (its ack could not be read).
         Refusals and losses are reported by flush()."""
         core = self._core
-        if self._state != "connected" or self._writing_paused or core.window_full:
+        if self._state != "connected" or self._writing_paused or core.window_full or self._reading_paused:
             await self._wait_for_room()
             core = self._core
         if core.publish(topic, msg, delivery, cache):  # the batch is full (or the window): write it now
@@ -604,6 +685,8 @@ class Client:
         self._require_loop()
         deadline = self._loop.time() + PUBLISH_TIMEOUT_S
         while True:
+            if self._reading_paused:
+                raise self._inbox_full("publish")
             if self._state == "connected" and not self._writing_paused and not self._core.window_full:
                 return
             if self._state == "disconnected":
@@ -623,6 +706,8 @@ class Client:
         deadline = self._deadline(timeout)
         self._write_out()
         while self._state == "connected" and self._core.pending_requests:
+            if self._reading_paused:
+                raise self._inbox_full("flush")
             if not await self._wait_change(deadline):
                 raise Timeout(f"flush: {self._core.pending_requests} requests to {self._where()} "
                               "unanswered at the timeout")
@@ -640,31 +725,35 @@ class Client:
         `timeout` seconds (default: the client's). Raises ConnectionError
         once the connection is gone (and not being reopened) and the inbox
         is empty."""
-        if self._inbox:
-            return self._inbox.popleft()
-        self._require_loop()
-        self._raise_deferred()
-        deadline = self._deadline(timeout)
-        while not self._inbox:
-            if self._state == "disconnected":
-                raise ConnectionError(self._disconnect_reason)
-            if not await self._wait_change(deadline):
-                return self._inbox.popleft() if self._inbox else None
-        return self._inbox.popleft()
+        if not self._inbox:
+            self._require_loop()
+            self._raise_deferred()
+            deadline = self._deadline(timeout)
+            while not self._inbox:
+                if self._state == "disconnected":
+                    raise ConnectionError(self._disconnect_reason)
+                if not await self._wait_change(deadline) and not self._inbox:
+                    return None
+        message = self._inbox.popleft()
+        if self._reading_paused:
+            self._tell_taken()
+        return message
 
     def __aiter__(self):
         return self
 
     async def __anext__(self):
         """The next message; the iteration ends when the connection is gone."""
-        if self._inbox:
-            return self._inbox.popleft()
-        self._require_loop()
-        while not self._inbox:
-            if self._state == "disconnected":
-                raise StopAsyncIteration
-            await self._wait_change(None)
-        return self._inbox.popleft()
+        if not self._inbox:
+            self._require_loop()
+            while not self._inbox:
+                if self._state == "disconnected":
+                    raise StopAsyncIteration
+                await self._wait_change(None)
+        message = self._inbox.popleft()
+        if self._reading_paused:
+            self._tell_taken()
+        return message
 
     async def send_raw(self, data, expect_reply=True):
         """For tests of bad input: `data` (bytes or str; add the "\\n") goes out
@@ -681,6 +770,8 @@ class Client:
         while not self._replies:
             if self._state == "disconnected":
                 raise ConnectionError(self._disconnect_reason)
+            if self._reading_paused:
+                raise self._inbox_full("next_reply")
             if not await self._wait_change(deadline):
                 raise Timeout(f"next_reply: no reply from {self._where()} within the timeout")
         error, raw = self._replies.popleft()
@@ -695,6 +786,8 @@ class Client:
         deadline = self._deadline(timeout)
         await self._ensure_connected(deadline)
         while self._state == "connected" and self._core.hello_pending:
+            if self._reading_paused:
+                raise self._inbox_full("broker_incarnation")
             if not await self._wait_change(deadline):
                 raise Timeout(f"broker_incarnation: no answer to hello from {self._where()} within the timeout")
         if self._state != "connected":
@@ -743,6 +836,12 @@ class Client:
         """True while the transport's write buffer is past WRITE_BUFFER_HIGH_BYTES
         (pause_writing() was called): publish() waits until it drains."""
         return self._writing_paused
+
+    @property
+    def reading_paused(self):
+        """True while the inbox is at max_inbox_messages (pause_reading() was
+        called): taking a message with receive() resumes reading."""
+        return self._reading_paused
 
     @property
     def inbox_size(self):
