@@ -1,6 +1,6 @@
 // core_bench.cpp — memq-micro: Google Benchmark microbenchmarks of the broker
-// core's per-message costs (parse, validate, route, serialize) and a count of
-// heap allocations per message. The global operator new/delete of this binary
+// core's per-message costs (parse, validate, route, serialize; the client's
+// decode is in decode_bench.cpp) and a count of heap allocations per message. The global operator new/delete of this binary
 // are replaced by counting ones; every benchmark reports `allocs_per_msg`
 // measured over its timed loop, after a warm-up that reaches steady state.
 #include <benchmark/benchmark.h>
