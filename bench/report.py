@@ -152,6 +152,8 @@ MICRO_TEXT = {
     "BM_route/100/45": "route: the same with 100 subscribers (per published message)",
     "BM_route/1/16384": "route: 1 subscriber, a 16 KiB message",
     "BM_route_pipelined": "route, the whole core on the 1 → 1 path (cache on): 256 pipelined 120-byte send lines per `handle_receive`, every Transmit written (per message)",
+    "BM_fast_decode_message/45": "client decode: `fast_decode_message` of the delivered frame of the 120-byte send",
+    "BM_fast_decode_message/16384": "client decode: the same with a 16 KiB message",
 }
 
 

@@ -1,9 +1,10 @@
 // fast_decode.hpp — the fast path for decoding a delivered message line.
 //
 // Rules: accepts only the common shape, a flat JSON object whose values are
-// strings, integers and booleans, with "command": "send" and every field a
-// message needs; anything else (nesting, null, floats, odd escapes, invalid
-// UTF-8) returns false without judging it, and the caller takes the complete,
+// strings, integers, booleans (and null, for keys a message does not have),
+// with "command": "send" and every field a message needs; anything else
+// (nesting, floats, integers past int64, invalid UTF-8 or escapes) returns
+// false without judging it, and the caller takes the complete,
 // slower path, which has the last word. So this can make decoding faster but
 // never different. Internal to the client library (not installed).
 #pragma once

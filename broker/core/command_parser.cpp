@@ -5,6 +5,7 @@
 #include "command_parser.hpp"
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <cstring>
 #include <limits>
@@ -13,16 +14,30 @@
 #include <nlohmann/json.hpp>
 
 #include "check.hpp"
-#include "flat_json.hpp"
+#include "command_scan.hpp"
 
 namespace memq {
 namespace {
 
 using Json = nlohmann::json;
-using detail::Field;
 
-// What a reader found in one command object, before the templates are checked.
-// Both readers (scan_flat_object and the SAX path) fill it with the same meaning.
+// What one key of the object held, as the SAX reader saw it (its own copy of
+// the string: nlohmann hands over each value once).
+struct Field {
+    using Kind = detail::FieldKind;
+    Kind kind = Kind::absent;
+    std::string text;
+    std::int64_t integer = 0;
+    bool boolean = false;
+};
+
+struct FieldSlot {
+    std::string_view name;
+    Field* field;
+};
+
+// What the reference reader found in one command object, before the templates
+// are checked; it means what the scanner's CommandRefFields mean.
 struct CommandFields {
     Field command, topic, msg, delivery, last_seen, cache;
     bool top_level_is_object = false;
@@ -30,13 +45,13 @@ struct CommandFields {
 
     // The field for a top-level key, or nullptr for a key no template has.
     Field* field_named(std::string_view name) {
-        for (const detail::FieldSlot& slot : slots()) {
+        for (const FieldSlot& slot : slots()) {
             if (slot.name == name) return slot.field;
         }
         return nullptr;
     }
 
-    std::array<detail::FieldSlot, 6> slots() {
+    std::array<FieldSlot, 6> slots() {
         return {{{"command", &command},
                  {"topic", &topic},
                  {"msg", &msg},

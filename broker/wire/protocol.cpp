@@ -1,23 +1,18 @@
-// protocol.cpp — strict UTF-8, strict JSON (nlohmann SAX, no DOM), the three
-// command templates, and the encoders for every frame memq writes.
+// protocol.cpp — the wire format's pure functions: reason texts, line
+// trimming, strict UTF-8 (over json_cursor's RFC 3629 table), JSON string
+// literals and the encoders of every frame the broker writes.
 #include "protocol.hpp"
 
-#include <algorithm>
-#include <array>
 #include <bit>
 #include <charconv>
 #include <cstring>
-#include <limits>
-#include <optional>
-
-#include <nlohmann/json.hpp>
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
 
 #include "check.hpp"
-#include "flat_json.hpp"
+#include "json_cursor.hpp"
 
 namespace memq {
 
@@ -53,43 +48,27 @@ std::string_view trim_line(std::string_view line) {
 bool is_valid_utf8(std::string_view bytes) {
     const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
     const auto* const end = p + bytes.size();
+    constexpr std::uint64_t kHighBits = 0x8080808080808080ULL;
     while (p != end) {
-        const unsigned char lead = *p;
-        if (lead < 0x80) {
+        // Past ASCII 16 bytes at a time (no byte with its high bit set).
+        while (end - p >= 16) {
+            std::uint64_t low, high;
+            std::memcpy(&low, p, 8);
+            std::memcpy(&high, p + 8, 8);
+            if (((low | high) & kHighBits) != 0) break;
+            p += 16;
+        }
+        if (p == end) break;
+        if (*p < 0x80) {
             ++p;
             continue;
         }
-        // The allowed range of the second byte depends on the lead byte
-        // (RFC 3629 table): this is what rules out overlongs and surrogates.
-        std::size_t length;
-        unsigned char second_min = 0x80, second_max = 0xBF;
-        if (lead >= 0xC2 && lead <= 0xDF) {
-            length = 2;
-        } else if (lead == 0xE0) {
-            length = 3, second_min = 0xA0;
-        } else if ((lead >= 0xE1 && lead <= 0xEC) || lead == 0xEE || lead == 0xEF) {
-            length = 3;
-        } else if (lead == 0xED) {
-            length = 3, second_max = 0x9F;
-        } else if (lead == 0xF0) {
-            length = 4, second_min = 0x90;
-        } else if (lead >= 0xF1 && lead <= 0xF3) {
-            length = 4;
-        } else if (lead == 0xF4) {
-            length = 4, second_max = 0x8F;
-        } else {
-            return false;  // continuation byte as lead, C0/C1 overlong leads, F5..FF
-        }
-        if (static_cast<std::size_t>(end - p) < length) return false;
-        if (p[1] < second_min || p[1] > second_max) return false;
-        for (std::size_t i = 2; i < length; ++i) {
-            if ((p[i] & 0xC0) != 0x80) return false;
-        }
+        const std::size_t length = detail::utf8_sequence_length(p, end);
+        if (length == 0) return false;
         p += length;
     }
     return true;
 }
-
 
 void append_json_string(std::string& out, std::string_view text) {
     static constexpr char kHex[] = "0123456789abcdef";
@@ -142,17 +121,6 @@ void append_integer(std::string& out, std::int64_t value) {
     char digits[24];
     const auto result = std::to_chars(std::begin(digits), std::end(digits), value);
     out.append(digits, result.ptr);
-}
-
-// `{"command": "send", ...` up to and without the closing brace: the fields a
-// send command and its delivered message share.
-void append_send_fields(std::string& out, const Send& send) {
-    out.append("{\"command\": \"send\", \"topic\": ");
-    append_json_string(out, send.topic);
-    out.append(", \"msg\": ");
-    append_json_string(out, send.msg);
-    out.append(send.delivery == Delivery::one ? ", \"delivery\": \"one\"" : ", \"delivery\": \"all\"");
-    if (send.cache.has_value()) out.append(*send.cache ? ", \"cache\": true" : ", \"cache\": false");
 }
 
 }  // namespace
@@ -242,32 +210,6 @@ std::string encode_message(const Send& send, std::int64_t index) {
     std::string frame;
     append_message(frame, SendRef{{send.topic, {}}, {send.msg, {}}, send.delivery, send.cache}, index);
     return frame;
-}
-
-std::string encode_command(const Subscribe& command) {
-    std::string line = "{\"command\": \"subscribe\", \"topic\": ";
-    append_json_string(line, command.topic);
-    if (command.last_seen != -1) {
-        line.append(", \"last_seen\": ");
-        append_integer(line, command.last_seen);
-    }
-    if (!command.cache) line.append(", \"cache\": false");
-    line.append("}\n");
-    return line;
-}
-
-std::string encode_command(const Unsubscribe& command) {
-    std::string line = "{\"command\": \"unsubscribe\", \"topic\": ";
-    append_json_string(line, command.topic);
-    line.append("}\n");
-    return line;
-}
-
-std::string encode_command(const Send& command) {
-    std::string line;
-    append_send_fields(line, command);
-    line.append("}\n");
-    return line;
 }
 
 }  // namespace memq

@@ -1,6 +1,7 @@
 // protocol.hpp — the aiomemq wire format that both ends share: the commands
 // and their error reasons, strict UTF-8, JSON string literals, the encoders of
-// every line memq writes, and the line reader.
+// every frame the broker writes (the client's lines are ClientCore's), and the
+// line reader.
 //
 // Rules: pure functions and small value types only; no IO, no state beyond a
 // line buffer, nothing of the broker's (the broker's reading of a command line
@@ -121,11 +122,6 @@ std::string encode_message(const Send& send, std::int64_t index);
 // The same frame appended to `out`; a string with its canonical literal in
 // hand is copied as it is, byte for byte what append_json_string would write.
 void append_message(std::string& out, const SendRef& send, std::int64_t index);
-// Client → server lines, terminated by "\n". Defaults are left out: last_seen
-// only when it is not -1, cache only when it is false.
-std::string encode_command(const Subscribe& command);
-std::string encode_command(const Unsubscribe& command);
-std::string encode_command(const Send& command);
 
 // Splits a byte stream into lines at '\n', whatever the segment boundaries,
 // holding at most `line_bytes_max` bytes of an unfinished line.

@@ -15,12 +15,14 @@
 //   PROTOCOL.md's templates (a NUL byte, a leading UTF-8 BOM and a number
 //   past double's range run into more number characters included: nlohmann
 //   misread those once; the corpus keeps them as quirk_*).
-// - detail::scan_flat_object, whenever it accepts a line (in either unknown-
-//   keys mode), filled every slot as StrictJson reads the same line.
+// - The client's fast decoder (fast_decode_message, on the JSON cursor),
+//   whenever it accepts a line or a whole input, decoded the message that
+//   StrictJson reads there.
 // - Encoders: every parsed Send survives encode_message (read back with
-//   nlohmann) and encode_command (read back with parse_line and the reference,
-//   and taking the flat scanner's fast path); Subscribe and Unsubscribe
-//   survive encode_command the same way.
+//   nlohmann, and with the client's fast decoder) and ClientCore's send line
+//   (read back with parse_line and the reference, and taking the command
+//   scanner's fast path); Subscribe and Unsubscribe survive ClientCore's
+//   lines the same way.
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
@@ -36,9 +38,11 @@
 
 #include <nlohmann/json.hpp>
 
-#include "flat_json.hpp"
-#include "fuzz_check.hpp"
+#include "../client_lines.hpp"
 #include "command_parser.hpp"
+#include "command_scan.hpp"
+#include "fast_decode.hpp"
+#include "fuzz_check.hpp"
 #include "protocol.hpp"
 
 namespace {
@@ -464,74 +468,68 @@ std::optional<ParseResult> oracle_parse(std::string_view line, bool& overflow) {
     return std::nullopt;
 }
 
-// ------------------------------------------------------- flat scanner checks
+// ------------------------------------------------------ fast decoder checks
 
-// Whenever scan_flat_object accepts, each slot must hold what StrictJson read.
-void check_flat_scanner(std::string_view line, detail::UnknownKeys mode) {
-    using Kind = detail::Field::Kind;
-    detail::Field command, topic, msg, delivery, last_seen, cache, index, success, reason;
-    std::vector<detail::FieldSlot> slots{{"command", &command}, {"topic", &topic},         {"msg", &msg},
-                                         {"delivery", &delivery}, {"last_seen", &last_seen}, {"cache", &cache}};
-    if (mode == detail::UnknownKeys::skip) {  // the client's use: reading server frames
-        slots = {{"command", &command}, {"topic", &topic}, {"msg", &msg}, {"index", &index},
-                 {"success", &success}, {"reason", &reason}};
-    }
-    if (!detail::scan_flat_object(line, slots, mode)) return;
-    const char* mode_name = mode == detail::UnknownKeys::skip ? "skip" : "decline";
+// Whenever the client's fast decoder accepts, the text is a JSON object that
+// is a message, and the decoder's Message holds what StrictJson read.
+void check_fast_decoder(std::string_view text) {
+    Message message;
+    if (!detail::fast_decode_message(text, message)) return;
     OracleDoc doc;
-    if (StrictJson::read(line, doc) != StrictJson::Outcome::valid || !doc.is_object) {
-        fail(kTarget, std::string("scan_flat_object accepted a line that is not a valid JSON object (mode ") +
-                          mode_name + ")",
-             line);
+    if (StrictJson::read(text, doc) != StrictJson::Outcome::valid || !doc.is_object) {
+        fail(kTarget, "fast_decode_message accepted a text that is not a valid JSON object", text);
     }
-    for (const detail::FieldSlot& slot : slots) {
-        const auto found = doc.keys.find(std::string(slot.name));
-        const detail::Field& field = *slot.field;
-        const std::string where = std::string("scan_flat_object (mode ") + mode_name + ") key \"" +
-                                  std::string(slot.name) + "\": ";
-        if (found == doc.keys.end()) {
-            if (!field.is(Kind::absent)) fail(kTarget, where + "filled, but the key is not in the object", line);
-            continue;
-        }
-        const OracleValue& value = found->second;
-        bool same = false;
-        switch (value.kind) {
-            case OracleValue::Kind::string: same = field.is(Kind::string) && field.text == value.text; break;
-            case OracleValue::Kind::integer: same = field.is(Kind::integer) && field.integer == value.integer; break;
-            case OracleValue::Kind::boolean: same = field.is(Kind::boolean) && field.boolean == value.boolean; break;
-            case OracleValue::Kind::other: same = false; break;  // the scanner must have declined
-        }
-        if (!same) {
-            fail(kTarget, where + "differs from an independent JSON reader", line,
-                 "scanner kind " + std::to_string(static_cast<int>(field.kind)) + " text " + hex(field.text) +
-                     " integer " + std::to_string(field.integer) + "; oracle kind " +
-                     std::to_string(static_cast<int>(value.kind)) + " text " + hex(value.text) + " integer " +
-                     std::to_string(value.integer));
-        }
+    const auto differs = [&](const char* key, const std::string& detail) {
+        fail(kTarget, std::string("fast_decode_message: \"") + key + "\" differs from an independent JSON reader", text,
+             detail);
+    };
+    const auto string_of = [&](const char* key) -> const OracleValue* {
+        const auto found = doc.keys.find(key);
+        if (found == doc.keys.end() || found->second.kind != OracleValue::Kind::string) return nullptr;
+        return &found->second;
+    };
+    const OracleValue* command = string_of("command");
+    if (command == nullptr || command->text != "send") differs("command", "not the string \"send\"");
+    const OracleValue* topic = string_of("topic");
+    if (topic == nullptr || topic->text != message.topic) differs("topic", "decoded " + hex(message.topic));
+    const OracleValue* msg = string_of("msg");
+    if (msg == nullptr || msg->text != message.msg) differs("msg", "decoded " + hex(message.msg));
+    const OracleValue* delivery = string_of("delivery");
+    const std::string_view delivery_name = message.delivery == Delivery::all ? "all" : "one";
+    if (delivery == nullptr || delivery->text != delivery_name) differs("delivery", "decoded " + std::string(delivery_name));
+    const auto index = doc.keys.find("index");
+    if (index == doc.keys.end() || index->second.kind != OracleValue::Kind::integer ||
+        index->second.integer != message.index) {
+        differs("index", "decoded " + std::to_string(message.index));
     }
+    const auto cache = doc.keys.find("cache");
+    const bool same_cache = cache == doc.keys.end()
+                                ? !message.cache.has_value()
+                                : cache->second.kind == OracleValue::Kind::boolean && message.cache.has_value() &&
+                                      *message.cache == cache->second.boolean;
+    if (!same_cache) differs("cache", "decoded " + describe_cache(message.cache));
 }
 
 // ------------------------------------------------------------ encoder checks
 
 void check_encoded_line(std::string_view encoded, const Command& expected, std::string_view origin) {
     if (encoded.empty() || encoded.back() != '\n' || encoded.find('\n') != encoded.size() - 1) {
-        fail(kTarget, "encode_command: not exactly one line ending in \\n", origin, "encoded: " + hex(encoded));
+        fail(kTarget, "ClientCore's line: not exactly one line ending in \\n", origin, "encoded: " + hex(encoded));
     }
     const std::string_view body = encoded.substr(0, encoded.size() - 1);
-    if (trim_line(body) != body) fail(kTarget, "encode_command: the line is not already trimmed", origin);
+    if (trim_line(body) != body) fail(kTarget, "ClientCore's line is not already trimmed", origin);
     const ParseResult fast = parse_line(body);
     const ParseResult reference = parse_line_reference(body);
     const ParseResult want = Command{expected};
-    require_same("encode_command does not parse back (parse_line)", origin, fast, want, "parse_line(encoded)",
+    require_same("ClientCore's line does not parse back (parse_line)", origin, fast, want, "parse_line(encoded)",
                  "original");
-    require_same("encode_command does not parse back (reference)", origin, reference, want,
+    require_same("ClientCore's line does not parse back (reference)", origin, reference, want,
                  "parse_line_reference(encoded)", "original");
-    // Performance, not correctness: what memq encodes must take the fast path.
-    detail::Field command, topic, msg, delivery, last_seen, cache;
-    const detail::FieldSlot slots[] = {{"command", &command},   {"topic", &topic},         {"msg", &msg},
-                                       {"delivery", &delivery}, {"last_seen", &last_seen}, {"cache", &cache}};
-    if (!detail::scan_flat_object(body, slots, detail::UnknownKeys::decline)) {
-        fail(kTarget, "encode_command output is declined by scan_flat_object (takes the slow path)", origin,
+    // Performance, not correctness: what clients write must take the fast path.
+    detail::CommandRefFields fields;
+    detail::CommandScratch scratch;
+    if (!detail::scan_command(body, fields, scratch)) {
+        fail(kTarget, "ClientCore's line is declined by the command scanner (takes the slow path)", origin,
              "encoded: " + hex(encoded));
     }
 }
@@ -567,17 +565,27 @@ void check_message_frame(const Send& send, std::int64_t index, std::string_view 
             bad("cache");
         }
     }
+    // Performance, not correctness: what the broker writes must take the
+    // client's fast path, to the same message.
+    Message message;
+    if (!detail::fast_decode_message(std::string_view(frame).substr(0, frame.size() - 2), message)) {
+        bad("declined by the client's fast decoder (takes the slow path)");
+    }
+    if (message.topic != send.topic || message.msg != send.msg || message.delivery != send.delivery ||
+        message.cache != send.cache || message.index != index) {
+        bad("the client's fast decoder reads another message");
+    }
 }
 
 void check_encoders(const Command& command, std::string_view origin, std::int64_t index) {
     if (const auto* send = std::get_if<Send>(&command)) {
         check_message_frame(*send, index, origin);
         check_message_frame(*send, std::numeric_limits<std::int64_t>::max(), origin);
-        check_encoded_line(encode_command(*send), command, origin);
+        check_encoded_line(testing::client_line(*send), command, origin);
     } else if (const auto* subscribe = std::get_if<Subscribe>(&command)) {
-        check_encoded_line(encode_command(*subscribe), command, origin);
+        check_encoded_line(testing::client_line(*subscribe), command, origin);
     } else if (const auto* unsubscribe = std::get_if<Unsubscribe>(&command)) {
-        check_encoded_line(encode_command(*unsubscribe), command, origin);
+        check_encoded_line(testing::client_line(*unsubscribe), command, origin);
     }
 }
 
@@ -596,8 +604,7 @@ void check_line(std::string_view raw, std::int64_t line_number) {
     if (is_valid_utf8(raw) != strict_utf8(raw)) fail(kTarget, "is_valid_utf8 disagrees with strict_utf8", raw);
     const std::string_view line = trim_line(raw);
     if (line != independent_trim(raw)) fail(kTarget, "trim_line disagrees with an independent trim", raw);
-    check_flat_scanner(line, detail::UnknownKeys::decline);
-    check_flat_scanner(line, detail::UnknownKeys::skip);
+    check_fast_decoder(line);
     if (line.empty()) return;  // the broker ignores empty lines
 
     const ParseResult fast = parse_line(line);
@@ -693,8 +700,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const std::string_view bytes(reinterpret_cast<const char*>(data), size);
     if (is_valid_utf8(bytes) != strict_utf8(bytes)) fail(kTarget, "is_valid_utf8 disagrees with strict_utf8", bytes);
     check_line_reader(bytes);
-    // The client reads whole frames with the scanner: whitespace inside may include '\n'.
-    if (bytes.find('\n') != std::string_view::npos) check_flat_scanner(bytes, detail::UnknownKeys::skip);
+    // The fast decoder on a whole input: whitespace inside may include '\n'.
+    if (bytes.find('\n') != std::string_view::npos) check_fast_decoder(bytes);
 
     // The broker's own way: one reader, a limit, lines until "quit".
     LineReader reader(kLineBytesMax);

@@ -15,6 +15,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "../client_lines.hpp"
 #include "generators.hpp"
 #include "command_parser.hpp"
 #include "protocol.hpp"
@@ -53,7 +54,7 @@ memq::Command parsed(const std::string& line) {
 
 RC_GTEST_PROP(CodecProperty, SendLineParsesBackToTheSameSend, ()) {
     const memq::Send send = *any_send();
-    const memq::Command command = parsed(memq::encode_command(send));
+    const memq::Command command = parsed(memq::testing::client_line(send));
     const auto* back = std::get_if<memq::Send>(&command);
     RC_ASSERT(back != nullptr);
     RC_ASSERT(back->topic == send.topic);
@@ -67,7 +68,7 @@ RC_GTEST_PROP(CodecProperty, SubscribeLineParsesBackToTheSameSubscribe, ()) {
     subscribe.topic = *unicode_text();
     subscribe.last_seen = *rc::gen::arbitrary<std::int64_t>();
     subscribe.cache = *rc::gen::arbitrary<bool>();
-    const memq::Command command = parsed(memq::encode_command(subscribe));
+    const memq::Command command = parsed(memq::testing::client_line(subscribe));
     const auto* back = std::get_if<memq::Subscribe>(&command);
     RC_ASSERT(back != nullptr);
     RC_ASSERT(back->topic == subscribe.topic);
@@ -77,7 +78,7 @@ RC_GTEST_PROP(CodecProperty, SubscribeLineParsesBackToTheSameSubscribe, ()) {
 
 RC_GTEST_PROP(CodecProperty, UnsubscribeLineParsesBackToTheSameUnsubscribe, ()) {
     const memq::Unsubscribe unsubscribe{*unicode_text()};
-    const memq::Command command = parsed(memq::encode_command(unsubscribe));
+    const memq::Command command = parsed(memq::testing::client_line(unsubscribe));
     const auto* back = std::get_if<memq::Unsubscribe>(&command);
     RC_ASSERT(back != nullptr);
     RC_ASSERT(back->topic == unsubscribe.topic);
@@ -108,7 +109,7 @@ RC_GTEST_PROP(CodecProperty, MessageFrameIsJsonWithExactlyTheSendersFieldsAndInd
 rc::Gen<std::string> line_body() {
     return rc::gen::oneOf(rc::gen::map(any_send(),
                                        [](const memq::Send& send) {
-                                           std::string line = memq::encode_command(send);
+                                           std::string line = memq::testing::client_line(send);
                                            line.pop_back();
                                            return line;
                                        }),

@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "../client_lines.hpp"
 #include "checker.hpp"
 #include "generators.hpp"
 
@@ -142,7 +143,7 @@ struct Subscribe : OnConnection {
         intent.topic = sut.keep(topic);
         intent.last_seen = last_seen.value_or(-1);
         intent.cache = cache;
-        const std::string line = memq::encode_command(memq::Subscribe{topic, last_seen.value_or(-1), cache});
+        const std::string line = memq::testing::client_line(memq::Subscribe{topic, last_seen.value_or(-1), cache});
         sut.checked([&] { sut.write(conn, line, intent, cuts); });
     }
     void show(std::ostream& os) const override {
@@ -160,7 +161,7 @@ struct Unsubscribe : OnConnection {
         LineIntent intent;
         intent.kind = LineIntent::Kind::unsubscribe;
         intent.topic = sut.keep(topic);
-        sut.checked([&] { sut.write(conn, memq::encode_command(memq::Unsubscribe{topic}), intent, cuts); });
+        sut.checked([&] { sut.write(conn, memq::testing::client_line(memq::Unsubscribe{topic}), intent, cuts); });
     }
     void show(std::ostream& os) const override { os << "Unsubscribe(" << conn << ", \"" << topic << "\")"; }
 };
@@ -182,7 +183,7 @@ struct Send : OnConnection {
         intent.delivery = delivery;
         intent.cache = cache;
         sut.checked([&] {
-            sut.write(conn, memq::encode_command(memq::Send{topic, msg, delivery, cache}), intent, cuts);
+            sut.write(conn, memq::testing::client_line(memq::Send{topic, msg, delivery, cache}), intent, cuts);
         });
     }
     void show(std::ostream& os) const override {

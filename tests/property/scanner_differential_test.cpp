@@ -1,7 +1,9 @@
-// scanner_differential_test.cpp — the differential property of the parser:
-// parse_line (fast flat-JSON scanner, nlohmann as fallback) answers every line
-// exactly as parse_line_reference (nlohmann alone) does: the same error, or
-// the same command with the same fields. Lines are drawn near the commands'
+// scanner_differential_test.cpp — the differential properties of the two
+// readers built on the JSON cursor: parse_line (the fast command scanner,
+// nlohmann as fallback) answers every line exactly as parse_line_reference
+// (nlohmann alone) does: the same error, or the same command with the same
+// fields; and the client's fast decoder, whenever it takes a line, reads the
+// message nlohmann reads there. Lines are drawn near the commands'
 // shape, where the scanner decides instead of declining: command fragments in
 // any order, valid commands with a few bytes broken, and raw tricky bytes.
 // Replay a failure with RC_PARAMS="seed=N" (rapidcheck prints N).
@@ -9,13 +11,19 @@
 #include <rapidcheck/gtest.h>
 
 #include <cstddef>
+#include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <variant>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "generators.hpp"
 #include "command_parser.hpp"
+#include "fast_decode.hpp"
 #include "protocol.hpp"
 
 namespace {
@@ -75,6 +83,16 @@ const std::vector<std::string> kFragments = {
 rc::Gen<std::string> fragment() {
     return rc::gen::oneOf(rc::gen::elementOf(kFragments),
                           rc::gen::map(unicode_text(), [](const std::string& text) { return "\"" + text + "\""; }));
+}
+
+// Fragments one after another, right and wrong.
+rc::Gen<std::string> fragment_soup() {
+    return rc::gen::map(rc::gen::container<std::vector<std::string>>(fragment()),
+                        [](const std::vector<std::string>& pieces) {
+                            std::string line;
+                            for (const std::string& piece : pieces) line += piece;
+                            return line;
+                        });
 }
 
 // A JSON string literal built from raw text and every kind of escape, the
@@ -139,33 +157,39 @@ rc::Gen<std::string> value_for(const std::string& key) {
         right = rc::gen::elementOf(std::vector<std::string>{R"("all")", R"("one")"});
     } else if (key == "cache") {
         right = rc::gen::elementOf(std::vector<std::string>{"true", "false"});
-    } else if (key == "last_seen") {
+    } else if (key == "last_seen" || key == "index") {
         right = number_token();
     }
     return rc::gen::weightedOneOf<std::string>({{4, right}, {1, json_value()}});
 }
 
-// A command object: the protocol's keys (now and then another, or one twice)
-// in any order, each with a right or wrong value, random whitespace between.
+// A flat object of `keys` (each now and then left out; now and then one of
+// `extra_keys` as well, or one twice) in any order, each with a right or
+// wrong value, random whitespace between.
+std::string flat_object(const std::vector<std::string>& known_keys, const std::vector<std::string>& extra_keys) {
+    std::vector<std::string> keys;
+    for (const std::string& key : known_keys) {
+        if (*rc::gen::inRange(0, 3) != 0) keys.push_back(key);
+    }
+    if (*rc::gen::inRange(0, 4) == 0) keys.push_back(*rc::gen::elementOf(extra_keys));
+    for (std::size_t i = keys.size(); i > 1; --i) std::swap(keys[i - 1], keys[*rc::gen::inRange<std::size_t>(0, i)]);
+    const std::vector<std::string> whitespace = {"", "", "", " ", "\t", "\r", " \t "};
+    std::string line = "{";
+    bool first = true;
+    for (const std::string& key : keys) {
+        if (!first) line += *rc::gen::elementOf(whitespace) + ",";
+        first = false;
+        line += *rc::gen::elementOf(whitespace) + "\"" + key + "\"" + *rc::gen::elementOf(whitespace) + ":" +
+                *rc::gen::elementOf(whitespace) + *value_for(key);
+    }
+    return line + *rc::gen::elementOf(whitespace) + "}";
+}
+
+// A command object: the protocol's keys, now and then another.
 rc::Gen<std::string> command_object() {
     return rc::gen::exec([] {
-        std::vector<std::string> keys;
-        for (const char* key : {"command", "topic", "msg", "delivery", "cache", "last_seen"}) {
-            if (*rc::gen::inRange(0, 3) != 0) keys.emplace_back(key);
-        }
-        if (*rc::gen::inRange(0, 4) == 0) keys.push_back(*rc::gen::elementOf(std::vector<std::string>{
-            "command", "topic", "other", "Command", "topic\\u0000", "msg\\"}));
-        for (std::size_t i = keys.size(); i > 1; --i) std::swap(keys[i - 1], keys[*rc::gen::inRange<std::size_t>(0, i)]);
-        const std::vector<std::string> whitespace = {"", "", "", " ", "\t", "\r", " \t "};
-        std::string line = "{";
-        bool first = true;
-        for (const std::string& key : keys) {
-            if (!first) line += *rc::gen::elementOf(whitespace) + ",";
-            first = false;
-            line += *rc::gen::elementOf(whitespace) + "\"" + key + "\"" + *rc::gen::elementOf(whitespace) + ":" +
-                    *rc::gen::elementOf(whitespace) + *value_for(key);
-        }
-        return line + *rc::gen::elementOf(whitespace) + "}";
+        return flat_object({"command", "topic", "msg", "delivery", "cache", "last_seen"},
+                           {"command", "topic", "other", "Command", "topic\\u0000", "msg\\"});
     });
 }
 
@@ -205,16 +229,14 @@ RC_GTEST_PROP(ScannerDifferential, BrokenCommandsParseAsTheReferenceParsesThem, 
 }
 
 RC_GTEST_PROP(ScannerDifferential, FragmentSoupParsesAsTheReferenceParsesIt, ()) {
-    std::string line;
-    for (const std::string& piece : *rc::gen::container<std::vector<std::string>>(fragment())) line += piece;
-    require_agreement(line);
+    require_agreement(*fragment_soup());
 }
 
 RC_GTEST_PROP(ScannerDifferential, ArbitraryBytesParseAsTheReferenceParsesThem, ()) {
     require_agreement(*tricky_bytes());
 }
 
-// A send line laid out exactly as encode_command writes it (the scanner's
+// A send line laid out exactly as ClientCore::send writes it (the scanner's
 // fixed-text fast path), with any strings, now and then a byte or two broken
 // or the "delivery" key left out.
 rc::Gen<std::string> canonical_send_line() {
@@ -258,6 +280,96 @@ RC_GTEST_PROP(ScannerDifferential, FramesBuiltFromTheLineAreTheEncodedFrames, ()
         const std::string expected = "stale bytes before: " + memq::encode_message(std::get<memq::Send>(owned), 42);
         if (built != expected) RC_FAIL("line: " + line + "\nbuilt:    " + built + "\nexpected: " + expected);
     }
+}
+
+// ---- The client's fast decoder against nlohmann.
+
+// A delivered message's object: its keys, now and then another.
+rc::Gen<std::string> message_object() {
+    return rc::gen::exec([] {
+        return flat_object({"command", "topic", "msg", "delivery", "index", "cache"},
+                           {"index", "msg", "other", "success", "last_seen", "topic\\u0000"});
+    });
+}
+
+// What the client's complete path makes of `line`, written here with
+// nlohmann's DOM from the rules of a message (client_core.cpp): nullopt
+// unless it is one.
+std::optional<memq::Message> reference_message(std::string_view line) {
+    const nlohmann::json object = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (object.is_discarded() || !object.is_object()) return std::nullopt;
+    const auto string_at = [&](const char* key) -> const std::string* {
+        const auto found = object.find(key);
+        return found != object.end() && found->is_string() ? &found->get_ref<const std::string&>() : nullptr;
+    };
+    const std::string* command = string_at("command");
+    const std::string* topic = string_at("topic");
+    const std::string* msg = string_at("msg");
+    const std::string* delivery = string_at("delivery");
+    const auto index = object.find("index");
+    if (command == nullptr || *command != "send" || topic == nullptr || msg == nullptr || delivery == nullptr ||
+        index == object.end() || !index->is_number_integer() ||
+        (index->is_number_unsigned() && index->get<std::uint64_t>() > INT64_MAX)) {
+        return std::nullopt;
+    }
+    memq::Message message;
+    message.topic = *topic;
+    message.msg = *msg;
+    message.index = index->get<std::int64_t>();
+    if (*delivery == "all") {
+        message.delivery = memq::Delivery::all;
+    } else if (*delivery == "one") {
+        message.delivery = memq::Delivery::one;
+    } else {
+        return std::nullopt;
+    }
+    if (const auto cache = object.find("cache"); cache != object.end()) {
+        if (!cache->is_boolean()) return std::nullopt;
+        message.cache = cache->get<bool>();
+    }
+    return message;
+}
+
+void require_decoder_agreement(const std::string& line) {
+    memq::Message fast;
+    if (!memq::detail::fast_decode_message(line, fast)) return;  // declined: the complete path decides
+    const std::optional<memq::Message> reference = reference_message(line);
+    if (!reference) RC_FAIL("the fast decoder took a line that is no message: " + line);
+    const bool same = fast.topic == reference->topic && fast.msg == reference->msg &&
+                      fast.index == reference->index && fast.delivery == reference->delivery &&
+                      fast.cache == reference->cache;
+    if (!same) {
+        RC_FAIL("line: " + line + "\nfast: [" + fast.topic + "] [" + fast.msg + "] " + std::to_string(fast.index) +
+                "\nreference: [" + reference->topic + "] [" + reference->msg + "] " + std::to_string(reference->index));
+    }
+}
+
+RC_GTEST_PROP(DecoderDifferential, MessageObjectsDecodeAsNlohmannReadsThem, ()) {
+    for (const std::string& line : *rc::gen::container<std::vector<std::string>>(kLinesPerCase, message_object())) {
+        require_decoder_agreement(line);
+    }
+}
+
+RC_GTEST_PROP(DecoderDifferential, FragmentSoupDecodesAsNlohmannReadsIt, ()) {
+    require_decoder_agreement(*fragment_soup());
+}
+
+// Every frame the broker writes takes the fast path, to the message sent.
+RC_GTEST_PROP(DecoderDifferential, EveryEncodedFrameTakesTheFastPath, ()) {
+    memq::Send send;
+    send.topic = *unicode_text();
+    send.msg = *unicode_text();
+    send.delivery = *rc::gen::element(memq::Delivery::all, memq::Delivery::one);
+    send.cache = *rc::gen::element(std::optional<bool>(), std::optional<bool>(true), std::optional<bool>(false));
+    const auto index = *rc::gen::arbitrary<std::int64_t>();
+    const std::string frame = memq::encode_message(send, index);
+    memq::Message message;
+    RC_ASSERT(memq::detail::fast_decode_message(std::string_view(frame).substr(0, frame.size() - 2), message));
+    RC_ASSERT(message.topic == send.topic);
+    RC_ASSERT(message.msg == send.msg);
+    RC_ASSERT(message.delivery == send.delivery);
+    RC_ASSERT(message.cache == send.cache);
+    RC_ASSERT(message.index == index);
 }
 
 }  // namespace

@@ -1,7 +1,8 @@
 // protocol_test.cpp — specifies the line codec (protocol.hpp) against
 // PROTOCOL.md: strict UTF-8, strict JSON, the three command templates, the
 // error reasons and the order of their checks, trim_line, and the encoders
-// (their frames must parse back, with every field intact).
+// (their frames, and the client's lines, must parse back with every field
+// intact).
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -15,6 +16,7 @@
 #include <variant>
 #include <vector>
 
+#include "../client_lines.hpp"
 #include "command_parser.hpp"
 #include "protocol.hpp"
 
@@ -834,7 +836,8 @@ TEST(EncodeMessage, tricky_topics_and_messages_round_trip) {
 }
 
 // ---------------------------------------------------------------------------
-// encode_command: client → server lines parse back to the same command.
+// Client → server lines, as ClientCore writes them (tests/client_lines.hpp),
+// parse back to the same command.
 
 void expect_one_lf_terminated_line(const std::string& line) {
     ASSERT_FALSE(line.empty());
@@ -842,12 +845,12 @@ void expect_one_lf_terminated_line(const std::string& line) {
     EXPECT_EQ(line.find('\n'), line.size() - 1) << line;
 }
 
-TEST(EncodeCommand, subscribe_round_trips_through_parse_line) {
+TEST(ClientLine, subscribe_round_trips_through_parse_line) {
     for (const std::string& topic : tricky_strings()) {
         for (const std::int64_t last_seen : {std::int64_t{-1}, std::int64_t{17}}) {
             for (const bool cache : {true, false}) {
                 const memq::Subscribe command{topic, last_seen, cache};
-                const std::string line = memq::encode_command(command);
+                const std::string line = memq::testing::client_line(command);
                 expect_one_lf_terminated_line(line);
                 const std::string expected = "subscribe topic=" + as_json_string(topic) + " last_seen=" +
                                              std::to_string(last_seen) + " cache=" + (cache ? "true" : "false");
@@ -857,43 +860,30 @@ TEST(EncodeCommand, subscribe_round_trips_through_parse_line) {
     }
 }
 
-TEST(EncodeCommand, subscribe_leaves_out_its_defaults) {
-    const std::string line = memq::encode_command(memq::Subscribe{"t", -1, true});
-    expect_one_lf_terminated_line(line);
-    EXPECT_EQ(json::parse(line), (json{{"command", "subscribe"}, {"topic", "t"}}));
-}
-
-TEST(EncodeCommand, subscribe_writes_last_seen_when_not_minus_one_and_cache_when_false) {
-    EXPECT_EQ(json::parse(memq::encode_command(memq::Subscribe{"t", 0, true})),
-              (json{{"command", "subscribe"}, {"topic", "t"}, {"last_seen", 0}}));
-    EXPECT_EQ(json::parse(memq::encode_command(memq::Subscribe{"t", -1, false})),
-              (json{{"command", "subscribe"}, {"topic", "t"}, {"cache", false}}));
-}
-
-TEST(EncodeCommand, subscribe_with_extreme_last_seen_round_trips) {
+TEST(ClientLine, subscribe_with_extreme_last_seen_round_trips) {
     for (const std::int64_t last_seen : {std::numeric_limits<std::int64_t>::min(), std::int64_t{-2},
                                          std::numeric_limits<std::int64_t>::max()}) {
         const memq::Subscribe command{"t", last_seen, true};
-        EXPECT_EQ(outcome(memq::trim_line(memq::encode_command(command))),
+        EXPECT_EQ(outcome(memq::trim_line(memq::testing::client_line(command))),
                   "subscribe topic=\"t\" last_seen=" + std::to_string(last_seen) + " cache=true");
     }
 }
 
-TEST(EncodeCommand, unsubscribe_round_trips_through_parse_line) {
+TEST(ClientLine, unsubscribe_round_trips_through_parse_line) {
     for (const std::string& topic : tricky_strings()) {
-        const std::string line = memq::encode_command(memq::Unsubscribe{topic});
+        const std::string line = memq::testing::client_line(memq::Unsubscribe{topic});
         expect_one_lf_terminated_line(line);
         EXPECT_EQ(outcome(memq::trim_line(line)), "unsubscribe topic=" + as_json_string(topic));
     }
 }
 
-TEST(EncodeCommand, send_round_trips_through_parse_line) {
+TEST(ClientLine, send_round_trips_through_parse_line) {
     for (const std::string& text : tricky_strings()) {
         for (const Delivery delivery : {Delivery::all, Delivery::one}) {
             for (const std::optional<bool> cache : {std::optional<bool>{}, std::optional<bool>{true},
                                                     std::optional<bool>{false}}) {
                 const memq::Send command{text, "<" + text + ">", delivery, cache};
-                const std::string line = memq::encode_command(command);
+                const std::string line = memq::testing::client_line(command);
                 expect_one_lf_terminated_line(line);
                 std::string expected = "send topic=" + as_json_string(text) + " msg=" + as_json_string("<" + text + ">") +
                                        " delivery=" + (delivery == Delivery::all ? "all" : "one");
