@@ -248,8 +248,11 @@ Simulation::Simulation(std::uint64_t seed, const RunConfig& config)
         digest_.mix(5, conn, bytes);
         client.down.hand_over(frames);
         for (Expected& owed : expected) {
-            // A hello's reply teaches the core who the broker is; it is no event.
-            if (owed.request_kind != RequestKind::hello) client.owed.push_back(std::move(owed));
+            // A hello's reply teaches the core who the broker is, a holes reply
+            // which gaps to report; neither is an event.
+            if (owed.request_kind != RequestKind::hello && owed.request_kind != RequestKind::holes) {
+                client.owed.push_back(std::move(owed));
+            }
         }
     });
     checker_->on_storage([this](storage::StorageWrite& write) { on_write(write); });
@@ -358,6 +361,10 @@ void Simulation::take_core_output(std::uint32_t index) {
     scratch_intents_.clear();
     workload_->resubscribe_intents(client.scratch, client.last_request + 1, scratch_intents_);
     for (const LineIntent& intent : scratch_intents_) {
+        if (intent.kind == LineIntent::Kind::holes) {  // asked before a resumed topic's subscribe
+            checker_->add_line(client.conn, intent);
+            continue;
+        }
         const auto from = client.resume_from.find(intent.topic);
         if (from == client.resume_from.end()) {
             throw CheckFailure("client " + std::to_string(index) + " resumed topic \"" + printable(intent.topic, 40) +
@@ -398,6 +405,10 @@ void Simulation::check_session(std::uint32_t index) {
     client.resets_expected = false;
 }
 
+namespace {
+constexpr std::string_view kHolesLineStart = "{\"command\": \"holes\"";
+}  // namespace
+
 void Simulation::issue(std::uint32_t index) {
     SimClient& client = clients_[index];
     const std::uint64_t burst = 1 + ops_prng_.below(options_.burst_max);
@@ -408,7 +419,19 @@ void Simulation::issue(std::uint32_t index) {
         if (client.scratch.size() != intent.bytes)
             throw CheckFailure("simulator bug: a request wrote an unexpected line length");
         client.up.write(client.scratch);
-        checker_->add_line(client.conn, intent);
+        if (intent.kind == LineIntent::Kind::subscribe && client.scratch.starts_with(kHolesLineStart)) {
+            // A subscribe with last_seen after a hello asks for the topic's holes first.
+            const std::size_t first_line = client.scratch.find('\n') + 1;
+            scratch_intents_.clear();
+            workload_->resubscribe_intents(std::string_view(client.scratch).substr(0, first_line), intent.request - 1,
+                                           scratch_intents_);
+            checker_->add_line(client.conn, scratch_intents_.front());
+            LineIntent subscribe = intent;
+            subscribe.bytes -= first_line;
+            checker_->add_line(client.conn, subscribe);
+        } else {
+            checker_->add_line(client.conn, intent);
+        }
         if (intent.request != 0) client.last_request = intent.request;
         if (intent.request_kind == RequestKind::subscribe || intent.request_kind == RequestKind::unsubscribe) {
             // (Un)subscribed anew: not resumed, so no Reset.
