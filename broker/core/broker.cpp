@@ -692,6 +692,10 @@ void Broker::recover(const storage::LogRecord& record) {
             topic.durable_until = topic.reserved_until;
             break;
         case storage::RecordKind::hole:
+            // Its indices may have been handed out: the topic goes on past
+            // them even if a salvage lost the reservation that covered them.
+            topic.reserved_until = std::max(topic.reserved_until, record.last + 1);
+            topic.durable_until = topic.reserved_until;
             recovered_holes_.emplace_back(&topic, Hole{record.index, record.last});
             break;
     }
