@@ -9,6 +9,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <set>
 #include <variant>
 #include <vector>
 
@@ -151,6 +152,12 @@ struct SimClient {
     // Where the session must resume each topic: the last index received
     // (-1: none), or -1 after a Reset (the new broker's whole cache).
     std::map<std::string, std::int64_t, std::less<>> resume_from;
+    // Nothing missed silently: per topic, the last index of the stream this
+    // client follows since it subscribed with a last index the SDK vouches
+    // for (a resume's, or last_seen >= 0 asked with a holes query), and the
+    // Gaps it was told since then. Absent: a stream that claims no continuity.
+    std::map<std::string, std::int64_t, std::less<>> stream_last;
+    std::map<std::string, std::vector<std::pair<std::int64_t, std::int64_t>>, std::less<>> gaps_told;
 };
 
 class Simulation {
@@ -191,6 +198,14 @@ private:
     SwarmOptions options_;
     std::unique_ptr<Workload> workload_;
     std::unique_ptr<Checker> checker_;
+    // Per topic: indices of "all" messages a crash lost after they were
+    // cached (above the topic's highest recovered index), in this broker life.
+    std::map<std::string, std::set<std::int64_t>, std::less<>> lost_;
+    void note_lost(const std::map<std::string, std::vector<std::int64_t>, std::less<>>& cached_before,
+                   std::uint64_t incarnation_before, const std::set<std::string>& damaged);
+    void check_nothing_missed(std::uint32_t index, const Message& message);
+    // A subscribe with a last index the SDK vouches for: the stream from it is checked.
+    void follow_stream(SimClient& client, const LineIntent& subscribe);
     Prng ops_prng_;    // what clients ask
     Prng net_prng_;    // when and how many bytes move
     Prng fault_prng_;  // stalls, drops, reconnects
@@ -376,6 +391,7 @@ void Simulation::take_core_output(std::uint32_t index) {
                                std::to_string(from->second));
         }
         client.resume_from.erase(from);  // once per session
+        follow_stream(client, intent);
         checker_->add_line(client.conn, intent);
     }
     client.last_request += scratch_intents_.size();
@@ -428,6 +444,7 @@ void Simulation::issue(std::uint32_t index) {
             checker_->add_line(client.conn, scratch_intents_.front());
             LineIntent subscribe = intent;
             subscribe.bytes -= first_line;
+            follow_stream(client, subscribe);
             checker_->add_line(client.conn, subscribe);
         } else {
             checker_->add_line(client.conn, intent);
@@ -441,6 +458,9 @@ void Simulation::issue(std::uint32_t index) {
             if (const auto from = client.resume_from.find(intent.topic); from != client.resume_from.end()) {
                 client.resume_from.erase(from);
             }
+            // A stream of its own choosing starts here.
+            client.stream_last.erase(std::string(intent.topic));
+            client.gaps_told.erase(std::string(intent.topic));
         }
         if (kind == OpKind::quit) client.quitting = true;
         ++stats_.ops;
@@ -528,8 +548,10 @@ void Simulation::check_event(std::uint32_t index, const Event& event) {
             m->index != message->index || m->delivery != message->delivery || m->cache != message->cache) {
             throw wrong("message \"" + printable(message->raw) + "\"", owed);
         }
+        check_nothing_missed(index, *message);
     } else if (const auto* gap = std::get_if<Gap>(&event)) {
         ++stats_.gaps;  // a resumed subscriber learns what it missed: informative, not an error
+        client.gaps_told[gap->topic].emplace_back(gap->expected_index, gap->got_index);
         record(TraceKind::event, index, client.conn, static_cast<std::uint64_t>(Got::gap),
                static_cast<std::uint64_t>(gap->got_index));
         digest_.mix(7, 4, static_cast<std::uint64_t>(gap->got_index));
@@ -550,6 +572,8 @@ void Simulation::check_event(std::uint32_t index, const Event& event) {
         }
         client.resets_owed.erase(owed);
         client.resume_from[reset->topic] = -1;  // the new broker's whole cache
+        client.stream_last.erase(reset->topic);
+        client.gaps_told.erase(reset->topic);
     } else if (const auto* error = std::get_if<ProtocolError>(&event)) {
         throw CheckFailure("client " + std::to_string(index) + " (conn " + std::to_string(client.conn) +
                            ") could not read what the broker sent: " + error->description + ": \"" +
@@ -655,7 +679,15 @@ void Simulation::restart_broker() {
         write_failed_ = false;
         std::set<std::string> damaged;
         if (damage.hit) damaged.insert(damage.topic);
+        std::map<std::string, std::vector<std::int64_t>, std::less<>> cached_before;
+        for (const auto& [name, topic] : checker_->model().topics()) {
+            for (const ModelCached& cached : topic.cache) {
+                if (cached.message->delivery == Delivery::all) cached_before[name].push_back(cached.message->index);
+            }
+        }
+        const std::uint64_t incarnation_before = checker_->model().incarnation();
         if (checker_->crash(file, broker_seed, incarnation, damaged, !damage.take)) ++stats_.salvages;
+        note_lost(cached_before, incarnation_before, damaged);
         ++stats_.restarts;
         record(TraceKind::restart, 0, 0, checker_->model().incarnation(), file.size());
         digest_.mix(11, checker_->model().incarnation(), file.size());
@@ -665,6 +697,62 @@ void Simulation::restart_broker() {
     ++stats_.restarts;
     record(TraceKind::restart, 0, 0, incarnation);
     digest_.mix(11, incarnation);
+}
+
+void Simulation::note_lost(const std::map<std::string, std::vector<std::int64_t>, std::less<>>& cached_before,
+                           std::uint64_t incarnation_before, const std::set<std::string>& damaged) {
+    if (checker_->model().incarnation() != incarnation_before) {
+        lost_.clear();  // a new broker life: its indices start over, and its clients are told by a Reset
+        return;
+    }
+    const auto& topics = checker_->model().topics();
+    for (const auto& [name, indices] : cached_before) {
+        if (damaged.contains(name)) continue;  // rot: what it dropped is not a crash's loss
+        const auto found = topics.find(name);
+        const std::int64_t highest =
+            found == topics.end() || found->second.cache.empty() ? -1 : found->second.cache.back().message->index;
+        for (const std::int64_t index : indices) {
+            if (index > highest) lost_[name].insert(index);
+        }
+    }
+}
+
+void Simulation::follow_stream(SimClient& client, const LineIntent& subscribe) {
+    const std::string topic(subscribe.topic);
+    client.gaps_told.erase(topic);
+    if (subscribe.last_seen >= 0) {
+        client.stream_last[topic] = subscribe.last_seen;
+    } else {
+        client.stream_last.erase(topic);
+    }
+}
+
+// A message on a stream the client follows: every index between it and the
+// one before that a crash lost after caching it must be covered by a Gap
+// the client was told (it was owed that message: the cache held it after
+// the client's last index, and other subscribers may have received it).
+void Simulation::check_nothing_missed(std::uint32_t index, const Message& message) {
+    SimClient& client = clients_[index];
+    const auto last = client.stream_last.find(message.topic);
+    if (last == client.stream_last.end()) return;  // a stream that claims no continuity
+    if (message.index <= last->second) return;  // a duplicate
+    if (const auto lost = lost_.find(message.topic); lost != lost_.end()) {
+        const auto& told = client.gaps_told[message.topic];
+        for (auto missed = lost->second.upper_bound(last->second);
+             missed != lost->second.end() && *missed < message.index; ++missed) {
+            const bool covered = std::any_of(told.begin(), told.end(), [&](const auto& gap) {
+                return gap.first <= *missed && *missed < gap.second;
+            });
+            if (!covered) {
+                throw CheckFailure("client " + std::to_string(index) + " (conn " + std::to_string(client.conn) +
+                                   ") went from index " + std::to_string(last->second) + " to " +
+                                   std::to_string(message.index) + " of \"" + printable(message.topic, 40) +
+                                   "\" without a Gap for index " + std::to_string(*missed) +
+                                   ", which a crash lost after it was cached");
+            }
+        }
+    }
+    last->second = message.index;
 }
 
 void Simulation::on_write(storage::StorageWrite& write) {
