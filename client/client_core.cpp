@@ -117,14 +117,20 @@ void ClientCore::request_holes(std::string_view topic, std::int64_t after) {
 
 RequestId ClientCore::subscribe(std::string_view topic, std::optional<std::int64_t> last_seen,
                                 std::optional<bool> cache) {
-    const bool resumes = last_seen && *last_seen >= 0;
-    if (resumes && asks_for_holes()) request_holes(topic, *last_seen);
+    const bool asks_holes = last_seen && *last_seen >= 0 && asks_for_holes();
+    if (asks_holes) request_holes(topic, *last_seen);
     encode_subscribe(topic, last_seen, cache);
     auto [entry, inserted] = subscriptions_.try_emplace(std::string(topic));
     Subscription& subscription = entry->second;
     subscription.cache = cache;
     subscription.holes.clear();  // a holes reply for this subscribe brings them
     subscription.phase = Phase::live;  // this subscribe says where it stands: nothing to resume or check
+    if (asks_holes) {
+        // Holes are kept only while the cache holds a message below them: the
+        // first message after last_seen is checked too, or a pruned one would pass unseen.
+        subscription.phase = Phase::check_gap;
+        subscription.continues_after = last_seen;
+    }
     subscription.connection = connection_;
     // An explicit last_seen says where this subscriber stands; without one a
     // re-subscribe keeps what it knew (a fresh one knows nothing yet).

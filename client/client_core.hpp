@@ -125,7 +125,8 @@ public:
     // it has no identity, the topic's holes after last_seen are asked for
     // first (a RequestKind::holes request, no Ack event; a failure reply, as
     // from aiomemq, means none), and each hole the stream then passes is
-    // reported as a Gap (client/README.md, "Resume").
+    // reported as a Gap (client/README.md, "Resume"); so is a first message
+    // that is not last_seen + 1.
     RequestId subscribe(std::string_view topic, std::optional<std::int64_t> last_seen = std::nullopt,
                         std::optional<bool> cache = std::nullopt);
     RequestId unsubscribe(std::string_view topic);

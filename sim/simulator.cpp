@@ -718,8 +718,9 @@ void Simulation::note_lost(const std::map<std::string, std::vector<std::int64_t>
 }
 
 void Simulation::follow_stream(SimClient& client, const LineIntent& subscribe) {
+    // The Gaps told so far stay: the core may have reported one for this
+    // topic in the same read that made it write this subscribe.
     const std::string topic(subscribe.topic);
-    client.gaps_told.erase(topic);
     if (subscribe.last_seen >= 0) {
         client.stream_last[topic] = subscribe.last_seen;
     } else {

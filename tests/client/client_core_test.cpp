@@ -984,5 +984,21 @@ TEST(ClientCoreHoles, ASubscribeWithoutLastSeenForgetsTheHoles) {
     EXPECT_TRUE(gaps_of(drain(core)).empty());
 }
 
+TEST(ClientCoreHoles, SubscribeWithLastSeenThatAsksForHolesChecksItsFirstMessageToo) {
+    ClientCore core;
+    core.start_session();
+    core.receive(hello_reply("00000000000000aa"));
+    core.subscribe("t", 19);
+    core.receive(holes_reply("[]") + std::string(kAck) + message_line("t", "a", 31) + message_line("t", "b", 40));
+    EXPECT_EQ(gaps_of(drain(core)), std::vector<std::string>{"gap t 20 31"}) << "a hole pruned before the query";
+}
+
+TEST(ClientCoreHoles, SubscribeWithLastSeenThatAsksForNoHolesChecksNothing) {
+    ClientCore core;
+    core.subscribe("t", 19);
+    core.receive(std::string(kAck) + message_line("t", "a", 31));
+    EXPECT_TRUE(gaps_of(drain(core)).empty());
+}
+
 }  // namespace
 }  // namespace memq
