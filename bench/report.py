@@ -461,10 +461,13 @@ def durable_section(runs, failures, meta, recoveries):
     summary = [r for r in recoveries if r.get("workload") == "recovery-summary"]
     if recovery and summary:
         first = recovery[0]
-        add("Recovery (`bench/recovery.sh`): a data dir filled with {:,} topics and {} MiB of {}-byte payloads "
+        made = ("written directly by memq-make-data-dir ({:,} topics, {} MiB of cached frames, the bytes past one "
+                "message a topic in {}-byte payloads on 1000 hot topics)" if first.get("made_by") == "generate" else
+                "filled through the protocol with {:,} topics and {} MiB of {}-byte payloads")
+        add(("Recovery (`bench/recovery.sh`): a data dir " + made + " "
             "(`--fsync {}`; {:.0f} MiB on disk, {:,} messages in {:.0f} MiB of cached frames once back), memqd "
             "killed with SIGKILL and restarted {} time(s): it listened after {:.2f} s (median; longest {:.2f} s), "
-            "with every topic back after {:.2f} s{}.".format(
+            "with every topic back after {:.2f} s{}.").format(
                 first["topics"], first["fill_mib"], first["payload"], first["fsync"], first["disk_bytes"] / 1048576,
                 first["cached_messages"], first["cached_bytes"] / 1048576, summary[0]["restarts"],
                 summary[0]["median_listen_seconds"], summary[0]["max_listen_seconds"],

@@ -170,7 +170,10 @@ void Checker::settle() {
                  std::to_string(model_.limits().pending_bytes_max) + ")");
         }
     }
-    while (std::optional<Transmit> transmit = broker_->poll_transmit()) check_transmit(*transmit);
+    while (broker_->poll_transmit(transmit_)) {
+        check_transmit(transmit_);
+        transmit_.frames.clear();  // empty already if the handler took the frames
+    }
     for (const ConnId conn : model_.touched()) check_connection(conn);
     check_storage();
     one_choices_.clear();
@@ -283,7 +286,7 @@ void Checker::check_transmit(Transmit& transmit) {
              " bytes, its frames hold " + std::to_string(bytes));
     }
     model_.transmit(conn, scratch_expected_);
-    if (on_transmit_) on_transmit_(conn, transmit.frames, scratch_expected_);
+    if (on_transmit_) on_transmit_(transmit, scratch_expected_);
 }
 
 void Checker::check_connection(ConnId conn) {

@@ -44,9 +44,11 @@ std::string describe(const Expected& expected);
 
 class Checker {
 public:
-    // Handed every Transmit once it is checked: the frames to write and,
-    // one per frame, what the model says each one is.
-    using TransmitHandler = std::function<void(ConnId, std::vector<Frame>&, std::vector<Expected>&)>;
+    // Handed every Transmit once it is checked and, one per frame, what the
+    // model says each one is. The Transmit comes from poll_transmit(Transmit&),
+    // memqd's overload: whatever vector the handler leaves in it (emptied)
+    // goes back to the core as that connection's next queue.
+    using TransmitHandler = std::function<void(Transmit&, std::vector<Expected>&)>;
     // Handed every Close once it is checked.
     using CloseHandler = std::function<void(ConnId, CloseReason)>;
 
@@ -128,6 +130,7 @@ private:
     std::vector<ConnId> one_choices_;  // the broker's picks during the current call
     std::size_t choices_used_ = 0;
     std::vector<Close> closes_;  // drained this call
+    Transmit transmit_;          // poll_transmit's, reused: its vectors circulate through the handler
     std::vector<Expected> scratch_expected_;
     std::uint32_t invariants_every_ = 1;
     std::uint64_t calls_ = 0;

@@ -25,27 +25,27 @@ void UpLink::clear() {
     read_ = 0;
 }
 
-void DownLink::hand_over(std::vector<Frame>& frames) {
-    for (Frame& frame : frames) {
-        unsent_ += frame->size();
-        frames_.push_back(std::move(frame));
-    }
+void DownLink::set_write_shape(std::size_t gather_bytes, std::size_t pieces) {
+    gather_.resize(std::max(gather_bytes, WriteCursor::kGatheredFrameBytesMax));
+    pieces_.resize(std::clamp<std::size_t>(pieces, 1, WriteCursor::kPiecesPerWriteMax));
+    plan_ = {};
+}
+
+std::size_t DownLink::plan() {
+    plan_ = cursor_.plan(gather_, pieces_);
+    return plan_.bytes;
 }
 
 void DownLink::send(std::size_t n) {
-    MEMQ_CHECK(n <= unsent_ && n <= room());
-    unsent_ -= n;
-    while (n > 0) {
-        const std::string& front = *frames_.front();
-        const std::size_t here = std::min(n, front.size() - frame_offset_);
-        buffer_.append(front, frame_offset_, here);
-        frame_offset_ += here;
-        n -= here;
-        if (frame_offset_ == front.size()) {
-            frames_.pop_front();
-            frame_offset_ = 0;
-        }
+    MEMQ_CHECK(n <= plan_.bytes && n <= room());
+    std::size_t left = n;
+    for (std::size_t i = 0; i < plan_.pieces && left != 0; ++i) {
+        const std::size_t here = std::min(left, pieces_[i].iov_len);
+        buffer_.append(static_cast<const char*>(pieces_[i].iov_base), here);
+        left -= here;
     }
+    cursor_.advance(n);
+    plan_ = {};
 }
 
 void DownLink::consume(std::size_t n) {
@@ -60,18 +60,13 @@ void DownLink::consume(std::size_t n) {
     }
 }
 
-void DownLink::drop_unsent() {
-    frames_.clear();
-    frame_offset_ = 0;
-    unsent_ = 0;
-}
-
 void DownLink::truncate(std::size_t keep) {
     if (keep < buffered()) buffer_.resize(read_ + keep);
 }
 
 void DownLink::clear() {
-    drop_unsent();
+    cursor_ = WriteCursor();
+    plan_ = {};
     buffer_.clear();
     read_ = 0;
 }

@@ -39,7 +39,8 @@ enum class TraceKind : std::uint8_t {
     unstall,
     drop,
     finish,
-    restart
+    restart,
+    discard
 };
 
 // What a client got, in a TraceKind::event record.
@@ -120,6 +121,10 @@ std::string format(const TraceRecord& r) {
         case TraceKind::finish:
             std::snprintf(text, sizeof text, "%sconnection gone (handle_disconnect)", who.c_str());
             break;
+        case TraceKind::discard:
+            std::snprintf(text, sizeof text, "%s%llu bytes written after the Close are read and discarded", who.c_str(),
+                          a);
+            break;
         case TraceKind::restart:
             std::snprintf(text, sizeof text, "t%llu the broker restarts: incarnation %016llx, every connection gone",
                           tick, a);
@@ -177,6 +182,7 @@ private:
     void issue(std::uint32_t index);
     void deliver(SimClient& client);
     void write(SimClient& client);
+    void discard(SimClient& client);
     void read(std::uint32_t index);
     void drop(std::uint32_t index);
     void finish(std::uint32_t index);
@@ -255,16 +261,21 @@ Simulation::Simulation(std::uint64_t seed, const RunConfig& config)
     clients_.resize(options_.clients);
     for (std::uint32_t i = 0; i < options_.clients; ++i) clients_[i].rough = i < options_.garbage_clients;
 
-    checker_->on_transmit([this](ConnId conn, std::vector<Frame>& frames, std::vector<Expected>& expected) {
+    checker_->on_transmit([this](Transmit& transmit, std::vector<Expected>& expected) {
+        const ConnId conn = transmit.conn;
         SimClient& client = clients_[static_cast<std::size_t>(owner_[conn])];
-        std::size_t bytes = 0;
-        for (const Frame& frame : frames) bytes += frame->size();
-        record(TraceKind::transmit, static_cast<std::uint32_t>(owner_[conn]), conn, frames.size(), bytes);
+        record(TraceKind::transmit, static_cast<std::uint32_t>(owner_[conn]), conn, transmit.frames.size(),
+               transmit.bytes);
         if (config_.trace) {
-            for (const Frame& frame : frames) std::fprintf(config_.trace_out, "    < %s\n", printable(*frame).c_str());
+            for (const Frame& frame : transmit.frames) {
+                std::fprintf(config_.trace_out, "    < %s\n", printable(*frame).c_str());
+            }
         }
-        digest_.mix(5, conn, bytes);
-        client.down.hand_over(frames);
+        digest_.mix(5, conn, transmit.bytes);
+        // The shell's cursor takes it, and hands its drained vector back to the core.
+        if (!client.down.take(transmit)) {
+            throw CheckFailure("simulator bug: conn " + std::to_string(conn) + "'s write cursor dropped a Transmit");
+        }
         for (Expected& owed : expected) {
             // A hello's reply teaches the core who the broker is, a holes reply
             // which gaps to report; neither is an event.
@@ -281,14 +292,20 @@ Simulation::Simulation(std::uint64_t seed, const RunConfig& config)
         digest_.mix(6, conn, static_cast<std::uint64_t>(reason));
         ++stats_.closes[static_cast<std::size_t>(reason)];
         client.state = SimClient::State::closed_by_server;  // its unread input is dropped when it goes offline
-        if (reason == CloseReason::slow_consumer || reason == CloseReason::storage_failed) {
-            // An abrupt close: unsent output is gone, and of what sits in the
-            // socket buffer only a prefix may still reach the client.
-            client.down.drop_unsent();
-            client.down.truncate(fault_prng_.below(client.down.buffered() + 1));
-        } else if (client.down.unsent() != 0) {
+        const std::size_t unsent = client.down.unsent();
+        // The shell's cursor decides: abrupt drops the unsent output, graceful
+        // must find it all written (the core flushed first).
+        if (client.down.cursor().close(reason) != WriteCursor::Next::shut_down) {
             throw CheckFailure("a graceful Close of conn " + std::to_string(conn) + " came with " +
-                               std::to_string(client.down.unsent()) + " bytes not yet written");
+                               std::to_string(unsent) + " bytes not yet written");
+        }
+        // Our sending side is shut down; the peer's EOF has not come: linger.
+        if (client.down.cursor().shut_down_done() != WriteCursor::Next::linger) {
+            throw CheckFailure("simulator bug: conn " + std::to_string(conn) + " does not linger after its Close");
+        }
+        if (WriteCursor::is_abrupt(reason)) {
+            // Of what sits in the socket buffer only a prefix may still reach the client.
+            client.down.truncate(fault_prng_.below(client.down.buffered() + 1));
         }
     });
 }
@@ -332,9 +349,17 @@ void Simulation::connect(std::uint32_t index) {
     const std::size_t capacity =
         options_.socket_buffer_min + net_prng_.below(options_.socket_buffer_max - options_.socket_buffer_min + 1);
     client.down.set_capacity(capacity);
+    // The broker side's writes: a gather buffer from the least the cursor
+    // takes up to four times that, and from one piece per write up to
+    // memqd's IOV_MAX (a quarter of the connections).
+    const std::size_t gather_bytes =
+        WriteCursor::kGatheredFrameBytesMax + net_prng_.below(3 * WriteCursor::kGatheredFrameBytesMax + 1);
+    const std::size_t pieces = net_prng_.below(4) == 0 ? WriteCursor::kPiecesPerWriteMax : 1 + net_prng_.below(4);
+    client.down.set_write_shape(gather_bytes, pieces);
     ++stats_.connects;
     record(TraceKind::connect, index, conn, capacity);
     digest_.mix(1, conn, capacity);
+    digest_.mix(13, gather_bytes, pieces);
     checker_->connect(conn);
 
     if (options_.resume.hit(fault_prng_)) {
@@ -488,12 +513,28 @@ void Simulation::deliver(SimClient& client) {
     if (client.state == SimClient::State::online) client.up.consume(n);
 }
 
+// One gather write of the broker side: the socket takes a seeded share of
+// the planned bytes, none when the peer's window (the socket buffer) is full.
 void Simulation::write(SimClient& client) {
-    const std::size_t n = cut(std::min(client.down.unsent(), client.down.room()));
+    const std::size_t planned = client.down.plan();
+    const std::size_t room = client.down.room();
+    const std::size_t n = room == 0 ? 0 : cut(std::min(planned, room));
     client.down.send(n);
     record(TraceKind::written, static_cast<std::uint32_t>(owner_[client.conn]), client.conn, n);
     digest_.mix(3, client.conn, n);
-    checker_->written(client.conn, n);
+    if (n != 0) checker_->written(client.conn, n);  // as the shell: a write of nothing is not reported
+}
+
+// After the Close the shell reads what the client still wrote and throws it
+// away (the core reads no more): the cursor says so.
+void Simulation::discard(SimClient& client) {
+    if (!client.down.cursor().discards_input()) {
+        throw CheckFailure("simulator bug: conn " + std::to_string(client.conn) + " discards input while not closing");
+    }
+    const std::size_t n = cut(client.up.size());
+    record(TraceKind::discard, static_cast<std::uint32_t>(owner_[client.conn]), client.conn, n);
+    digest_.mix(14, client.conn, n);
+    client.up.consume(n);
 }
 
 void Simulation::read(std::uint32_t index) {
@@ -621,6 +662,17 @@ void Simulation::drop(std::uint32_t index) {
 
 void Simulation::finish(std::uint32_t index) {
     SimClient& client = clients_[index];
+    if (client.state == SimClient::State::closed_by_server) {
+        // The client closes once it has read all (the shell sees its EOF), or
+        // the shell's linger ends first: either way the cursor says close.
+        WriteCursor& cursor = client.down.cursor();
+        const WriteCursor::Next next = client.down.buffered() == 0 ? cursor.peer_eof() : cursor.timer_expired();
+        if (next != WriteCursor::Next::close) {
+            throw CheckFailure("simulator bug: conn " + std::to_string(client.conn) +
+                               " lingers on after the peer's EOF or the linger's end");
+        }
+        cursor.closed();
+    }
     record(TraceKind::finish, index, client.conn);
     digest_.mix(4, client.conn);
     checker_->disconnect(client.conn);
@@ -644,10 +696,10 @@ void Simulation::step(std::uint32_t index) {
     }
     if (!faults()) return drain(index);
     if (client.state == State::online && !client.up.empty() && options_.deliver.hit(net_prng_)) deliver(client);
-    if (client.state == State::online && client.down.unsent() != 0 && client.down.room() != 0 &&
-        options_.write.hit(net_prng_)) {
-        write(client);
+    if (client.state == State::closed_by_server && !client.up.empty() && options_.deliver.hit(net_prng_)) {
+        discard(client);
     }
+    if (client.state == State::online && client.down.unsent() != 0 && options_.write.hit(net_prng_)) write(client);
     if (client.state != State::offline && client.down.buffered() != 0 && !client.stalled &&
         options_.read.hit(net_prng_)) {
         read(index);

@@ -9,14 +9,6 @@
 #include "check.hpp"
 
 namespace memq {
-namespace {
-
-// A close that drops the connection's output rather than flushing it.
-bool abrupt(const std::optional<CloseReason>& reason) {
-    return reason == CloseReason::slow_consumer || reason == CloseReason::storage_failed;
-}
-
-}  // namespace
 
 std::string_view to_string(CloseReason reason) {
     switch (reason) {
@@ -63,7 +55,6 @@ void Broker::handle_connect(ConnId conn) {
     MEMQ_CHECK(inserted);
     Connection& connected = *entry->second;
     if (admitted_ >= limits_.connections_max) {
-        connected.refused = true;
         ++stats_.connections_refused;
         begin_close(connected, CloseReason::too_many_connections);
         settle_closes();
@@ -75,15 +66,15 @@ void Broker::handle_connect(ConnId conn) {
 
 void Broker::handle_receive(ConnId conn, std::string_view bytes) {
     Connection& receiver = connection(conn);
-    if (receiver.closing) return;  // a closing connection's input is dropped
+    if (receiver.closing()) return;  // a closing connection's input is dropped
     const LineReader::Status status = receiver.reader.feed(bytes, [&](std::string_view line) {
         if (receiver.stalled) [[unlikely]] {
             take_line(receiver, line);
-            return !receiver.closing;
+            return !receiver.closing();
         }
         return process_line(receiver, line);
     });
-    if (status == LineReader::Status::too_long && !receiver.closing) {
+    if (status == LineReader::Status::too_long && !receiver.closing()) {
         if (receiver.stalled) {
             receiver.line_too_long_held = true;  // answered after the lines held before it
         } else {
@@ -98,11 +89,11 @@ void Broker::refuse_line_too_long(Connection& receiver) {
     ++stats_.errors_replied;
     ++stats_.line_too_long_closes;
     // The reply itself may have closed it as a slow consumer; that close stands.
-    if (!receiver.closing) begin_close(receiver, CloseReason::line_too_long);
+    if (!receiver.closing()) begin_close(receiver, CloseReason::line_too_long);
 }
 
 void Broker::take_line(Connection& sender, std::string_view raw_line) {
-    if (sender.closing) return;
+    if (sender.closing()) return;
     if (!sender.stalled) {
         process_line(sender, raw_line);
         return;
@@ -114,6 +105,10 @@ void Broker::take_line(Connection& sender, std::string_view raw_line) {
         begin_close(sender, CloseReason::slow_consumer);
         return;
     }
+    hold_line(sender, raw_line);
+}
+
+void Broker::hold_line(Connection& sender, std::string_view raw_line) {
     sender.stalled_input.append(raw_line);
     sender.stalled_input += '\n';
 }
@@ -127,7 +122,7 @@ bool Broker::process_line(Connection& sender, std::string_view raw_line) {
     if (const auto* error = std::get_if<LineError>(&parsed)) {
         enqueue(sender, error_frames_[static_cast<std::size_t>(*error)]);
         ++stats_.errors_replied;
-        return !sender.closing;
+        return !sender.closing();
     }
     const CommandRef& command = std::get<CommandRef>(parsed);
     if (std::holds_alternative<Quit>(command)) {
@@ -148,11 +143,10 @@ bool Broker::process_line(Connection& sender, std::string_view raw_line) {
         // kept, as it came, to run again then (and counted then).
         --stats_.lines_processed;
         MEMQ_CHECK(sender.stalled_input.empty());
-        sender.stalled_input.append(raw_line);
-        sender.stalled_input += '\n';
+        hold_line(sender, raw_line);
     }
     settle_closes();
-    return !sender.closing;
+    return !sender.closing();
 }
 
 namespace {
@@ -231,6 +225,7 @@ void Broker::refuse(Connection& sender, LineError error) {
 }
 
 void Broker::publish(Connection& sender, const SendRef& send) {
+    MEMQ_CHECK(!sender.closing() && !sender.stalled);  // its lines are neither dropped nor held
     if (durability_.enabled && storage_failed_) [[unlikely]] {
         ++stats_.storage_refused;
         return refuse(sender, LineError::storage_unavailable);
@@ -246,7 +241,10 @@ void Broker::publish(Connection& sender, const SendRef& send) {
 
     Topic& topic = found != nullptr ? *found : topics_.find_or_create(send.topic.text);
     if (durability_.enabled && !index_durable(sender, topic, index)) [[unlikely]] return;
+    MEMQ_CHECK(topic.next_index == index);
     ++topic.next_index;
+    // Handed out only under a synced reservation: no crash can hand it out again.
+    MEMQ_CHECK(!durability_.enabled || topic.next_index <= topic.durable_until);
     ++stats_.messages_published;
     if (send.delivery == Delivery::all) {
         // enqueue() may condemn a slow consumer, but it only leaves its topics
@@ -277,6 +275,7 @@ void Broker::publish(Connection& sender, const SendRef& send) {
                 log_sync_wanted_ = true;
             }
         }
+        MEMQ_CHECK(!cached.cached || topic.state->cache.back()->message.index == index);  // the newest cached
     }
     enqueue(sender, ack_frame_);
 }
@@ -313,6 +312,7 @@ void Broker::reserve(Topic& topic, std::int64_t until) {
 }
 
 void Broker::subscribe(Connection& subscriber, const SubscribeRef& subscribe) {
+    MEMQ_CHECK(!subscriber.closing());
     Topic* found = topics_.find(subscribe.topic);
     if (!subscription_allowed(subscriber, found)) return refuse(subscriber, LineError::too_many_subscriptions);
     if (!topic_allowed(found, true)) return refuse(subscriber, LineError::too_many_topics);
@@ -320,11 +320,17 @@ void Broker::subscribe(Connection& subscriber, const SubscribeRef& subscribe) {
     topics_.join(topic, subscriber);
     freeze_replay(subscriber, topic);  // a replay of this topic already running ends where the topic is now
     enqueue(subscriber, ack_frame_);
-    if (subscribe.cache && !subscriber.closing) start_replay(subscriber, topic, subscribe.last_seen);
+    if (subscribe.cache && !subscriber.closing()) start_replay(subscriber, topic, subscribe.last_seen);
+    // Still in the topic (a close leaves it only in settle_closes), with no
+    // more topics than allowed, and at most one replay of it open.
+    MEMQ_CHECK(subscriber.positions.contains(&topic) && subscriber.positions.size() <= limits_.subscriptions_max);
+    MEMQ_CHECK(std::count_if(subscriber.replays.begin(), subscriber.replays.end(), [&](const Replay& replay) {
+                   return replay.open() && replay.topic == &topic;
+               }) <= 1);
 }
 
 void Broker::start_replay(Connection& subscriber, Topic& topic, std::int64_t last_seen) {
-    MEMQ_CHECK(!subscriber.closing);
+    MEMQ_CHECK(!subscriber.closing());
     // Live messages have indices from next_index on, and are all owed,
     // whatever last_seen says: the cursor starts below them.
     Replay replay;
@@ -376,7 +382,7 @@ bool Broker::deliver(Connection& recipient, Topic& topic, std::int64_t index, co
     if (open == nullptr) return enqueue(recipient, frame);
     MEMQ_CHECK(index > open->after && (open->held.empty() || open->held.back().first < index));
     if (cached) return false;  // the replay's cursor reaches it in the cache
-    if (recipient.closing) return false;
+    if (recipient.closing()) return false;
     if (recipient.queued_bytes + recipient.parked_bytes + recipient.in_flight_bytes + frame->size() >
         limits_.pending_bytes_max) {
         ++stats_.slow_consumer_closes;
@@ -400,7 +406,8 @@ void Broker::mark_ready(Connection& connection) {
 }
 
 bool Broker::enqueue(Connection& recipient, const Frame& frame) {
-    if (recipient.closing) return false;
+    MEMQ_CHECK(frame && !frame->empty() && frame->back() == '\n');  // one whole line
+    if (recipient.closing()) return false;
     const std::size_t pending = recipient.queued_bytes + recipient.parked_bytes + recipient.in_flight_bytes;
     if (pending + frame->size() > limits_.pending_bytes_max) [[unlikely]] {
         ++stats_.slow_consumer_closes;
@@ -414,6 +421,7 @@ bool Broker::enqueue(Connection& recipient, const Frame& frame) {
     recipient.queued.push_back(frame);
     recipient.queued_bytes += frame->size();
     mark_ready(recipient);
+    MEMQ_CHECK(pending + frame->size() <= limits_.pending_bytes_max);  // what it took is within the bound
     return true;
 }
 
@@ -472,11 +480,12 @@ void Broker::finish_front_replay(Connection& connection) {
 }
 
 void Broker::begin_close(Connection& closing, CloseReason reason) {
-    if (closing.closing && abrupt(reason) && !abrupt(closing.close_reason)) {
+    if (closing.lifecycle == Lifecycle::draining && abrupt_close(reason)) {
         // A graceful close whose replay cannot fit what waits behind it (or
         // whose held ack can no longer be stored): it becomes an abrupt
         // close, due at once.
-        MEMQ_CHECK(!closing.close_emitted && !closing.refused);
+        MEMQ_CHECK(!closing.refused());
+        closing.lifecycle = Lifecycle::dropping;
         closing.close_reason = reason;
         closing.queued.clear();
         closing.queued_bytes = 0;
@@ -485,13 +494,13 @@ void Broker::begin_close(Connection& closing, CloseReason reason) {
         closes_due_.push_back(closing.id);
         return;
     }
-    MEMQ_CHECK(!closing.closing);
-    closing.closing = true;
+    MEMQ_CHECK(closing.lifecycle == Lifecycle::open);
+    closing.lifecycle = abrupt_close(reason) ? Lifecycle::dropping : Lifecycle::draining;
     closing.close_reason = reason;
     closing.stalled = false;
     closing.line_too_long_held = false;
     std::string().swap(closing.stalled_input);
-    if (abrupt(reason)) {
+    if (closing.lifecycle == Lifecycle::dropping) {
         // Nobody waits for a slow consumer: what it has not taken is dropped.
         closing.queued.clear();
         closing.queued_bytes = 0;
@@ -512,7 +521,12 @@ void Broker::begin_close(Connection& closing, CloseReason reason) {
 
 void Broker::settle_closes() {
     for (const ConnId id : leaving_) {
-        if (const auto found = connections_.find(id); found != connections_.end()) topics_.leave_all(*found->second);
+        const auto found = connections_.find(id);
+        if (found == connections_.end()) continue;
+        Connection& leaving = *found->second;
+        MEMQ_CHECK(leaving.closing() && leaving.open_replays == 0);
+        topics_.leave_all(leaving);
+        MEMQ_CHECK(leaving.positions.empty());  // no fan-out reaches it from now on
     }
     leaving_.clear();
 }
@@ -522,13 +536,13 @@ void Broker::handle_written(ConnId conn, std::size_t bytes) {
     MEMQ_CHECK(bytes <= written.in_flight_bytes);
     written.in_flight_bytes -= bytes;
     if (written.in_flight_bytes != 0) return;
-    if (!written.replays.empty() && !abrupt(written.close_reason)) [[unlikely]] {
+    if (!written.replays.empty() && !written.dropped()) [[unlikely]] {
         refill(written);
         settle_closes();  // the refill may have closed it as a slow consumer
     }
     if (!written.queued.empty()) {
         mark_ready(written);
-    } else if (written.closing && !written.close_emitted) {
+    } else if (written.close_pending()) {
         closes_due_.push_back(conn);  // everything is written: a graceful close is due
     }
 }
@@ -537,7 +551,7 @@ void Broker::handle_disconnect(ConnId conn) {
     const auto found = connections_.find(conn);
     MEMQ_CHECK(found != connections_.end());
     topics_.leave_all(*found->second);
-    if (!found->second->refused) --admitted_;
+    if (!found->second->refused()) --admitted_;
     connections_.erase(found);
     // ready_, closes_due_ and leaving_ may still name `conn`: they are checked
     // against connections_ when read, and a reused id is a new Connection that
@@ -561,7 +575,7 @@ bool Broker::poll_transmit(Transmit& out) {
         if (!ready.in_ready_list) continue;
         ready.in_ready_list = false;
         if (ready.in_flight_bytes != 0 || ready.queued.empty()) continue;  // re-listed by handle_written
-        if (ready.closing && abrupt(ready.close_reason)) continue;
+        if (ready.dropped()) continue;
         if (ready.hold_until_seq > synced_seq_) [[unlikely]] {
             if (!ready.in_held_list) held_.push_back(conn);  // handle_synced lists it again
             ready.in_held_list = true;
@@ -584,11 +598,11 @@ std::optional<Close> Broker::poll_close() {
         const auto found = connections_.find(conn);
         if (found == connections_.end()) continue;
         Connection& closing = *found->second;
-        if (!closing.closing || closing.close_emitted) continue;
+        if (!closing.close_pending()) continue;
         const bool flushed = closing.queued_bytes == 0 && closing.in_flight_bytes == 0 && closing.replays.empty();
-        if (!abrupt(closing.close_reason) && !flushed) continue;  // handle_written (or handle_synced) re-lists it
-        closing.close_emitted = true;
-        return Close{conn, *closing.close_reason};
+        if (closing.lifecycle == Lifecycle::draining && !flushed) continue;  // handle_written (or handle_synced) re-lists it
+        closing.lifecycle = Lifecycle::closed;
+        return Close{conn, closing.close_reason};
     }
     return std::nullopt;
 }
@@ -601,8 +615,7 @@ void Broker::check_invariants() const {
     MEMQ_CHECK(admitted_ <= limits_.connections_max);
     std::size_t admitted = 0;
     for (const auto& [id, connection] : connections_) {
-        if (!connection->refused) ++admitted;
-        if (connection->refused) MEMQ_CHECK(connection->close_reason == CloseReason::too_many_connections);
+        if (!connection->refused()) ++admitted;
         MEMQ_CHECK(connection->id == id);
         MEMQ_CHECK(connection->positions.size() <= limits_.subscriptions_max);
         std::size_t queued_bytes = 0;
@@ -630,18 +643,20 @@ void Broker::check_invariants() const {
         MEMQ_CHECK(open_replays == connection->open_replays);
         // A replay waits only for output to drain; nothing stalls with nothing in the pipe.
         if (!connection->replays.empty()) MEMQ_CHECK(connection->queued_bytes + connection->in_flight_bytes > 0);
-        MEMQ_CHECK(connection->closing == connection->close_reason.has_value());
-        MEMQ_CHECK(!connection->close_emitted || connection->closing);
-        if (connection->closing) MEMQ_CHECK(connection->positions.empty());
-        if (abrupt(connection->close_reason)) {
+        if (connection->closing()) MEMQ_CHECK(connection->positions.empty());
+        // Each close keeps to its kind: a dropping one keeps no output, a
+        // draining one has a graceful reason.
+        if (connection->lifecycle == Lifecycle::draining) MEMQ_CHECK(!abrupt_close(connection->close_reason));
+        if (connection->lifecycle == Lifecycle::dropping) MEMQ_CHECK(abrupt_close(connection->close_reason));
+        if (connection->dropped()) {
             MEMQ_CHECK(connection->queued.empty() && connection->replays.empty());
         }
         MEMQ_CHECK(connection->stalled == !connection->stalled_input.empty());
         MEMQ_CHECK(!connection->line_too_long_held || connection->stalled);
-        MEMQ_CHECK(!connection->stalled || (durability_.enabled && !connection->closing));
+        MEMQ_CHECK(!connection->stalled || (durability_.enabled && !connection->closing()));
         MEMQ_CHECK(connection->hold_until_seq < next_write_seq_);
         MEMQ_CHECK(durability_.enabled || connection->hold_until_seq == 0);
-        if (connection->closing) MEMQ_CHECK(connection->open_replays == 0);
+        if (connection->closing()) MEMQ_CHECK(connection->open_replays == 0);
         for (const auto& [topic, position] : connection->positions) {
             const std::span<Subscriber* const> subscribers = topic->subscribers();
             MEMQ_CHECK(position < subscribers.size() && subscribers[position] == connection.get());
@@ -701,6 +716,11 @@ void Broker::recover(const storage::LogRecord& record) {
     }
 }
 
+void Broker::expect_recovered_topics(std::size_t topics) {
+    MEMQ_CHECK(durability_.enabled && connections_.empty());
+    topics_.reserve(std::min(topics, limits_.indexed_topics_max));
+}
+
 std::optional<std::string> Broker::finish_recovery() {
     MEMQ_CHECK(durability_.enabled && connections_.empty());
     // A recovered index may have reached a subscriber up to the topic's
@@ -743,6 +763,7 @@ std::size_t Broker::live_log_bytes() const {
 }
 
 void Broker::append_snapshot(std::string& out, bool exact) const {
+    out.reserve(out.size() + storage::kHeaderBytes + live_log_bytes());  // one allocation, not a doubling series
     storage::append_header(out, incarnation_);
     topics_.for_each_topic([&](const Topic& topic) {
         const std::int64_t until = exact ? topic.next_index : topic.reserved_until;
@@ -830,7 +851,7 @@ void Broker::handle_synced(std::uint64_t seq) {
         connection.hold_until_seq = 0;
         if (!connection.queued.empty()) {
             mark_ready(connection);
-        } else if (connection.closing && !connection.close_emitted) {
+        } else if (connection.close_pending()) {
             closes_due_.push_back(id);
         }
     }
@@ -847,7 +868,7 @@ void Broker::handle_storage_failed() {
     log_sync_wanted_ = false;
     // An ack that waits for a write that may be lost is never sent.
     for (const auto& [id, connection] : connections_) {
-        if (connection->hold_until_seq > synced_seq_ && !abrupt(connection->close_reason)) {
+        if (connection->hold_until_seq > synced_seq_ && !connection->dropped()) {
             ++stats_.storage_closes;
             begin_close(*connection, CloseReason::storage_failed);
         }
@@ -868,7 +889,7 @@ void Broker::resume_stalled() {
         connection.stalled = false;
         std::string_view rest = input;
         while (!rest.empty()) {
-            if (connection.closing) break;  // what it sent after closing is dropped
+            if (connection.closing()) break;  // what it sent after closing is dropped
             if (connection.stalled) {
                 // Waiting again: the rest waits as it is, in one copy (line by
                 // line it would be quadratic in a long pipeline). It fitted
@@ -884,7 +905,7 @@ void Broker::resume_stalled() {
         }
         if (connection.line_too_long_held && !connection.stalled) {
             connection.line_too_long_held = false;
-            if (!connection.closing) refuse_line_too_long(connection);
+            if (!connection.closing()) refuse_line_too_long(connection);
             settle_closes();
         }
     }

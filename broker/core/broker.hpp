@@ -137,6 +137,10 @@ public:
     // does not fit the limits (more known or stateful topics than they allow).
     void recover(const storage::LogRecord& record);
     std::optional<std::string> finish_recovery();
+    // Optional, before the first recover(): the log names about `topics`
+    // topics (its reserve records), so the topic table is sized once rather
+    // than grown record by record. Capped at the known-topics limit.
+    void expect_recovered_topics(std::size_t topics);
     // The next write for the log; at most one is pending at a time in the core
     // (it holds everything recorded since the last poll). Write them in seq
     // order; `replace` ones replace the whole log (a snapshot: compaction).
@@ -193,6 +197,20 @@ private:
         bool open() const { return end == kOpen; }
     };
 
+    // Where a connection is in its life. It only moves down this list, and
+    // skips at most one step: open goes to draining or dropping, draining
+    // may still become dropping, either ends in closed.
+    enum class Lifecycle : std::uint8_t {
+        open,      // takes input, gets deliveries
+        draining,  // a graceful close: its output and replays are written, then its Close is due
+        dropping,  // an abrupt close (slow consumer, storage failed): output dropped, its Close due at once
+        closed,    // its Close was handed to the shell by poll_close; gone at handle_disconnect
+    };
+    // A close that drops the connection's output rather than flushing it.
+    static bool abrupt_close(CloseReason reason) {
+        return reason == CloseReason::slow_consumer || reason == CloseReason::storage_failed;
+    }
+
     struct Connection : Subscriber {
         Connection(ConnId id_, const Limits& limits) : Subscriber(id_), reader(limits.line_bytes_max) {}
         LineReader reader;
@@ -202,10 +220,16 @@ private:
         std::size_t parked_bytes = 0;     // the replays' held and behind frames
         std::size_t open_replays = 0;     // replays still open: 0 is the fan-out's fast path
         bool in_ready_list = false;
-        bool closing = false;             // takes no input, gets no deliveries, in no topic
-        bool close_emitted = false;
-        bool refused = false;             // past connections_max: closed on connect, never counted
-        std::optional<CloseReason> close_reason;
+        Lifecycle lifecycle = Lifecycle::open;
+        CloseReason close_reason{};  // why it closes: meaningful once past open
+        // Takes no input, gets no deliveries, is in no topic (once settled).
+        bool closing() const { return lifecycle != Lifecycle::open; }
+        // Its Close is not handed out yet.
+        bool close_pending() const { return lifecycle == Lifecycle::draining || lifecycle == Lifecycle::dropping; }
+        // Closed without flushing: what it had not taken is gone.
+        bool dropped() const { return closing() && abrupt_close(close_reason); }
+        // Past connections_max: closed on connect, never counted as admitted.
+        bool refused() const { return closing() && close_reason == CloseReason::too_many_connections; }
         // In order of their subscribes; the front one is expanded. Last, and a
         // vector (few, and nothing allocated while empty): the fan-out reads
         // only the fields above.
@@ -224,6 +248,8 @@ private:
     Connection& connection(ConnId conn);
     // Feeds lines to process_line, or keeps them while the connection is stalled.
     void take_line(Connection& sender, std::string_view raw_line);
+    // Keeps a line of a stalled connection, with its '\n', to run once it resumes.
+    void hold_line(Connection& sender, std::string_view raw_line);
     bool process_line(Connection& sender, std::string_view raw_line);
     // Durable topics: whether a send to `topic` at `index` may go on now;
     // when not, it reserves what the send needs and stalls the sender.

@@ -122,6 +122,8 @@ public:
     Topic* find(std::string_view name);
     const Topic* find(std::string_view name) const;
     std::size_t size() const { return topics_.size(); }  // known topics, index-only ones included
+    // Room for `topics` known topics without a rehash (a recovery's count).
+    void reserve(std::size_t topics) { topics_.reserve(topics); }
     std::size_t stateful_count() const { return stateful_count_; }
     std::size_t cached_bytes() const { return cached_bytes_; }
     std::size_t cached_messages() const { return order_.size(); }

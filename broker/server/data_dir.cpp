@@ -1,5 +1,5 @@
 // data_dir.cpp — owns DataDir: the directory, its flock, reading the log and
-// cutting its torn tail.
+// cutting its torn tail, and MappedLog.
 #include "data_dir.hpp"
 
 #include <cerrno>
@@ -7,8 +7,10 @@
 #include <fcntl.h>
 #include <filesystem>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <system_error>
 #include <unistd.h>
+#include <utility>
 
 namespace memq {
 namespace {
@@ -68,30 +70,41 @@ DataDir::~DataDir() {
     if (lock_fd_ >= 0) ops_.close(lock_fd_);  // closing releases the flock
 }
 
-std::string DataDir::read_log() const {
+MappedLog::~MappedLog() {
+    if (size_ != 0) ::munmap(const_cast<char*>(data_), size_);
+}
+
+MappedLog::MappedLog(MappedLog&& other) noexcept
+    : data_(std::exchange(other.data_, nullptr)), size_(std::exchange(other.size_, 0)) {}
+
+MappedLog& MappedLog::operator=(MappedLog&& other) noexcept {
+    std::swap(data_, other.data_);  // ours goes with other
+    std::swap(size_, other.size_);
+    return *this;
+}
+
+MappedLog DataDir::map_log() const {
     const std::string path = log_path();
     int fd = -1;
     if (const int error = ops_.open(path, O_RDONLY, 0, fd); error != 0) {
         if (error == ENOENT) return {};
         throw_io("open", path, error);
     }
-    std::string contents;
     std::uint64_t size = 0;
-    if (ops_.file_size(fd, size) == 0) contents.reserve(size);
-    char buffer[1 << 16];
-    for (;;) {
-        const ssize_t got = ::read(fd, buffer, sizeof buffer);
-        if (got < 0 && errno == EINTR) continue;
-        if (got < 0) {
-            const int error = errno;
-            ops_.close(fd);
-            throw_io("read", path, error);
-        }
-        if (got == 0) break;
-        contents.append(buffer, static_cast<std::size_t>(got));
+    if (const int error = ops_.file_size(fd, size); error != 0) {
+        ops_.close(fd);
+        throw_io("stat", path, error);
     }
-    ops_.close(fd);
-    return contents;
+    if (size == 0) {
+        ops_.close(fd);
+        return {};
+    }
+    // Populated up front: the scans then read it without a fault per page.
+    void* mapped = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+    const int map_error = errno;
+    ops_.close(fd);  // the mapping keeps the file
+    if (mapped == MAP_FAILED) throw_io("mmap", path, map_error);
+    return MappedLog(static_cast<const char*>(mapped), static_cast<std::size_t>(size));
 }
 
 void DataDir::cut_log(std::uint64_t good_bytes) const {

@@ -1,6 +1,6 @@
 // data_dir.hpp — owns memqd's data directory (--data-dir DIR): creating it,
 // the exclusive lock that keeps a second memqd out, reading the log file
-// back whole, and cutting a torn tail off it.
+// back whole (mapped, not copied), and cutting a torn tail off it.
 //
 // Layout: DIR/lock (flock'ed for the DataDir's lifetime, holds the holder's
 // pid as text), DIR/memq.log (the log, broker/storage/log_format.hpp), and
@@ -10,9 +10,11 @@
 // block on the disk.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 #include "file_ops.hpp"
 
@@ -34,6 +36,27 @@ inline constexpr const char* kLogFileName = "memq.log";
 inline constexpr const char* kLogTempFileName = "memq.log.tmp";
 inline constexpr const char* kLockFileName = "lock";
 
+// The log file mapped read-only, whole, for the start-up scans: no copy of
+// it is made, and its pages come from the page cache. Empty when there is
+// no log or it is empty. Unmapped when destroyed; unmap it before a
+// cut_log(), whose cut takes the pages past it away (reading them is SIGBUS).
+class MappedLog {
+public:
+    MappedLog() = default;
+    MappedLog(const char* data, std::size_t size) : data_(data), size_(size) {}
+    ~MappedLog();
+    MappedLog(MappedLog&& other) noexcept;
+    MappedLog& operator=(MappedLog&& other) noexcept;
+    MappedLog(const MappedLog&) = delete;
+    MappedLog& operator=(const MappedLog&) = delete;
+
+    std::string_view bytes() const { return {data_, size_}; }
+
+private:
+    const char* data_ = nullptr;
+    std::size_t size_ = 0;
+};
+
 class DataDir {
 public:
     // Creates DIR (and its parents) if missing and takes the lock. Throws
@@ -50,7 +73,7 @@ public:
     std::string temp_log_path() const { return path_ + "/" + kLogTempFileName; }
 
     // The whole log file; empty when there is none. Throws DataDirError (io).
-    std::string read_log() const;
+    MappedLog map_log() const;
 
     // Cuts the log to its first good_bytes (a torn tail, found by scan_log)
     // and syncs it. Throws DataDirError (io).

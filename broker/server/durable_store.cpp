@@ -10,11 +10,13 @@ namespace memq {
 DurableStore::DurableStore(const ServerOptions& options, const Logger& log) : log_(log), options_(options) {
     try {
         directory_ = std::make_unique<DataDir>(options.data_dir);
-        bytes_ = directory_->read_log();
+        log_file_ = directory_->map_log();
     } catch (const DataDirError& error) {
         throw StartError(error.what());
     }
-    scan_ = storage::scan_log(bytes_, storage::ScanMode::strict, [](const storage::LogRecord&) {});
+    scan_ = storage::scan_log(log_file_.bytes(), storage::ScanMode::strict, [this](const storage::LogRecord& record) {
+        if (record.kind == storage::RecordKind::reserve) ++reserve_records_;
+    });
     if (!scan_.header_accepted()) {
         throw StartError("the log " + directory_->log_path() + " is not a memq log or is damaged at its start (" +
                          storage::to_string(scan_.header) + "); memqd does not start on it");
@@ -40,11 +42,14 @@ std::uint64_t DurableStore::incarnation(std::uint64_t fresh) const {
 void DurableStore::recover(Broker& broker) {
     const auto started = std::chrono::steady_clock::now();
     const storage::ScanMode mode = salvaged_ ? storage::ScanMode::salvage : storage::ScanMode::strict;
+    broker.expect_recovered_topics(reserve_records_);
     const storage::ScanResult scan =
-        storage::scan_log(bytes_, mode, [&](const storage::LogRecord& record) { broker.recover(record); });
+        storage::scan_log(log_file_.bytes(), mode, [&](const storage::LogRecord& record) { broker.recover(record); });
     if (const std::optional<std::string> problem = broker.finish_recovery()) throw StartError(*problem);
+    const std::size_t log_bytes = log_file_.bytes().size();
+    log_file_ = MappedLog();  // the core copied what it keeps; unmapped before any cut
     if (scan.damage == storage::Damage::torn_tail) {
-        log_.warn("data dir ", options_.data_dir, ": cut a torn tail of ", bytes_.size() - scan.good_bytes,
+        log_.warn("data dir ", options_.data_dir, ": cut a torn tail of ", log_bytes - scan.good_bytes,
                   " bytes at byte ", scan.good_bytes, " (a write a crash cut short)");
         try {
             directory_->cut_log(scan.good_bytes);
@@ -59,9 +64,8 @@ void DurableStore::recover(Broker& broker) {
     }
     const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
     log_.info("data dir ", options_.data_dir, ": recovered ", broker.topics().size(), " topics and ",
-              broker.topics().cached_messages(), " cached messages (", scan.records, " records, ", bytes_.size(),
+              broker.topics().cached_messages(), " cached messages (", scan.records, " records, ", log_bytes,
               " bytes) in ", took.count(), " ms");
-    std::string().swap(bytes_);
 }
 
 void DurableStore::start(asio::io_context& io, Broker& broker, TcpServer& server, DurationHistogram* syncs) {

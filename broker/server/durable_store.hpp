@@ -71,8 +71,9 @@ private:
     const Logger& log_;
     ServerOptions options_;
     std::unique_ptr<DataDir> directory_;
-    std::string bytes_;  // the log as read at start; freed after recovery
+    MappedLog log_file_;  // the log as found at start; unmapped after recovery
     storage::ScanResult scan_;
+    std::size_t reserve_records_ = 0;  // in the good prefix: about one per known topic
     bool salvaged_ = false;
     Broker* broker_ = nullptr;
     TcpServer* server_ = nullptr;

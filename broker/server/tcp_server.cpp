@@ -5,11 +5,7 @@
 #include <sys/uio.h>
 
 #include <algorithm>
-#include <array>
 #include <cerrno>
-#include <climits>
-#include <cstring>
-#include <span>
 #include <string_view>
 #include <system_error>
 #include <utility>
@@ -23,18 +19,15 @@ namespace {
 
 constexpr std::size_t kReadChunkBytes = 64 * kKiB;
 constexpr int kReadsPerWakeup = 16;
-constexpr std::size_t kFramesPerWrite = IOV_MAX;  // the most iovecs one sendmsg takes
-// Frames up to this size are copied into the gather buffer before a write.
-constexpr std::size_t kGatheredFrameBytesMax = 2 * kKiB;
-constexpr std::size_t kGatherBufferBytes = 256 * kKiB;
-// A written Transmit's vector is kept for the next one up to this capacity.
-constexpr std::size_t kKeptFramesCapacity = 1024;
+constexpr std::size_t kGatherBufferBytes = 256 * kKiB;  // small frames copied together for one write
 // Over TLS: plaintext read per operation (a TLS record holds at most 16 KiB) ...
 constexpr std::size_t kTlsReadBytes = 16 * kKiB;
 // ... and copied from the frames into one buffer per write.
 constexpr std::size_t kTlsWriteChunkBytes = 256 * kKiB;
 
 using TlsStream = asio::ssl::stream<asio::ip::tcp::socket&>;
+using Phase = WriteCursor::Phase;
+using Next = WriteCursor::Next;
 
 // Errors that end one pending connection, not the listening socket.
 bool is_per_connection_accept_error(const asio::error_code& error) {
@@ -75,125 +68,23 @@ struct TlsLayer {
 };
 
 // One accepted socket. Handlers hold it by shared_ptr, so it outlives its
-// entry in sessions_ until the last of them has run.
+// entry in sessions_ until the last of them has run. What to write, and
+// when to shut down or close, is the cursor's to say; the session only
+// holds the socket, the TLS layer and the pending operations.
 struct TcpServer::Session {
-    enum class State : std::uint8_t {
-        handshaking,  // TLS only: the handshake is under way; no bytes to or from the core yet
-        open,       // reading into the core, writing what it sends
-        finishing,  // no more input for the core; writing what is queued, then closing
-        closing,    // our side shut down; discarding input until EOF or the linger ends
-        gone,       // socket closed, handle_disconnect called
-    };
-
-    Session(ConnId id_, asio::ip::tcp::socket socket_, asio::ip::tcp::endpoint peer_)
-        : id(id_), socket(std::move(socket_)), peer(std::move(peer_)) {}
+    Session(ConnId id_, asio::ip::tcp::socket socket_, asio::ip::tcp::endpoint peer_, bool tls_)
+        : id(id_), socket(std::move(socket_)), peer(std::move(peer_)), cursor(/*handshake_first=*/tls_) {}
 
     ConnId id;
     asio::ip::tcp::socket socket;
     asio::ip::tcp::endpoint peer;
     std::unique_ptr<TlsLayer> tls;  // null on the plain port
-    State state = State::open;
-    bool peer_eof = false;          // the peer shut down its sending side
+    WriteCursor cursor;             // the Transmit being written, and the close/linger phase
     bool waiting_readable = false;  // an async_wait(wait_read) is outstanding
-    // A Transmit is being written: its frames are in frames_in_flight and, between
-    // handlers, an async_wait(wait_write) is outstanding to go on with them.
-    bool writing = false;
-    std::vector<Frame> frames_in_flight;  // the Transmit's frames, kept until all of them are written
-    std::size_t next_frame = 0;           // the first frame of frames_in_flight not wholly written
-    std::size_t next_frame_written = 0;   // bytes of that frame already written
     std::unique_ptr<asio::steady_timer> timer;  // made on first use: most sessions never need one
     std::uint64_t timer_generation = 0;         // a completion from an older arming is ignored
 
-    bool all_written() const { return next_frame == frames_in_flight.size(); }
-
-    // Nothing more will be written: frees the frames (no pending operation
-    // points into them; only write_available reads them, synchronously). A
-    // live session keeps a modest vector's capacity for its next Transmit.
-    void drop_in_flight(bool keep_capacity) {
-        writing = false;
-        if (keep_capacity && frames_in_flight.capacity() <= kKeptFramesCapacity) {
-            frames_in_flight.clear();
-        } else {
-            std::vector<Frame>().swap(frames_in_flight);
-        }
-        next_frame = 0;
-        next_frame_written = 0;
-    }
-
-    struct WriteProgress {
-        std::size_t bytes = 0;  // written by this call
-        int error = 0;          // errno of a failed write; 0 if none failed
-    };
-
-    // Writes frames_in_flight from where the last call stopped, each syscall a
-    // gather of up to kFramesPerWrite pieces, until all is written (then
-    // all_written()), the socket would block, or a write fails. Never blocks.
-    // Runs of small frames are first copied together into `gather` (one
-    // piece each run): the kernel copies one long piece far faster than
-    // hundreds of 20-byte ones. What a short write leaves is copied again
-    // next time, from the frames, which stay the truth.
-    WriteProgress write_available(std::span<char> gather) {
-        WriteProgress progress;
-        std::array<iovec, kFramesPerWrite> pieces;
-        while (!all_written()) {
-            std::size_t count = 0;
-            std::size_t gathered = 0;
-            char* run_end = nullptr;  // where the last piece ends, if it is a run in `gather`
-            for (std::size_t i = next_frame; i < frames_in_flight.size(); ++i) {
-                const std::string& frame = *frames_in_flight[i];
-                const std::size_t skip = i == next_frame ? next_frame_written : 0;
-                const char* const data = frame.data() + skip;
-                const std::size_t size = frame.size() - skip;
-                if (size <= kGatheredFrameBytesMax && gathered + size <= gather.size()) {
-                    char* const to = gather.data() + gathered;
-                    std::memcpy(to, data, size);
-                    gathered += size;
-                    if (run_end == to) {
-                        pieces[count - 1].iov_len += size;
-                        run_end += size;
-                        continue;
-                    }
-                    if (count == pieces.size()) break;
-                    pieces[count].iov_base = to;
-                    pieces[count].iov_len = size;
-                    run_end = to + size;
-                    ++count;
-                    continue;
-                }
-                if (size <= kGatheredFrameBytesMax || count == pieces.size()) break;  // gather or pieces full
-                pieces[count].iov_base = const_cast<char*>(data);
-                pieces[count].iov_len = size;
-                run_end = nullptr;
-                ++count;
-            }
-            msghdr message{};
-            message.msg_iov = pieces.data();
-            message.msg_iovlen = count;
-            const ssize_t sent = ::sendmsg(socket.native_handle(), &message, MSG_NOSIGNAL | MSG_DONTWAIT);
-            if (sent < 0) {
-                if (errno == EINTR) continue;
-                if (errno != EAGAIN && errno != EWOULDBLOCK) progress.error = errno;
-                return progress;
-            }
-            progress.bytes += static_cast<std::size_t>(sent);
-            advance(static_cast<std::size_t>(sent));
-        }
-        return progress;
-    }
-
-    // Moves next_frame / next_frame_written past `bytes` just written.
-    void advance(std::size_t bytes) {
-        while (!all_written()) {
-            const std::size_t left_in_frame = frames_in_flight[next_frame]->size() - next_frame_written;
-            if (bytes < left_in_frame) {
-                next_frame_written += bytes;
-                return;
-            }
-            bytes -= left_in_frame;
-            ++next_frame;
-            next_frame_written = 0;
-        }
-    }
+    Phase phase() const { return cursor.phase(); }
 };
 
 TcpServer::TcpServer(asio::io_context& io, Broker& broker, const Logger& log, LogLimiter& limits_log,
@@ -207,7 +98,8 @@ TcpServer::TcpServer(asio::io_context& io, Broker& broker, const Logger& log, Lo
       plain_(io, nullptr),
       shutdown_timer_(io),
       read_buffer_(kReadChunkBytes),
-      gather_buffer_(kGatherBufferBytes) {
+      gather_buffer_(kGatherBufferBytes),
+      write_pieces_(WriteCursor::kPiecesPerWriteMax) {
     open_listener(plain_, endpoint);
 }
 
@@ -272,12 +164,11 @@ void TcpServer::on_accept(Listener& listener, const asio::error_code& error, asi
         log_.debug("dropping an accepted connection: ", setup_error.message());
     } else {
         const ConnId id = next_id_++;
-        auto session = std::make_shared<Session>(id, std::move(socket), std::move(peer));
+        auto session = std::make_shared<Session>(id, std::move(socket), std::move(peer), listener.tls != nullptr);
         sessions_.emplace(id, session);
         log_.debug("connection ", id, " accepted from ", session->peer, listener.tls ? " (TLS)" : "");
         if (listener.tls) {
             session->tls = std::make_unique<TlsLayer>(session->socket, *listener.tls);
-            session->state = Session::State::handshaking;
             arm_timer(session, timeouts_.tls_handshake);
             session->tls->stream.async_handshake(
                 asio::ssl::stream_base::server,
@@ -308,15 +199,15 @@ void TcpServer::retry_accept_later(Listener& listener, const asio::error_code& e
 // ---- TLS -------------------------------------------------------------------
 
 void TcpServer::on_tls_handshake(const SessionPtr& session, const asio::error_code& error) {
-    if (session->state != Session::State::handshaking) return;  // timed out, refused or shut down meanwhile
+    if (session->phase() != Phase::handshaking) return;  // timed out, refused or shut down meanwhile
     if (error) {
         limits_log_.hit(LimitEvent::tls_handshake_failed, 1, "TLS handshake failed: connection ", session->id,
                         " from ", session->peer, ": ", error.message());
-        finalize(session);
+        act(session, session->cursor.failed());
         return;
     }
     session->tls->handshake_done = true;
-    session->state = Session::State::open;
+    session->cursor.handshake_done();
     ++session->timer_generation;  // the handshake timer's completion is ignored
     session->timer->cancel();
     log_.debug("connection ", session->id, ": TLS handshake done (", SSL_get_version(session->tls->stream.native_handle()),
@@ -326,7 +217,7 @@ void TcpServer::on_tls_handshake(const SessionPtr& session, const asio::error_co
         return;
     }
     read_tls(session);
-    if (session->writing) write_tls(session);  // output the core queued during the handshake
+    if (session->cursor.in_flight()) write_tls(session);  // output the core queued during the handshake
     drain();
 }
 
@@ -342,17 +233,17 @@ void TcpServer::read_tls(const SessionPtr& session) {
 
 void TcpServer::on_tls_read(const SessionPtr& session, const asio::error_code& error, std::size_t bytes) {
     session->tls->reading = false;
-    if (session->state == Session::State::gone) return;
-    if (session->state == Session::State::closing) {
+    if (session->phase() == Phase::gone) return;
+    if (session->phase() == Phase::closing) {
         continue_tls_close(session);
         return;
     }
-    if (bytes != 0 && session->state == Session::State::open && !shutting_down_) {
+    if (bytes != 0 && session->cursor.feeds_core() && !shutting_down_) {
         broker_.handle_receive(session->id, std::string_view(session->tls->read_buffer.get(), bytes));
         drain();
     }
-    if (session->state != Session::State::open) {
-        if (session->state == Session::State::closing) continue_tls_close(session);
+    if (!session->cursor.feeds_core()) {
+        if (session->phase() == Phase::closing) continue_tls_close(session);
         return;  // finishing reads no more, as on the plain port
     }
     if (error == asio::error::eof || error == asio::ssl::error::stream_truncated) {
@@ -363,7 +254,7 @@ void TcpServer::on_tls_read(const SessionPtr& session, const asio::error_code& e
     }
     if (error) {
         log_.debug("connection ", session->id, ": TLS read failed: ", error.message());
-        finalize(session);
+        act(session, session->cursor.failed());
         return;
     }
     read_tls(session);
@@ -371,16 +262,9 @@ void TcpServer::on_tls_read(const SessionPtr& session, const asio::error_code& e
 
 void TcpServer::write_tls(const SessionPtr& session) {
     TlsLayer& tls = *session->tls;
-    if (!tls.handshake_done || tls.writing || session->all_written()) return;
+    if (!tls.handshake_done || tls.writing || !session->cursor.in_flight()) return;
     tls.write_buffer.clear();
-    std::size_t skip = session->next_frame_written;
-    for (std::size_t i = session->next_frame; i < session->frames_in_flight.size(); ++i) {
-        const std::string& frame = *session->frames_in_flight[i];
-        const std::size_t take = std::min(frame.size() - skip, kTlsWriteChunkBytes - tls.write_buffer.size());
-        tls.write_buffer.append(frame, skip, take);
-        if (tls.write_buffer.size() == kTlsWriteChunkBytes) break;
-        skip = 0;
-    }
+    session->cursor.copy_next(tls.write_buffer, kTlsWriteChunkBytes);
     tls.writing = true;
     asio::async_write(tls.stream, asio::buffer(tls.write_buffer),
                       [this, session](const asio::error_code& error, std::size_t bytes) {
@@ -390,21 +274,20 @@ void TcpServer::write_tls(const SessionPtr& session) {
 
 void TcpServer::on_tls_written(const SessionPtr& session, const asio::error_code& error, std::size_t bytes) {
     session->tls->writing = false;
-    if (session->state == Session::State::gone) return;
-    if (session->state == Session::State::closing) {
+    if (session->phase() == Phase::gone) return;
+    if (session->phase() == Phase::closing) {
         continue_tls_close(session);
         return;
     }
     if (error) {
         log_.debug("connection ", session->id, ": TLS write failed: ", error.message());
-        finalize(session);
+        act(session, session->cursor.failed());
         return;
     }
-    session->advance(bytes);
+    session->cursor.advance(bytes);
     broker_.handle_written(session->id, bytes);
-    if (session->all_written()) {
-        session->drop_in_flight(/*keep_capacity=*/true);
-        finish_if_flushed(session);
+    if (!session->cursor.in_flight()) {
+        act(session, session->cursor.flushed(broker_.pending_bytes(session->id)));
     } else {
         write_tls(session);
     }
@@ -413,7 +296,6 @@ void TcpServer::on_tls_written(const SessionPtr& session, const asio::error_code
 
 void TcpServer::begin_tls_close(const SessionPtr& session) {
     TlsLayer& tls = *session->tls;
-    arm_timer(session, timeouts_.close_linger);  // bounds close_notify and the linger together
     if (tls.writing) tls.broken = true;          // an abrupt close cuts the record being written
     if (tls.reading || tls.writing) {
         asio::error_code ignored;
@@ -436,14 +318,10 @@ void TcpServer::continue_tls_close(const SessionPtr& session) {
 }
 
 void TcpServer::end_tls_close(const SessionPtr& session) {
-    if (session->state == Session::State::gone) return;
+    if (session->phase() == Phase::gone) return;
     asio::error_code ignored;
     session->socket.shutdown(asio::socket_base::shutdown_send, ignored);
-    if (session->peer_eof) {
-        finalize(session);
-        return;
-    }
-    wait_readable(session);  // discards raw input until EOF or the linger ends, as on the plain port
+    act(session, session->cursor.shut_down_done());  // then raw input is discarded, as on the plain port
 }
 
 // ---- reading ---------------------------------------------------------------
@@ -457,10 +335,10 @@ void TcpServer::wait_readable(const SessionPtr& session) {
 
 void TcpServer::on_readable(const SessionPtr& session, const asio::error_code& error) {
     session->waiting_readable = false;
-    if (session->state == Session::State::gone) return;
+    if (session->phase() == Phase::gone) return;
     if (error) {
         log_.debug("connection ", session->id, ": wait failed: ", error.message());
-        finalize(session);
+        act(session, session->cursor.failed());
         return;
     }
     // Up to kReadsPerWakeup chunks per wakeup: a bulk sender moves fast, and
@@ -475,10 +353,10 @@ void TcpServer::on_readable(const SessionPtr& session, const asio::error_code& e
         }
         if (read_error) {
             log_.debug("connection ", session->id, ": read failed: ", read_error.message());
-            finalize(session);
+            act(session, session->cursor.failed());
             return;
         }
-        if (session->state == Session::State::open && !shutting_down_) {
+        if (session->cursor.feeds_core() && !shutting_down_) {
             const auto turn_start = turns_ != nullptr ? std::chrono::steady_clock::now()
                                                       : std::chrono::steady_clock::time_point{};
             broker_.handle_receive(session->id, std::string_view(read_buffer_.data(), bytes));
@@ -486,29 +364,17 @@ void TcpServer::on_readable(const SessionPtr& session, const asio::error_code& e
             if (turns_ != nullptr) turns_->observe(std::chrono::steady_clock::now() - turn_start);
         }
         // A finishing session reads no more; a closing one reads only to discard.
-        if (session->state != Session::State::open && session->state != Session::State::closing) return;
+        if (!session->cursor.reads()) return;
         if (bytes < read_buffer_.size()) break;  // most likely all there was
     }
     wait_readable(session);
 }
 
 void TcpServer::on_peer_eof(const SessionPtr& session) {
-    session->peer_eof = true;
-    switch (session->state) {
-        case Session::State::open:
-            // A half-closed peer may still be reading: flush its replies first, as
-            // the reference servers do, within a bound.
-            log_.debug("connection ", session->id, ": end of input");
-            begin_finishing(session, timeouts_.eof_flush);
-            break;
-        case Session::State::closing:
-            finalize(session);
-            break;
-        case Session::State::handshaking:
-        case Session::State::finishing:
-        case Session::State::gone:
-            break;
-    }
+    // A half-closed peer may still be reading: its replies are flushed first,
+    // as the reference servers do, within a bound.
+    if (session->cursor.feeds_core()) log_.debug("connection ", session->id, ": end of input");
+    act(session, session->cursor.peer_eof(), timeouts_.eof_flush);
 }
 
 // ---- writing ---------------------------------------------------------------
@@ -548,13 +414,8 @@ void TcpServer::apply(Transmit& transmit) {
     const auto found = sessions_.find(transmit.conn);
     MEMQ_CHECK(found != sessions_.end());
     const SessionPtr session = found->second;
-    if (session->state == Session::State::closing) return;  // output of a closed connection is dropped
-    MEMQ_CHECK(!session->writing);  // the core hands out one Transmit per connection at a time
-    session->writing = true;
-    session->frames_in_flight.swap(transmit.frames);  // the session's drained vector goes back to transmit
-    session->next_frame = 0;
-    session->next_frame_written = 0;
-    write_in_flight(session);
+    // The session's drained vector goes back in `transmit`; a closing session drops the output.
+    if (session->cursor.take(transmit)) write_in_flight(session);
 }
 
 void TcpServer::write_in_flight(const SessionPtr& session) {
@@ -562,20 +423,36 @@ void TcpServer::write_in_flight(const SessionPtr& session) {
         write_tls(session);
         return;
     }
-    const Session::WriteProgress progress = session->write_available(gather_buffer_);
-    if (progress.bytes != 0) broker_.handle_written(session->id, progress.bytes);
-    if (progress.error != 0) {
-        log_.debug("connection ", session->id,
-                   ": write failed: ", std::error_code(progress.error, std::system_category()).message());
-        finalize(session);
+    // Non-blocking gather writes of the cursor's plan until all is written,
+    // the socket is full, or a write fails.
+    WriteCursor& cursor = session->cursor;
+    std::size_t written = 0;
+    int error = 0;
+    while (cursor.in_flight()) {
+        const WriteCursor::Plan plan = cursor.plan(gather_buffer_, write_pieces_);
+        msghdr message{};
+        message.msg_iov = write_pieces_.data();
+        message.msg_iovlen = plan.pieces;
+        const ssize_t sent = ::sendmsg(session->socket.native_handle(), &message, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (sent < 0) {
+            if (errno == EINTR) continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK) error = errno;
+            break;
+        }
+        cursor.advance(static_cast<std::size_t>(sent));
+        written += static_cast<std::size_t>(sent);
+    }
+    if (written != 0) broker_.handle_written(session->id, written);
+    if (error != 0) {
+        log_.debug("connection ", session->id, ": write failed: ", std::error_code(error, std::system_category()).message());
+        act(session, cursor.failed());
         return;
     }
-    if (!session->all_written()) {
+    if (cursor.in_flight()) {
         wait_writable(session);  // the socket is full: go on when the peer has read some
         return;
     }
-    session->drop_in_flight(/*keep_capacity=*/true);
-    finish_if_flushed(session);
+    act(session, cursor.flushed(broker_.pending_bytes(session->id)));
 }
 
 void TcpServer::wait_writable(const SessionPtr& session) {
@@ -585,10 +462,10 @@ void TcpServer::wait_writable(const SessionPtr& session) {
 
 void TcpServer::on_writable(const SessionPtr& session, const asio::error_code& error) {
     // Closing or gone: the frames were dropped and nothing more is written.
-    if (session->state == Session::State::gone || session->state == Session::State::closing) return;
+    if (!session->cursor.in_flight()) return;
     if (error) {
         log_.debug("connection ", session->id, ": wait failed: ", error.message());
-        finalize(session);
+        act(session, session->cursor.failed());
         return;
     }
     write_in_flight(session);
@@ -601,7 +478,7 @@ void TcpServer::apply(const Close& close) {
     const auto found = sessions_.find(close.conn);
     MEMQ_CHECK(found != sessions_.end());
     const SessionPtr session = found->second;
-    if (session->state == Session::State::closing) return;
+    if (session->phase() == Phase::closing) return;
     const Limits& limits = broker_.limits();
     switch (close.reason) {
         case CloseReason::quit:
@@ -625,7 +502,7 @@ void TcpServer::apply(const Close& close) {
                       ": storage failed before its send was stored, so it is not acknowledged");
             break;
     }
-    begin_graceful_close(session);
+    act(session, session->cursor.close(close.reason), timeouts_.close_linger);
 }
 
 void TcpServer::log_core_limit_hits() {
@@ -662,36 +539,35 @@ void TcpServer::log_core_limit_hits() {
 }
 
 void TcpServer::begin_finishing(const SessionPtr& session, std::chrono::milliseconds timeout) {
-    session->state = Session::State::finishing;
-    arm_timer(session, timeout);
-    finish_if_flushed(session);
+    act(session, session->cursor.finish(), timeout);
 }
 
-void TcpServer::finish_if_flushed(const SessionPtr& session) {
-    if (session->state != Session::State::finishing || session->writing) return;
-    if (broker_.pending_bytes(session->id) != 0) return;
-    begin_graceful_close(session);
-}
-
-void TcpServer::begin_graceful_close(const SessionPtr& session) {
-    if (session->state == Session::State::handshaking) {
-        finalize(session);  // nothing was said over TLS yet: nothing to flush
-        return;
+void TcpServer::act(const SessionPtr& session, WriteCursor::Next next, std::chrono::milliseconds flush_timeout) {
+    switch (next) {
+        case Next::nothing:
+            return;
+        case Next::flush:
+            arm_timer(session, flush_timeout);
+            act(session, session->cursor.flushed(broker_.pending_bytes(session->id)));
+            return;
+        case Next::shut_down: {
+            arm_timer(session, timeouts_.close_linger);  // bounds close_notify (TLS) and the linger together
+            if (session->tls) {
+                begin_tls_close(session);  // close_notify first; end_tls_close goes on
+                return;
+            }
+            asio::error_code ignored;
+            session->socket.shutdown(asio::socket_base::shutdown_send, ignored);
+            act(session, session->cursor.shut_down_done());
+            return;
+        }
+        case Next::linger:
+            wait_readable(session);  // input is discarded until EOF or the linger timer
+            return;
+        case Next::close:
+            finalize(session);
+            return;
     }
-    session->state = Session::State::closing;
-    session->drop_in_flight(/*keep_capacity=*/false);  // the core dropped this output too (or all of it was written)
-    if (session->tls) {
-        begin_tls_close(session);
-        return;
-    }
-    asio::error_code ignored;
-    session->socket.shutdown(asio::socket_base::shutdown_send, ignored);
-    if (session->peer_eof) {
-        finalize(session);  // both directions are done: closing now sends no RST
-        return;
-    }
-    arm_timer(session, timeouts_.close_linger);
-    wait_readable(session);
 }
 
 void TcpServer::arm_timer(const SessionPtr& session, std::chrono::milliseconds timeout) {
@@ -699,22 +575,21 @@ void TcpServer::arm_timer(const SessionPtr& session, std::chrono::milliseconds t
     const std::uint64_t generation = ++session->timer_generation;
     session->timer->expires_after(timeout);
     session->timer->async_wait([this, session, generation, timeout](const asio::error_code& error) {
-        if (error || generation != session->timer_generation || session->state == Session::State::gone) return;
-        if (session->state == Session::State::handshaking) {
+        if (error || generation != session->timer_generation || session->phase() == Phase::gone) return;
+        if (session->phase() == Phase::handshaking) {
             limits_log_.hit(LimitEvent::tls_handshake_failed, 1, "TLS handshake failed: connection ", session->id,
                             " from ", session->peer, ": not done within ", timeout.count(),
                             " ms (tls_handshake_timeout_ms)");
         } else {
             log_.debug("connection ", session->id, ": timed out while closing");
         }
-        finalize(session);
+        act(session, session->cursor.timer_expired());
     });
 }
 
 void TcpServer::finalize(SessionPtr session) {
-    if (session->state == Session::State::gone) return;
-    session->state = Session::State::gone;
-    session->drop_in_flight(/*keep_capacity=*/false);
+    if (session->phase() == Phase::gone) return;
+    session->cursor.closed();
     if (session->timer) session->timer->cancel();
     asio::error_code ignored;
     session->socket.close(ignored);  // outstanding waits complete as aborted
@@ -756,12 +631,12 @@ void TcpServer::shutdown(std::chrono::milliseconds flush_timeout, std::function<
     std::vector<SessionPtr> open;
     std::vector<SessionPtr> handshaking;  // nothing to flush: closed at once
     for (const auto& entry : sessions_) {
-        if (entry.second->state == Session::State::open) open.push_back(entry.second);
-        if (entry.second->state == Session::State::handshaking) handshaking.push_back(entry.second);
+        if (entry.second->phase() == Phase::open) open.push_back(entry.second);
+        if (entry.second->phase() == Phase::handshaking) handshaking.push_back(entry.second);
     }
-    for (const SessionPtr& session : handshaking) finalize(session);
+    for (const SessionPtr& session : handshaking) begin_finishing(session, flush_timeout);  // closes at once
     for (const SessionPtr& session : open) {
-        if (session->state == Session::State::open) begin_finishing(session, flush_timeout);
+        if (session->phase() == Phase::open) begin_finishing(session, flush_timeout);
     }
     stop_if_idle();
 }

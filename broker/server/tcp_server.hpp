@@ -12,6 +12,10 @@
 //   all is written or the socket is full; only then does
 //   the session wait until writable and go on. Progress goes to the core with
 //   handle_written. At most one Transmit per connection is being written.
+// - What each write holds, where a partial write resumes, and the
+//   connection's close/linger phase are decided by its WriteCursor
+//   (broker/session/write_cursor.hpp), which the simulator drives too; the
+//   session does the syscalls and the timers that the cursor's Next asks for.
 // - Linux/POSIX only: writes are sendmsg(MSG_NOSIGNAL) on the native socket,
 //   so a vanished peer is an error (EPIPE), never a SIGPIPE.
 // - handle_disconnect is called exactly once per connection, when its socket
@@ -45,6 +49,7 @@
 
 #include "broker.hpp"
 #include "duration_histogram.hpp"
+#include "write_cursor.hpp"
 #include "log.hpp"
 #include "log_limiter.hpp"
 
@@ -158,9 +163,9 @@ private:
 
     // Flush what is queued, then close gracefully (bounded by `timeout`).
     void begin_finishing(const SessionPtr& session, std::chrono::milliseconds timeout);
-    void finish_if_flushed(const SessionPtr& session);
-    // Shut down our sending side, discard input until EOF or the linger ends.
-    void begin_graceful_close(const SessionPtr& session);
+    // Does what the session's cursor said comes next: arm the flush timer
+    // (`flush_timeout`), shut down our sending side and linger, or close.
+    void act(const SessionPtr& session, WriteCursor::Next next, std::chrono::milliseconds flush_timeout = {});
     // Close the socket now and tell the core; the session is gone.
     void finalize(SessionPtr session);
     void arm_timer(const SessionPtr& session, std::chrono::milliseconds timeout);
@@ -182,6 +187,7 @@ private:
     std::function<void(storage::StorageWrite&&)> storage_sink_;
     storage::StorageWrite storage_write_;
     std::vector<char> gather_buffer_;  // shared by every write: small frames copied together
+    std::vector<iovec> write_pieces_;  // shared by every write: the pieces of one sendmsg
     DurationHistogram* turns_ = nullptr;  // time_turns()
     ConnId next_id_ = 1;
     bool draining_ = false;

@@ -1,7 +1,7 @@
 // data_dir_test.cpp — specifies DataDir (broker/server/data_dir.hpp): it
 // creates the directory, holds an exclusive lock on it for its lifetime (a
 // second DataDir, in this process or another, fails with a message naming
-// the directory and the holder), reads the log back whole, and cuts a torn
+// the directory and the holder), maps the log whole, and cuts a torn
 // tail so that later appends follow the last good record.
 #include <gtest/gtest.h>
 
@@ -10,6 +10,7 @@
 
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "data_dir.hpp"
 #include "log_test_support.hpp"
@@ -100,18 +101,36 @@ TEST(DataDir, another_process_holding_the_directory_keeps_this_one_out_until_it_
     EXPECT_FALSE(open_error(scratch.path()).has_value()) << "the child's exit released it";
 }
 
-TEST(DataDir, a_directory_without_a_log_reads_as_empty) {
+TEST(DataDir, a_directory_without_a_log_maps_as_empty) {
     ScratchDir scratch;
     DataDir dir(scratch.path());
-    EXPECT_EQ(dir.read_log(), "");
+    EXPECT_EQ(dir.map_log().bytes(), "");
 }
 
-TEST(DataDir, reads_the_whole_log) {
+TEST(DataDir, an_empty_log_maps_as_empty) {
+    ScratchDir scratch;
+    DataDir dir(scratch.path());
+    write_file(dir.log_path(), "");
+    EXPECT_EQ(dir.map_log().bytes(), "");
+}
+
+TEST(DataDir, maps_the_whole_log) {
     ScratchDir scratch;
     DataDir dir(scratch.path());
     const std::string contents = sample_log().bytes + std::string(200000, 'x');
     write_file(dir.log_path(), contents);
-    EXPECT_EQ(dir.read_log(), contents);
+    EXPECT_EQ(dir.map_log().bytes(), contents);
+}
+
+TEST(DataDir, a_moved_mapping_keeps_the_bytes_and_leaves_its_source_empty) {
+    ScratchDir scratch;
+    DataDir dir(scratch.path());
+    const std::string contents = sample_log().bytes;
+    write_file(dir.log_path(), contents);
+    memq::MappedLog source = dir.map_log();
+    const memq::MappedLog moved = std::move(source);
+    EXPECT_EQ(moved.bytes(), contents);
+    EXPECT_EQ(source.bytes(), "");  // NOLINT(bugprone-use-after-move): specified empty
 }
 
 TEST(DataDir, cutting_a_torn_tail_leaves_the_good_prefix) {
@@ -119,11 +138,11 @@ TEST(DataDir, cutting_a_torn_tail_leaves_the_good_prefix) {
     DataDir dir(scratch.path());
     const SampleLog log = sample_log();
     write_file(dir.log_path(), log.bytes + "torn");
-    const Collected before = scan(dir.read_log());
+    const Collected before = scan(read_file(dir.log_path()));
     ASSERT_EQ(before.result.damage, memq::storage::Damage::torn_tail);
     dir.cut_log(before.result.good_bytes);
-    EXPECT_EQ(dir.read_log(), log.bytes);
-    EXPECT_EQ(scan(dir.read_log()).result.damage, memq::storage::Damage::none);
+    EXPECT_EQ(read_file(dir.log_path()), log.bytes);
+    EXPECT_EQ(scan(read_file(dir.log_path())).result.damage, memq::storage::Damage::none);
 }
 
 TEST(DataDir, cutting_a_missing_log_is_an_io_error_naming_it) {

@@ -307,6 +307,32 @@ TEST(DurableBroker, recovery_refuses_more_topics_than_the_limit) {
     EXPECT_NE(problem->find("more than --max-indexed-topics 1"), std::string::npos) << *problem;
 }
 
+TEST(DurableBroker, a_core_told_how_many_topics_to_expect_recovers_the_same_state) {
+    Fresh h;
+    h.connect(1);
+    h.receive(1, send_line("a", "0") + send_line("b", "0") + send_line("a", "1"));
+    h.sync();
+    h.sync();
+    h.sync();
+    const auto cached = [](const memq::Broker& broker) {
+        std::vector<std::string> frames;
+        broker.topics().for_each_cached(
+            [&](const memq::Topic& topic, const memq::CachedMessage& m) { frames.push_back(std::string(topic.name) + *m.frame); });
+        return frames;
+    };
+    // More than the log holds, and more than the limit: the expectation is
+    // only a size hint, capped at --max-indexed-topics.
+    for (const std::size_t expected : {std::size_t{1}, std::size_t{2}, std::size_t{1} << 40}) {
+        memq::Broker broker(Limits{}, 1, 1, durable());
+        broker.expect_recovered_topics(expected);
+        memq::storage::scan_log(h.synced_log(), memq::storage::ScanMode::strict,
+                                [&](const memq::storage::LogRecord& record) { broker.recover(record); });
+        ASSERT_FALSE(broker.finish_recovery().has_value());
+        EXPECT_EQ(broker.topics().size(), 2u) << expected;
+        EXPECT_EQ(cached(broker), cached(h.broker())) << expected;
+    }
+}
+
 TEST(DurableBroker, recovery_evicts_the_oldest_cached_messages_past_topics_max) {
     Fresh h;
     h.connect(1);
