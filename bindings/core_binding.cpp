@@ -44,6 +44,7 @@ const char* kind_name(memq::RequestKind kind) {
         case memq::RequestKind::raw: return "raw";
         case memq::RequestKind::resubscribe: return "resubscribe";
         case memq::RequestKind::hello: return "hello";
+        case memq::RequestKind::holes: return "holes";
     }
     return "unknown";
 }

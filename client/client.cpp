@@ -217,6 +217,7 @@ struct Client::Impl {
                 return;
             case RequestKind::raw: replies_.push_back(std::move(outcome)); return;
             case RequestKind::hello:  // the core's own; only a broken answer reaches here
+            case RequestKind::holes:
             case RequestKind::resubscribe:
                 if (outcome.kind == Outcome::Kind::failure || outcome.kind == Outcome::Kind::violation) {
                     deferred_.push_back(std::move(outcome));

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstddef>
 #include <limits>
 #include <utility>
 
@@ -69,6 +70,17 @@ std::string decode_message(const nlohmann::json& object, Message& message) {
     return {};
 }
 
+// An index as a JSON integer within signed 64 bits.
+bool read_index(const nlohmann::json& value, std::int64_t& out) {
+    if (!value.is_number_integer()) return false;
+    if (value.is_number_unsigned() &&
+        value.get<std::uint64_t>() > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
+        return false;
+    }
+    out = value.get<std::int64_t>();
+    return true;
+}
+
 }  // namespace
 
 ClientCore::ClientCore(ClientCoreOptions options) : options_(options), reader_(options.line_bytes_max) {
@@ -96,13 +108,35 @@ void ClientCore::encode_subscribe(std::string_view topic, std::optional<std::int
     output_.append("}\n");
 }
 
+bool ClientCore::asks_for_holes() const {
+    return hello_connection_ == connection_ + 1 && (hello_pending_ || incarnation_.has_value());
+}
+
+void ClientCore::request_holes(std::string_view topic, std::int64_t after) {
+    output_.append(R"({"command": "holes", "topic": )");
+    append_json_string(output_, topic);
+    output_.append(R"(, "after": )");
+    append_int(output_, after);
+    output_.append("}\n");
+    push_pending(RequestKind::holes, topic);
+}
+
 RequestId ClientCore::subscribe(std::string_view topic, std::optional<std::int64_t> last_seen,
                                 std::optional<bool> cache) {
+    const bool asks_holes = last_seen && *last_seen >= 0 && asks_for_holes();
+    if (asks_holes) request_holes(topic, *last_seen);
     encode_subscribe(topic, last_seen, cache);
     auto [entry, inserted] = subscriptions_.try_emplace(std::string(topic));
     Subscription& subscription = entry->second;
     subscription.cache = cache;
+    subscription.holes.clear();  // a holes reply for this subscribe brings them
     subscription.phase = Phase::live;  // this subscribe says where it stands: nothing to resume or check
+    if (asks_holes) {
+        // Holes are kept only while the cache holds a message below them: the
+        // first message after last_seen is checked too, or a pruned one would pass unseen.
+        subscription.phase = Phase::check_gap;
+        subscription.continues_after = last_seen;
+    }
     subscription.connection = connection_;
     // An explicit last_seen says where this subscriber stands; without one a
     // re-subscribe keeps what it knew (a fresh one knows nothing yet).
@@ -267,6 +301,28 @@ void ClientCore::handle_reply_line(std::string_view line) {
         return;
     }
     if (success->get<bool>()) {
+        if (pending_.front().kind == RequestKind::holes) {
+            const Pending request = std::move(pending_.front());
+            pending_.pop_front();
+            std::vector<Hole> holes;
+            const auto named = parsed.find("holes");
+            if (named == parsed.end() || !named->is_array()) {
+                protocol_error("holes reply without a \"holes\" array", line, false);
+                return;
+            }
+            for (const nlohmann::json& hole : *named) {
+                Hole read;
+                const bool pair = hole.is_array() && hole.size() == 2 && read_index(hole[0], read.first) &&
+                                  read_index(hole[1], read.last);
+                if (!pair || read.first > read.last || (!holes.empty() && read.first <= holes.back().last)) {
+                    protocol_error("holes reply with a hole that is not [first, last], ascending", line, false);
+                    return;
+                }
+                holes.push_back(read);
+            }
+            learn_holes(request.topic, std::move(holes));
+            return;
+        }
         if (pending_.front().kind == RequestKind::hello) {
             pending_.pop_front();
             const auto incarnation = parsed.find("incarnation");
@@ -288,6 +344,7 @@ void ClientCore::handle_reply_line(std::string_view line) {
         learn_identity(std::nullopt);
         return;
     }
+    if (oldest.kind == RequestKind::holes) return;  // a server without the extension: no holes known
     if (oldest.kind == RequestKind::subscribe || oldest.kind == RequestKind::resubscribe) {
         // Refused: there is nothing to resume, unless a later subscribe to the
         // same topic is still waiting for its own answer.
@@ -307,6 +364,10 @@ void ClientCore::acknowledge(std::string_view line, bool plain) {
     pending_.pop_front();
     if (oldest.kind == RequestKind::hello) {  // {"success": true} and nothing else: no identity given
         learn_identity(std::nullopt);
+        return;
+    }
+    if (oldest.kind == RequestKind::holes) {  // {"success": true} and nothing else: no holes named
+        protocol_error("holes reply without a \"holes\" array", line, false);
         return;
     }
     if (oldest.kind == RequestKind::resubscribe) {
@@ -334,10 +395,14 @@ void ClientCore::learn_identity(std::optional<std::string> incarnation) {
     for (auto& [topic, subscription] : subscriptions_) {
         if (subscription.connection == connection_) continue;  // subscribed on this connection already
         subscription.connection = connection_;
+        subscription.holes.clear();
         if (!changed) {
             // The same broker life, as far as can be told: continue where it stopped.
             subscription.continues_after = subscription.last_index;
             subscription.phase = !incarnation_ && subscription.last_index ? Phase::check_reset : Phase::check_gap;
+            if (incarnation_ && subscription.last_index && *subscription.last_index >= 0) {
+                request_holes(topic, *subscription.last_index);
+            }
         } else if (subscription.last_index) {
             // A new broker life: from the start of its cache, which has no gap before index 0.
             report_reset(topic, subscription);
@@ -349,6 +414,25 @@ void ClientCore::learn_identity(std::optional<std::string> incarnation) {
         encode_subscribe(topic, subscription.last_index, subscription.cache);
         push_pending(RequestKind::resubscribe, topic);
     }
+}
+
+void ClientCore::learn_holes(const std::string& topic, std::vector<Hole> holes) {
+    const auto found = subscriptions_.find(topic);
+    if (found == subscriptions_.end()) return;  // unsubscribed meanwhile
+    found->second.holes = std::move(holes);
+}
+
+void ClientCore::pass_holes(const std::string& topic, Subscription& subscription, std::int64_t index) {
+    std::size_t passed = 0;
+    for (const Hole& hole : subscription.holes) {
+        if (hole.first >= index) break;  // ascending: the rest are above too
+        ++passed;
+        const std::int64_t last = std::min(hole.last, index - 1);
+        const std::int64_t from =
+            subscription.last_index ? std::max(hole.first, *subscription.last_index + 1) : hole.first;
+        if (from <= last) events_.emplace_back(Gap{topic, from, last + 1});
+    }
+    subscription.holes.erase(subscription.holes.begin(), subscription.holes.begin() + static_cast<std::ptrdiff_t>(passed));
 }
 
 void ClientCore::handle_message(Message message) {
@@ -377,8 +461,13 @@ void ClientCore::handle_message(Message message) {
         const std::optional<std::int64_t> previous = subscription.continues_after;
         if (previous && message.index > *previous && message.index - 1 != *previous) {
             events_.emplace_back(Gap{message.topic, *previous + 1, message.index});
+            // That gap covers every hole below this message: none is reported twice.
+            while (!subscription.holes.empty() && subscription.holes.front().first < message.index) {
+                subscription.holes.erase(subscription.holes.begin());
+            }
         }
     }
+    if (!subscription.holes.empty()) pass_holes(message.topic, subscription, message.index);
     if (!subscription.last_index || message.index > *subscription.last_index) subscription.last_index = message.index;
     events_.emplace_back(std::move(message));
     ++undelivered_;
@@ -419,6 +508,7 @@ std::deque<std::pair<RequestId, RequestKind>> ClientCore::reset() {
 RequestId ClientCore::start_session() {
     // In front of whatever was queued since the reset: nothing of it is written yet.
     output_.insert(0, kHelloLine);
+    hello_connection_ = connection_ + 1;
     const RequestId id = next_id_++;
     pending_.push_front(Pending{id, RequestKind::hello, {}});
     hello_pending_ = true;

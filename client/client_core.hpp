@@ -27,6 +27,7 @@
 #include <string_view>
 #include <unordered_map>
 #include <variant>
+#include <vector>
 
 #include "protocol.hpp"
 
@@ -35,8 +36,9 @@ namespace memq {
 // Every request gets an id, counting up from 1 for the life of the core.
 using RequestId = std::uint64_t;
 
-// hello and resubscribe are the core's own requests (start_session(), resubscribe_all()).
-enum class RequestKind : std::uint8_t { subscribe, unsubscribe, send, raw, resubscribe, hello };
+// hello, resubscribe and holes are the core's own requests (start_session(),
+// resubscribe_all(), a resume from a last index); hello and holes make no Ack event.
+enum class RequestKind : std::uint8_t { subscribe, unsubscribe, send, raw, resubscribe, hello, holes };
 
 // The broker's {"success": true} for `request`.
 struct Ack {
@@ -78,6 +80,11 @@ struct ProtocolError {
 // the last one received: indices [expected_index, got_index) were missed
 // (gone from the broker's cache, or never owed to this subscriber: a "one"
 // message handed to someone else, or a message sent with "cache": false).
+// Also, later in a resumed stream, a hole the broker named (the memq holes
+// extension: indices a crash of memqd --data-dir lost after they may have
+// been delivered) that the stream passed: then [expected_index, got_index)
+// is that hole's part above the last index received, and got_index is one
+// past the hole, not the index of a message.
 struct Gap {
     std::string topic;
     std::int64_t expected_index = 0;
@@ -127,7 +134,13 @@ public:
     // --- Requests: each appends one line to the output and returns its id. ---
 
     // Subscribes; the topic is remembered for resubscribe_all() until unsubscribed
-    // (or until the broker refuses this subscribe).
+    // (or until the broker refuses this subscribe). With last_seen >= 0 on a
+    // connection that sent a hello (start_session()), unless the broker said
+    // it has no identity, the topic's holes after last_seen are asked for
+    // first (a RequestKind::holes request, no Ack event; a failure reply, as
+    // from aiomemq, means none), and each hole the stream then passes is
+    // reported as a Gap (client/README.md, "Resume"); so is a first message
+    // that is not last_seen + 1.
     RequestId subscribe(std::string_view topic, std::optional<std::int64_t> last_seen = std::nullopt,
                         std::optional<bool> cache = std::nullopt);
     RequestId unsubscribe(std::string_view topic);
@@ -199,6 +212,8 @@ public:
     //   the core sends) is acknowledged, then the replay taken as new. A new
     //   broker that had already passed last_seen cannot be told apart.
     // A topic subscribed with subscribe() in the meantime is not resumed.
+    // A topic resumed with last_seen from a broker with an identity is asked
+    // for its holes first (RequestKind::holes, see subscribe_resuming()).
     // Returns the hello's id.
     RequestId start_session();
     // Re-subscribes every remembered topic (as RequestKind::resubscribe),
@@ -235,8 +250,15 @@ private:
         check_reset,  // no identity: the first message is checked against last_index first
         dropping,     // a Reset is reported: drop everything until fresh_subscribe is acknowledged
     };
+    struct Hole {
+        std::int64_t first = 0;
+        std::int64_t last = 0;
+    };
     struct Subscription {
         std::optional<std::int64_t> last_index;
+        // The holes the broker named for the last resume, ascending; each is
+        // consumed when a message above it arrives.
+        std::vector<Hole> holes;
         std::optional<bool> cache;
         Phase phase = Phase::live;
         std::optional<std::int64_t> continues_after;  // check_gap: the index the next one should follow
@@ -249,6 +271,13 @@ private:
     RequestId push_pending(RequestKind kind, std::string_view topic = {});
     void encode_subscribe(std::string_view topic, std::optional<std::int64_t> last_seen, std::optional<bool> cache);
     std::string_view decode_while_room(std::string_view bytes);
+    // Whether a resume from a last index on this connection asks for holes:
+    // a hello went out on it, and the broker did not say it has no identity.
+    bool asks_for_holes() const;
+    void request_holes(std::string_view topic, std::int64_t after);
+    void learn_holes(const std::string& topic, std::vector<Hole> holes);
+    // Reports the holes below `index` the stream passed, above the last index received.
+    void pass_holes(const std::string& topic, Subscription& subscription, std::int64_t index);
     void handle_line(std::string_view line);
     void handle_reply_line(std::string_view line);
     void handle_message(Message message);
@@ -271,6 +300,7 @@ private:
     std::uint64_t connection_ = 0;  // how many times reset() was called
     bool identity_known_ = false;  // a hello was answered, on this connection or an earlier one
     bool hello_pending_ = false;
+    std::uint64_t hello_connection_ = 0;  // the connection start_session() last sent a hello on, plus one (0: none)
     std::optional<std::string> incarnation_;
 };
 

@@ -3,6 +3,7 @@
 #include "checker.hpp"
 
 #include <algorithm>
+#include <tuple>
 #include <cstdio>
 #include <utility>
 
@@ -363,13 +364,14 @@ void Checker::check_storage() {
 namespace {
 
 std::string describe(const ModelRecord& record) {
-    const char* kinds[] = {"?", "message", "take", "reserve"};
+    const char* kinds[] = {"?", "message", "take", "reserve", "hole"};
     return std::string(kinds[static_cast<int>(record.kind)]) + " \"" + printable(record.topic, 40) + "\" " +
            std::to_string(record.index);
 }
 
 bool same(const storage::LogRecord& got, const ModelRecord& expected) {
     if (got.kind != expected.kind || got.topic != expected.topic || got.index != expected.index) return false;
+    if (got.kind == storage::RecordKind::hole) return got.last == expected.last;
     if (got.kind != storage::RecordKind::message) return true;
     return got.delivery == expected.message->delivery && got.frame == expected.message->frame;
 }
@@ -418,7 +420,21 @@ void Checker::check_write(const storage::StorageWrite& got, const ExpectedWrite&
         std::sort(expected_reserves.begin(), expected_reserves.end());
         if (got_reserves != expected_reserves) fail(which + "the snapshot's reservations differ from the model's");
     }
-    for (std::size_t i = reserves; i < records.size(); ++i) {
+    // Its hole records, last, come in hash order too: compared as sets.
+    std::size_t end = records.size();
+    if (got.replace) {
+        while (end > reserves && expected.records[end - 1].kind == storage::RecordKind::hole) --end;
+        std::vector<std::tuple<std::string_view, std::int64_t, std::int64_t>> got_holes, expected_holes;
+        for (std::size_t i = end; i < records.size(); ++i) {
+            if (records[i].kind != storage::RecordKind::hole) fail(which + "a snapshot's hole records come last");
+            got_holes.emplace_back(records[i].topic, records[i].index, records[i].last);
+            expected_holes.emplace_back(expected.records[i].topic, expected.records[i].index, expected.records[i].last);
+        }
+        std::sort(got_holes.begin(), got_holes.end());
+        std::sort(expected_holes.begin(), expected_holes.end());
+        if (got_holes != expected_holes) fail(which + "the snapshot's holes differ from the model's");
+    }
+    for (std::size_t i = reserves; i < end; ++i) {
         if (!same(records[i], expected.records[i])) {
             fail(which + "record " + std::to_string(i + 1) + " is not the expected " + describe(expected.records[i]));
         }

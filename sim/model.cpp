@@ -171,6 +171,7 @@ void Model::start_replay(ConnId conn, ModelTopic& topic, const LineIntent& line)
         kept.push_back(cached);
     }
     topic.cache = std::move(kept);
+    settle_holes(topic);
     if (replay.held.empty() && !later_cached) return;  // nothing to replay
     ModelConn& to = find(conn);
     if (!replay.held.empty() && to.pending_bytes() + held_bytes > limits_.pending_bytes_max) return close_slow(conn);
@@ -270,6 +271,7 @@ bool Model::apply_line(ConnId conn, const LineIntent& line) {
             deliver(conn, reply(line, false, line.error));  // an error changes nothing else
             break;
         case LineIntent::Kind::subscribe: subscribe(conn, line); break;
+        case LineIntent::Kind::holes: answer_holes(conn, line); break;
         case LineIntent::Kind::hello: {  // who the broker is; nothing changes
             Expected expected = reply(line, true);
             expected.frame = hello_frame_;
@@ -350,7 +352,48 @@ void Model::evict_globally_oldest() {
     if (oldest == nullptr) throw CheckFailure("simulator bug: the cache is over its byte budget and empty");
     cached_bytes_ -= oldest->cache.front().message->frame.size();
     oldest->cache.pop_front();
+    settle_holes(*oldest);
     ++stats_.cache_evictions;
+}
+
+void Model::settle_holes(ModelTopic& topic) {
+    std::vector<std::pair<std::int64_t, std::int64_t>> kept;
+    for (const auto& [first, last] : topic.holes) {
+        // A hole with no cached message below it is not kept.
+        const bool below = !topic.cache.empty() && topic.cache.front().message->index < first;
+        if (!below) continue;
+        if (!kept.empty()) {
+            bool cached_between = false;
+            for (const ModelCached& cached : topic.cache) {
+                if (cached.message->index > kept.back().second && cached.message->index < first) cached_between = true;
+            }
+            if (first <= kept.back().second + 1 || !cached_between) {
+                kept.back().second = std::max(kept.back().second, last);
+                continue;
+            }
+        }
+        kept.emplace_back(first, last);
+    }
+    topic.holes = std::move(kept);
+}
+
+void Model::answer_holes(ConnId conn, const LineIntent& line) {
+    if (!topic_fits(conn, line)) return;
+    std::string frame = "{\"success\": true, \"holes\": [";
+    bool any = false;
+    if (const auto found = topics_.find(line.topic); found != topics_.end()) {
+        for (const auto& [first, last] : found->second.holes) {
+            if (last <= line.last_seen) continue;
+            frame += any ? ", [" : "[";
+            any = true;
+            frame += std::to_string(std::max(first, line.last_seen + 1)) + ", " + std::to_string(last) + "]";
+        }
+    }
+    frame += "]}\r\n";
+    holes_replies_.push_back(std::move(frame));
+    Expected expected = reply(line, true);
+    expected.frame = holes_replies_.back();
+    deliver(conn, std::move(expected));
 }
 
 // The caller checked that the message is cacheable (caching on, frame within the budget).
@@ -358,6 +401,7 @@ void Model::cache(ModelTopic& topic, const MessagePtr& message) {
     if (topic.cache.size() == limits_.cache_messages_max) {
         cached_bytes_ -= topic.cache.front().message->frame.size();
         topic.cache.pop_front();
+        settle_holes(topic);
     }
     while (cached_bytes_ + message->frame.size() > limits_.cache_bytes_max) evict_globally_oldest();
     cached_bytes_ += message->frame.size();
@@ -624,6 +668,12 @@ std::optional<ExpectedWrite> Model::poll_storage() {
             write.records.push_back(ModelRecord{storage::RecordKind::message, message->topic, message->index, message});
             bytes += storage::message_record_bytes(message->topic.size(), message->frame.size());
         }
+        for (const auto& [name, topic] : topics_) {
+            for (const auto& [first, last] : topic.holes) {
+                write.records.push_back(ModelRecord{storage::RecordKind::hole, name, first, nullptr, last});
+                bytes += storage::hole_record_bytes(name.size());
+            }
+        }
         pending_records_.clear();
         snapshot_wanted_ = false;
         log_bytes_ = last_snapshot_bytes_ = bytes;
@@ -638,6 +688,7 @@ std::optional<ExpectedWrite> Model::poll_storage() {
                     break;
                 case storage::RecordKind::take: log_bytes_ += storage::take_record_bytes(record.topic.size()); break;
                 case storage::RecordKind::reserve: log_bytes_ += storage::reserve_record_bytes(record.topic.size()); break;
+                case storage::RecordKind::hole: log_bytes_ += storage::hole_record_bytes(record.topic.size()); break;
             }
         }
         write.records.swap(pending_records_);
@@ -705,6 +756,9 @@ void Model::adopt_recovered(const Broker& broker,
         if (found == end) throw CheckFailure("simulator bug: adopting a message the model never cached");
         topics_[std::string(real.name)].cache.push_back(ModelCached{next_stamp_++, found->second, 0});
         cached_bytes_ += found->second->frame.size();
+    });
+    broker.topics().for_each_topic([&](const Topic& real) {
+        for (const Hole& hole : real.holes()) topics_[std::string(real.name)].holes.emplace_back(hole.first, hole.last);
     });
     // All of it: a later crash may bring back a message this recovery did not
     // (rot that hides a take record, say), and it is still one that was cached.

@@ -56,13 +56,13 @@ public:
 // What one line written by a simulated client means. The writer knows it, so
 // the model needs no parser.
 struct LineIntent {
-    enum class Kind : std::uint8_t { subscribe, unsubscribe, send, error, blank, quit, hello };
+    enum class Kind : std::uint8_t { subscribe, unsubscribe, send, error, blank, quit, hello, holes };
     Kind kind = Kind::blank;
     Delivery delivery = Delivery::all;            // send
     LineError error = LineError::internal;        // error: the reply it must get
     RequestKind request_kind = RequestKind::raw;  // what the client's ClientCore calls the request
     std::optional<bool> cache;                    // subscribe, send: absent is the default
-    std::int64_t last_seen = -1;                  // subscribe
+    std::int64_t last_seen = -1;                  // subscribe; holes: its "after"
     RequestId request = 0;                        // the client's id for the reply; 0: no reply expected
     std::string_view topic;                       // must stay valid until the line is applied
     std::string_view msg;                         // send; same lifetime rule
@@ -155,6 +155,10 @@ struct ModelTopic {
     std::int64_t reserved_until = 0;
     std::int64_t durable_until = 0;
     std::int64_t reserve_step = 0;  // the next reservation's reach (0: not set yet)
+    // Durable topics: the index ranges (first, last) a crash lost after they
+    // may have been handed out, ascending; kept only while the cache holds a
+    // message below them, and merged when no cached message lies between.
+    std::vector<std::pair<std::int64_t, std::int64_t>> holes;
 
     bool holds_state() const { return !subscribers.empty() || !cache.empty(); }
 };
@@ -195,8 +199,9 @@ using History = std::multimap<std::pair<std::string, std::int64_t>, MessagePtr>;
 struct ModelRecord {
     storage::RecordKind kind = storage::RecordKind::message;
     std::string topic;
-    std::int64_t index = 0;  // reserve: the index reserved up to
+    std::int64_t index = 0;  // reserve: the index reserved up to; hole: its first index
     MessagePtr message;      // message records
+    std::int64_t last = 0;   // hole records: the last index
 };
 
 // The write the model expects next from poll_storage.
@@ -205,7 +210,8 @@ struct ExpectedWrite {
     bool replace = false;
     bool sync_now = false;
     // Appends: the records in order. Snapshots: reserve records in any order
-    // (the core walks a hash map), then the cached messages oldest first.
+    // (the core walks a hash map), then the cached messages oldest first,
+    // then the hole records in any order.
     std::vector<ModelRecord> records;
 };
 
@@ -316,6 +322,9 @@ private:
     // Topics `conn` is subscribed to: what subscriptions_max bounds.
     std::size_t subscriptions_of(ConnId conn) const;
     void evict_globally_oldest();
+    // Keeps the topic's holes to the rule above after messages left its cache.
+    static void settle_holes(ModelTopic& topic);
+    void answer_holes(ConnId conn, const LineIntent& line);
 
     Limits limits_;
     std::uint64_t incarnation_;
@@ -347,6 +356,8 @@ private:
     std::size_t last_snapshot_bytes_ = 0;
     std::deque<std::tuple<std::uint64_t, std::string, std::int64_t>> unsynced_reservations_;
     History history_;
+    // The holes replies' bytes, which Expected frames point into (a deque: they do not move).
+    std::deque<std::string> holes_replies_;
 };
 
 }  // namespace memq::sim

@@ -9,6 +9,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <set>
 #include <variant>
 #include <vector>
 
@@ -165,6 +166,15 @@ struct SimClient {
     // Where the session must resume each topic: the last index received
     // (-1: none), or -1 after a Reset (the new broker's whole cache).
     std::map<std::string, std::int64_t, std::less<>> resume_from;
+    // Nothing missed silently: per topic, the last index of the stream this
+    // client follows since a resume subscribed it with its last index (the
+    // SDK asks for holes then), and the Gaps it was told since its last
+    // subscribe of its own. Absent: a stream the check does not follow.
+    std::map<std::string, std::int64_t, std::less<>> stream_last;
+    std::map<std::string, std::vector<std::pair<std::int64_t, std::int64_t>>, std::less<>> gaps_told;
+    // A resume's resubscribes with a last index, by request: the stream is
+    // followed from their ack on (every frame before it is the old stream's).
+    std::map<RequestId, std::string> follow_on_ack;
 };
 
 class Simulation {
@@ -208,6 +218,14 @@ private:
     SwarmOptions options_;
     std::unique_ptr<Workload> workload_;
     std::unique_ptr<Checker> checker_;
+    // Per topic: indices of "all" messages a crash lost after they were
+    // cached (above the topic's highest recovered index), in this broker life.
+    std::map<std::string, std::set<std::int64_t>, std::less<>> lost_;
+    void note_lost(const std::map<std::string, std::vector<std::int64_t>, std::less<>>& cached_before,
+                   std::uint64_t incarnation_before, const std::set<std::string>& damaged);
+    void check_nothing_missed(std::uint32_t index, const Message& message);
+    // A resume's resubscribe is acknowledged: the stream from there is checked.
+    void follow_stream(SimClient& client, RequestId acked);
     Prng ops_prng_;    // what clients ask
     Prng net_prng_;    // when and how many bytes move
     Prng fault_prng_;  // stalls, drops, reconnects
@@ -286,8 +304,11 @@ Simulation::Simulation(std::uint64_t seed, const RunConfig& config)
             throw CheckFailure("simulator bug: conn " + std::to_string(conn) + "'s write cursor dropped a Transmit");
         }
         for (Expected& owed : expected) {
-            // A hello's reply teaches the core who the broker is; it is no event.
-            if (owed.request_kind != RequestKind::hello) client.owed.push_back(std::move(owed));
+            // A hello's reply teaches the core who the broker is, a holes reply
+            // which gaps to report; neither is an event.
+            if (owed.request_kind != RequestKind::hello && owed.request_kind != RequestKind::holes) {
+                client.owed.push_back(std::move(owed));
+            }
         }
     });
     checker_->on_storage([this](storage::StorageWrite& write) { on_write(write); });
@@ -410,6 +431,10 @@ void Simulation::take_core_output(std::uint32_t index) {
     scratch_intents_.clear();
     workload_->resubscribe_intents(client.scratch, client.last_request + 1, scratch_intents_);
     for (const LineIntent& intent : scratch_intents_) {
+        if (intent.kind == LineIntent::Kind::holes) {  // asked before a resumed topic's subscribe
+            checker_->add_line(client.conn, intent);
+            continue;
+        }
         const auto from = client.resume_from.find(intent.topic);
         if (from == client.resume_from.end()) {
             throw CheckFailure("client " + std::to_string(index) + " resumed topic \"" + printable(intent.topic, 40) +
@@ -421,6 +446,7 @@ void Simulation::take_core_output(std::uint32_t index) {
                                std::to_string(from->second));
         }
         client.resume_from.erase(from);  // once per session
+        if (intent.last_seen >= 0) client.follow_on_ack[intent.request] = std::string(intent.topic);
         checker_->add_line(client.conn, intent);
     }
     client.last_request += scratch_intents_.size();
@@ -450,6 +476,10 @@ void Simulation::check_session(std::uint32_t index) {
     client.resets_expected = false;
 }
 
+namespace {
+constexpr std::string_view kHolesLineStart = "{\"command\": \"holes\"";
+}  // namespace
+
 void Simulation::issue(std::uint32_t index) {
     SimClient& client = clients_[index];
     const std::uint64_t burst = 1 + ops_prng_.below(options_.burst_max);
@@ -460,7 +490,19 @@ void Simulation::issue(std::uint32_t index) {
         if (client.scratch.size() != intent.bytes)
             throw CheckFailure("simulator bug: a request wrote an unexpected line length");
         client.up.write(client.scratch);
-        checker_->add_line(client.conn, intent);
+        if (intent.kind == LineIntent::Kind::subscribe && client.scratch.starts_with(kHolesLineStart)) {
+            // A subscribe with last_seen after a hello asks for the topic's holes first.
+            const std::size_t first_line = client.scratch.find('\n') + 1;
+            scratch_intents_.clear();
+            workload_->resubscribe_intents(std::string_view(client.scratch).substr(0, first_line), intent.request - 1,
+                                           scratch_intents_);
+            checker_->add_line(client.conn, scratch_intents_.front());
+            LineIntent subscribe = intent;
+            subscribe.bytes -= first_line;
+            checker_->add_line(client.conn, subscribe);
+        } else {
+            checker_->add_line(client.conn, intent);
+        }
         if (intent.request != 0) client.last_request = intent.request;
         if (intent.request_kind == RequestKind::subscribe || intent.request_kind == RequestKind::unsubscribe) {
             // (Un)subscribed anew: not resumed, so no Reset.
@@ -470,6 +512,16 @@ void Simulation::issue(std::uint32_t index) {
             if (const auto from = client.resume_from.find(intent.topic); from != client.resume_from.end()) {
                 client.resume_from.erase(from);
             }
+        }
+        const bool subscribes = intent.kind == LineIntent::Kind::subscribe || intent.kind == LineIntent::Kind::unsubscribe;
+        if (subscribes) {
+            // A stream of its own choosing starts here (a raw line's too: the SDK does not know it).
+            // One with last_seen is not followed: the replay of an earlier
+            // subscribe may still be arriving and move the SDK's last index
+            // before the holes reply comes (see docs/testing.md).
+            client.stream_last.erase(std::string(intent.topic));
+            client.gaps_told.erase(std::string(intent.topic));
+            std::erase_if(client.follow_on_ack, [&](const auto& entry) { return entry.second == intent.topic; });
         }
         if (kind == OpKind::quit) client.quitting = true;
         ++stats_.ops;
@@ -568,6 +620,7 @@ void Simulation::check_event(std::uint32_t index, const Event& event) {
         if (owed.kind != Expected::Kind::ack || owed.request != ack->request || owed.request_kind != ack->kind) {
             throw wrong(got, owed);
         }
+        follow_stream(client, ack->request);
     } else if (const auto* refused = std::get_if<memq::Failure>(&event)) {
         ++stats_.failures;
         record(TraceKind::event, index, client.conn, static_cast<std::uint64_t>(Got::failure), refused->request);
@@ -589,8 +642,10 @@ void Simulation::check_event(std::uint32_t index, const Event& event) {
             m->index != message->index || m->delivery != message->delivery || m->cache != message->cache) {
             throw wrong("message \"" + printable(message->raw) + "\"", owed);
         }
+        check_nothing_missed(index, *message);
     } else if (const auto* gap = std::get_if<Gap>(&event)) {
         ++stats_.gaps;  // a resumed subscriber learns what it missed: informative, not an error
+        client.gaps_told[gap->topic].emplace_back(gap->expected_index, gap->got_index);
         record(TraceKind::event, index, client.conn, static_cast<std::uint64_t>(Got::gap),
                static_cast<std::uint64_t>(gap->got_index));
         digest_.mix(7, 4, static_cast<std::uint64_t>(gap->got_index));
@@ -611,6 +666,8 @@ void Simulation::check_event(std::uint32_t index, const Event& event) {
         }
         client.resets_owed.erase(owed);
         client.resume_from[reset->topic] = -1;  // the new broker's whole cache
+        client.stream_last.erase(reset->topic);
+        client.gaps_told.erase(reset->topic);
     } else if (const auto* error = std::get_if<ProtocolError>(&event)) {
         throw CheckFailure("client " + std::to_string(index) + " (conn " + std::to_string(client.conn) +
                            ") could not read what the broker sent: " + error->description + ": \"" +
@@ -627,6 +684,7 @@ void Simulation::go_offline(SimClient& client) {
     client.resets_owed.clear();
     client.resets_expected = false;
     client.resume_from.clear();
+    client.follow_on_ack.clear();
     owner_[client.conn] = -1;
     free_ids_.push_back(client.conn);
     client.state = SimClient::State::offline;
@@ -736,7 +794,15 @@ void Simulation::restart_broker() {
         write_failed_ = false;
         std::set<std::string> damaged;
         if (damage.hit) damaged.insert(damage.topic);
+        std::map<std::string, std::vector<std::int64_t>, std::less<>> cached_before;
+        for (const auto& [name, topic] : checker_->model().topics()) {
+            for (const ModelCached& cached : topic.cache) {
+                if (cached.message->delivery == Delivery::all) cached_before[name].push_back(cached.message->index);
+            }
+        }
+        const std::uint64_t incarnation_before = checker_->model().incarnation();
         if (checker_->crash(file, broker_seed, incarnation, damaged, !damage.take)) ++stats_.salvages;
+        note_lost(cached_before, incarnation_before, damaged);
         ++stats_.restarts;
         record(TraceKind::restart, 0, 0, checker_->model().incarnation(), file.size());
         digest_.mix(11, checker_->model().incarnation(), file.size());
@@ -746,6 +812,64 @@ void Simulation::restart_broker() {
     ++stats_.restarts;
     record(TraceKind::restart, 0, 0, incarnation);
     digest_.mix(11, incarnation);
+}
+
+void Simulation::note_lost(const std::map<std::string, std::vector<std::int64_t>, std::less<>>& cached_before,
+                           std::uint64_t incarnation_before, const std::set<std::string>& damaged) {
+    if (checker_->model().incarnation() != incarnation_before) {
+        lost_.clear();  // a new broker life: its indices start over, and its clients are told by a Reset
+        return;
+    }
+    const auto& topics = checker_->model().topics();
+    for (const auto& [name, indices] : cached_before) {
+        if (damaged.contains(name)) continue;  // rot: what it dropped is not a crash's loss
+        const auto found = topics.find(name);
+        const std::int64_t highest =
+            found == topics.end() || found->second.cache.empty() ? -1 : found->second.cache.back().message->index;
+        for (const std::int64_t index : indices) {
+            if (index > highest) lost_[name].insert(index);
+        }
+    }
+}
+
+void Simulation::follow_stream(SimClient& client, RequestId acked) {
+    const auto found = client.follow_on_ack.find(acked);
+    if (found == client.follow_on_ack.end()) return;
+    // From where the SDK stands now: what came before the ack (an earlier
+    // subscribe's replay, even a raw one's) is the old stream's. The Gaps
+    // told so far stay.
+    if (const std::optional<std::int64_t> last = client.core.last_index(found->second)) {
+        client.stream_last[found->second] = *last;
+    }
+    client.follow_on_ack.erase(found);
+}
+
+// A message on a stream the client follows: every index between it and the
+// one before that a crash lost after caching it must be covered by a Gap
+// the client was told (it was owed that message: the cache held it after
+// the client's last index, and other subscribers may have received it).
+void Simulation::check_nothing_missed(std::uint32_t index, const Message& message) {
+    SimClient& client = clients_[index];
+    const auto last = client.stream_last.find(message.topic);
+    if (last == client.stream_last.end()) return;  // a stream that claims no continuity
+    if (message.index <= last->second) return;  // a duplicate
+    if (const auto lost = lost_.find(message.topic); lost != lost_.end()) {
+        const auto& told = client.gaps_told[message.topic];
+        for (auto missed = lost->second.upper_bound(last->second);
+             missed != lost->second.end() && *missed < message.index; ++missed) {
+            const bool covered = std::any_of(told.begin(), told.end(), [&](const auto& gap) {
+                return gap.first <= *missed && *missed < gap.second;
+            });
+            if (!covered) {
+                throw CheckFailure("client " + std::to_string(index) + " (conn " + std::to_string(client.conn) +
+                                   ") went from index " + std::to_string(last->second) + " to " +
+                                   std::to_string(message.index) + " of \"" + printable(message.topic, 40) +
+                                   "\" without a Gap for index " + std::to_string(*missed) +
+                                   ", which a crash lost after it was cached");
+            }
+        }
+    }
+    last->second = message.index;
 }
 
 void Simulation::on_write(storage::StorageWrite& write) {

@@ -364,9 +364,19 @@ void Workload::resubscribe_intents(std::string_view output, RequestId first_requ
         if (topic == topic_index_.end())
             throw CheckFailure("resubscribe_all named a topic never used: " + std::string(line));
         LineIntent intent;
+        intent.topic = topics_[topic->second];
+        if (object.value("command", "") == "holes") {  // a resume from a last index asks for holes first
+            intent.kind = Kind::holes;
+            intent.request_kind = RequestKind::holes;
+            intent.last_seen = object["after"].get<std::int64_t>();
+            intent.request = request++;
+            intent.bytes = end + 1;
+            out.push_back(intent);
+            output.remove_prefix(end + 1);
+            continue;
+        }
         intent.kind = Kind::subscribe;
         intent.request_kind = RequestKind::resubscribe;
-        intent.topic = topics_[topic->second];
         if (object.contains("last_seen")) intent.last_seen = object["last_seen"].get<std::int64_t>();
         if (object.contains("cache")) intent.cache = object["cache"].get<bool>();
         intent.request = request++;

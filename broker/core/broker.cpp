@@ -2,6 +2,8 @@
 #include "broker.hpp"
 
 #include <algorithm>
+#include <span>
+#include <string>
 #include <utility>
 
 #include "check.hpp"
@@ -154,7 +156,26 @@ std::optional<std::string_view> named_topic(const CommandRef& command) {
     if (const auto* send = std::get_if<SendRef>(&command)) return send->topic.text;
     if (const auto* subscribe = std::get_if<SubscribeRef>(&command)) return subscribe->topic;
     if (const auto* unsubscribe = std::get_if<UnsubscribeRef>(&command)) return unsubscribe->topic;
+    if (const auto* holes = std::get_if<HolesRef>(&command)) return holes->topic;
     return std::nullopt;
+}
+
+// {"success": true, "holes": [[first, last], ...]}: the holes with last > after,
+// each clipped to first >= after + 1.
+std::string encode_holes_reply(std::span<const Hole> holes, std::int64_t after) {
+    std::string out = R"({"success": true, "holes": [)";
+    bool first_one = true;
+    for (const Hole& hole : holes) {
+        if (hole.last <= after) continue;  // also keeps after + 1 from overflowing below
+        out += first_one ? "[" : ", [";
+        first_one = false;
+        out += std::to_string(std::max(hole.first, after + 1));
+        out += ", ";
+        out += std::to_string(hole.last);
+        out += ']';
+    }
+    out += "]}\r\n";
+    return out;
 }
 
 }  // namespace
@@ -176,6 +197,11 @@ void Broker::execute(Connection& sender, const CommandRef& command) {
         enqueue(sender, ack_frame_);
     } else if (std::holds_alternative<Hello>(command)) {
         enqueue(sender, hello_frame_);
+    } else if (const auto* holes = std::get_if<HolesRef>(&command)) {
+        // Changes nothing: an unknown topic stays unknown.
+        const Topic* topic = topics_.find(holes->topic);
+        const std::span<const Hole> known = topic != nullptr ? topic->holes() : std::span<const Hole>();
+        enqueue(sender, make_frame(encode_holes_reply(known, holes->after)));
     }
 }
 
@@ -672,11 +698,20 @@ void Broker::recover(const storage::LogRecord& record) {
             break;
         }
         case storage::RecordKind::take:
+            // The index was handed out and is accounted for: no hole below it.
+            topic.next_index = std::max(topic.next_index, record.index + 1);
             topics_.remove_cached(topic, record.index);
             break;
         case storage::RecordKind::reserve:
             topic.reserved_until = std::max(topic.reserved_until, record.index);
             topic.durable_until = topic.reserved_until;
+            break;
+        case storage::RecordKind::hole:
+            // Its indices may have been handed out: the topic goes on past
+            // them even if a salvage lost the reservation that covered them.
+            topic.reserved_until = std::max(topic.reserved_until, record.last + 1);
+            topic.durable_until = topic.reserved_until;
+            recovered_holes_.emplace_back(&topic, Hole{record.index, record.last});
             break;
     }
 }
@@ -689,11 +724,27 @@ void Broker::expect_recovered_topics(std::size_t topics) {
 std::optional<std::string> Broker::finish_recovery() {
     MEMQ_CHECK(durability_.enabled && connections_.empty());
     // A recovered index may have reached a subscriber up to the topic's
-    // reservation: the topic goes on from there.
-    topics_.for_each_topic([](Topic& topic) {
+    // reservation: the topic goes on from there, and what lies between its
+    // highest recovered index and there is a hole (kept only while its cache
+    // holds a message below it: TopicTable::add_holes).
+    std::vector<std::pair<Topic*, Hole>> holes;
+    holes.swap(recovered_holes_);
+    topics_.for_each_topic([&](Topic& topic) {
+        const std::int64_t recovered_next = topic.next_index;
         topic.next_index = std::max(topic.next_index, topic.durable_until);
         topic.reserved_until = topic.durable_until = topic.next_index;
+        if (topic.next_index > recovered_next && topic.state) {
+            holes.emplace_back(&topic, Hole{recovered_next, topic.next_index - 1});
+        }
     });
+    std::stable_sort(holes.begin(), holes.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    std::vector<Hole> of_topic;
+    for (std::size_t i = 0; i < holes.size();) {
+        Topic* const topic = holes[i].first;
+        of_topic.clear();
+        for (; i < holes.size() && holes[i].first == topic; ++i) of_topic.push_back(holes[i].second);
+        topics_.add_holes(*topic, of_topic);
+    }
     if (topics_.size() > limits_.indexed_topics_max) {
         return "the data dir holds " + std::to_string(topics_.size()) +
                " known topics, more than --max-indexed-topics " + std::to_string(limits_.indexed_topics_max);
@@ -720,6 +771,16 @@ void Broker::append_snapshot(std::string& out, bool exact) const {
     });
     topics_.for_each_cached([&](const Topic& topic, const CachedMessage& message) {
         storage::append_message(out, topic.name, message.index, message.delivery, *message.frame);
+    });
+    topics_.for_each_topic([&](const Topic& topic) {
+        for (const Hole& hole : topic.holes()) storage::append_hole(out, topic.name, hole.first, hole.last);
+        // Exact: every index below next_index is accounted for, so that the
+        // restart finds no hole above the last cached one (a take of an
+        // uncached index removes nothing and says just that). A topic with
+        // nothing cached keeps no hole, and needs none.
+        if (exact && topic.cached_count() != 0 && topic.state->cache.back()->message.index < topic.next_index - 1) {
+            storage::append_take(out, topic.name, topic.next_index - 1);
+        }
     });
 }
 

@@ -329,6 +329,8 @@ private:
     std::vector<ConnId> stalled_;       // connections stalled on a reservation
     std::vector<ConnId> held_;          // connections whose output waits for a sync (always)
     std::vector<ConnId>* one_choices_ = nullptr;
+    // Recovery only: the hole records read back, for finish_recovery().
+    std::vector<std::pair<Topic*, Hole>> recovered_holes_;
 };
 
 }  // namespace memq

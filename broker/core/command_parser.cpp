@@ -40,6 +40,7 @@ struct FieldSlot {
 // are checked; it means what the scanner's CommandRefFields mean.
 struct CommandFields {
     Field command, topic, msg, delivery, last_seen, cache;
+    Field after;  // the holes extension's; the fast scanner declines any line with it
     bool top_level_is_object = false;
     bool unknown_key = false;
 
@@ -51,13 +52,14 @@ struct CommandFields {
         return nullptr;
     }
 
-    std::array<FieldSlot, 6> slots() {
+    std::array<FieldSlot, 7> slots() {
         return {{{"command", &command},
                  {"topic", &topic},
                  {"msg", &msg},
                  {"delivery", &delivery},
                  {"last_seen", &last_seen},
-                 {"cache", &cache}}};
+                 {"cache", &cache},
+                 {"after", &after}}};
     }
 };
 
@@ -142,8 +144,10 @@ using detail::RefField;
 // The templates, over what either reader found, into `out` (in place: this
 // is the hot path, and the result is large). Views in `fields` stay valid as
 // long as the line, the scratch buffers and the slow path's fields do.
-void to_command(const detail::CommandRefFields& fields, bool top_level_is_object, bool unknown_key,
-                ParseRefResult& out) {
+// `after` is the holes extension's key, which only the slow reader reads (the
+// fast scanner declines a line with it): absent on the fast path.
+void to_command(const detail::CommandRefFields& fields, const RefField& after, bool top_level_is_object,
+                bool unknown_key, ParseRefResult& out) {
     using Kind = Field::Kind;
     out = LineError::malformed;  // unless a template matches
     if (!top_level_is_object || unknown_key || !fields.command.is(Kind::string)) return;
@@ -151,11 +155,19 @@ void to_command(const detail::CommandRefFields& fields, bool top_level_is_object
     if (name == "hello") {  // the memq extension: "command" and nothing else
         const bool only_command = fields.topic.is(Kind::absent) && fields.msg.is(Kind::absent) &&
                                   fields.delivery.is(Kind::absent) && fields.last_seen.is(Kind::absent) &&
-                                  fields.cache.is(Kind::absent);
+                                  fields.cache.is(Kind::absent) && after.is(Kind::absent);
         if (only_command) out.emplace<CommandRef>(Hello{});
         return;
     }
     if (!fields.topic.is(Kind::string)) return;
+    if (name == "holes") {  // the memq extension: "command", "topic" and an integer "after", nothing else
+        const bool exact = fields.msg.is(Kind::absent) && fields.delivery.is(Kind::absent) &&
+                           fields.last_seen.is(Kind::absent) && fields.cache.is(Kind::absent) &&
+                           after.is(Kind::integer);
+        if (exact) out.emplace<CommandRef>(HolesRef{fields.topic.text, after.integer});
+        return;
+    }
+    if (!after.is(Kind::absent)) return;  // no other template has it
     const bool cache_ok = fields.cache.is(Kind::absent) || fields.cache.is(Kind::boolean);
 
     if (name == "send") {
@@ -231,6 +243,7 @@ Command to_owned(const CommandRef& command) {
         }
         Command operator()(const Quit&) const { return Quit{}; }
         Command operator()(const Hello&) const { return Hello{}; }
+        Command operator()(const HolesRef& c) const { return Holes{std::string(c.topic), c.after}; }
     };
     return std::visit(Owned{}, command);
 }
@@ -335,8 +348,11 @@ ParseRefResult parse_reference(std::string_view line, CommandFields& fields, det
     if (line == "quit") return CommandRef{Quit{}};
     if (const std::optional<LineError> error = read_with_nlohmann(line, fields)) return *error;
     view_fields(fields, views, keep);
+    RefField after;
+    after.kind = fields.after.kind;
+    after.integer = fields.after.integer;
     ParseRefResult result;
-    to_command(views, fields.top_level_is_object, fields.unknown_key, result);
+    to_command(views, after, fields.top_level_is_object, fields.unknown_key, result);
     return result;
 }
 
@@ -345,7 +361,7 @@ ParseRefResult parse_reference(std::string_view line, CommandFields& fields, det
 ParseRefResult LineParser::parse(std::string_view line) {
     ParseRefResult result;  // one object, returned in place
     if (detail::scan_command(line, fields_, scratch_)) {
-        to_command(fields_, /*top_level_is_object=*/true, /*unknown_key=*/false, result);
+        to_command(fields_, RefField{}, /*top_level_is_object=*/true, /*unknown_key=*/false, result);
     } else {
         result = parse_slow(line);  // not the common shape, or not valid: the reference decides
     }

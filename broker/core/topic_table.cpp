@@ -2,6 +2,8 @@
 // topic state on demand, and their invariants.
 #include "topic_table.hpp"
 
+#include <algorithm>
+
 #include "check.hpp"
 
 namespace memq {
@@ -85,6 +87,40 @@ void TopicTable::pop_oldest(Topic& topic) {
     Ring<CacheOrder::iterator>& cache = topic.state->cache;
     forget(cache.front());
     cache.pop_front();
+    if (!topic.state->holes.empty()) [[unlikely]] settle_holes(topic);
+}
+
+void TopicTable::settle_holes(Topic& topic) {
+    if (!topic.state || topic.state->holes.empty()) return;
+    std::vector<Hole>& holes = topic.state->holes;
+    const Ring<CacheOrder::iterator>& cache = topic.state->cache;
+    if (cache.empty()) {
+        holes.clear();  // no cached message below any of them: a resume's first message shows the loss
+        return;
+    }
+    const std::int64_t oldest = cache.front()->message.index;
+    std::size_t kept = 0;
+    for (const Hole& hole : holes) {
+        if (hole.first <= oldest) continue;  // nothing cached below it any more
+        if (kept != 0) {
+            Hole& previous = holes[kept - 1];
+            // Adjacent, overlapping, or nothing cached between: one hole.
+            if (hole.first <= previous.last + 1 || cached_after(topic, previous.last, hole.first) == nullptr) {
+                previous.last = std::max(previous.last, hole.last);
+                continue;
+            }
+        }
+        holes[kept++] = hole;
+    }
+    holes.resize(kept);
+}
+
+void TopicTable::add_holes(Topic& topic, std::span<const Hole> added) {
+    if (added.empty() || !topic.state) return;  // no cache: no hole is needed
+    std::vector<Hole>& holes = topic.state->holes;
+    holes.insert(holes.end(), added.begin(), added.end());
+    std::sort(holes.begin(), holes.end(), [](const Hole& a, const Hole& b) { return a.first < b.first; });
+    settle_holes(topic);
 }
 
 bool TopicTable::remove_cached(Topic& topic, std::int64_t index) {
@@ -101,6 +137,7 @@ bool TopicTable::remove_cached(Topic& topic, std::int64_t index) {
         cache[kept++] = cache[i];
     }
     cache.resize(kept);
+    settle_holes(topic);
     release_if_empty(topic);
     return removed;
 }
@@ -177,6 +214,20 @@ void TopicTable::check_invariants() const {
             MEMQ_CHECK(entry->message.index > previous && entry->message.index < topic.next_index);
             MEMQ_CHECK(entry->message.frame != nullptr);
             previous = entry->message.index;
+        }
+        // Holes: ascending, disjoint, each above the oldest cached message and
+        // below next_index, a cached message between any two; so at most one
+        // a cached message.
+        MEMQ_CHECK(state.holes.size() <= state.cache.size());
+        for (std::size_t i = 0; i < state.holes.size(); ++i) {
+            const Hole& hole = state.holes[i];
+            MEMQ_CHECK(hole.first <= hole.last && hole.last < topic.next_index);
+            MEMQ_CHECK(hole.first > state.cache.front()->message.index);
+            if (i != 0) {
+                const Hole& previous = state.holes[i - 1];
+                MEMQ_CHECK(previous.last + 1 < hole.first);
+                MEMQ_CHECK(cached_after(topic, previous.last, hole.first) != nullptr);
+            }
         }
         for (std::size_t position = 0; position < state.subscribers.size(); ++position) {
             const Subscriber* subscriber = state.subscribers[position];

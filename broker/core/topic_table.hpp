@@ -15,6 +15,11 @@
 //   a replay takes it. All caches together hold at most cache_bytes_max frame bytes:
 //   every cached message is also in one global list, oldest first, so the
 //   globally oldest is evicted in O(1) when a new one needs room.
+// - Durable topics: a topic's holes (index ranges a crash lost after they may
+//   have been delivered, docs/architecture.md "Durable topics") are kept only
+//   while its cache holds a message below them, and two holes with no cached
+//   message between them are one: so a topic has at most as many holes as
+//   cached messages, and every removal from a cache keeps this so.
 // - No IO, no frames built here: frames are made by the caller and shared.
 #pragma once
 
@@ -62,10 +67,21 @@ struct CacheEntry {
 };
 using CacheOrder = std::list<CacheEntry>;
 
+// Indices first..last (inclusive) that a crash lost after they may have been
+// handed out (durable topics only).
+struct Hole {
+    std::int64_t first = 0;
+    std::int64_t last = 0;
+    friend bool operator==(const Hole&, const Hole&) = default;
+};
+
 // What a topic holds besides its index; exists only while it is not empty.
 struct TopicState {
     std::vector<Subscriber*> subscribers;
     Ring<CacheOrder::iterator> cache;  // this topic's entries of the global order, oldest first
+    // Ascending and disjoint; each above the oldest cached message, with a
+    // cached message between any two (see the rules above).
+    std::vector<Hole> holes;
 };
 
 struct Topic {
@@ -85,6 +101,7 @@ struct Topic {
         return state ? std::span<Subscriber* const>(state->subscribers) : std::span<Subscriber* const>();
     }
     std::size_t cached_count() const { return state ? state->cache.size() : 0; }
+    std::span<const Hole> holes() const { return state ? std::span<const Hole>(state->holes) : std::span<const Hole>(); }
     // The cached messages' indices, oldest first (for tests and checks).
     std::vector<std::int64_t> cached_indices() const;
 };
@@ -137,6 +154,10 @@ public:
     bool remove_cached(Topic& topic, std::int64_t index);
     // Evicts the globally oldest cached message; false when nothing is cached.
     bool evict_oldest();
+    // Durable topics: adds holes to the topic's (any order, overlapping or
+    // not), then keeps only what the rules above allow: merged, pruned below
+    // the oldest cached message, nothing for a topic with no cache.
+    void add_holes(Topic& topic, std::span<const Hole> holes);
 
     // Every known topic, in no particular order: on_topic(const Topic&).
     template <typename OnTopic>
@@ -168,6 +189,8 @@ private:
     // Removes the topic's oldest cached message (from both orders).
     void pop_oldest(Topic& topic);
     void forget(CacheOrder::iterator entry);
+    // Restores the holes' rules after messages left the topic's cache.
+    void settle_holes(Topic& topic);
 
     std::size_t cache_messages_max_;
     std::size_t cache_bytes_max_;
@@ -195,6 +218,7 @@ void TopicTable::take_one_messages(Topic& topic, std::int64_t last_seen, OnTaken
         cache[kept++] = entry;
     }
     cache.resize(kept);
+    settle_holes(topic);
     release_if_empty(topic);
 }
 

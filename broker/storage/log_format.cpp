@@ -44,6 +44,8 @@ std::uint64_t get_u64(const char* at) {
 
 std::size_t topic_body_bytes(std::size_t topic_bytes) { return kKindBytes + kLengthBytes + topic_bytes + kIndexBytes; }
 
+std::size_t hole_body_bytes(std::size_t topic_bytes) { return topic_body_bytes(topic_bytes) + kIndexBytes; }
+
 std::size_t message_body_bytes(std::size_t topic_bytes, std::size_t frame_bytes) {
     return topic_body_bytes(topic_bytes) + kDeliveryBytes + kLengthBytes + frame_bytes;
 }
@@ -87,7 +89,7 @@ void append_indexed(std::string& out, RecordKind kind, std::string_view topic, s
 bool parse_body(std::string_view body, LogRecord& record) {
     if (body.size() < kRecordBodyBytesMin) return false;
     const auto kind = static_cast<unsigned char>(body[0]);
-    if (kind < 1 || kind > 3) return false;
+    if (kind < 1 || kind > static_cast<unsigned char>(kLastRecordKind)) return false;
     const std::uint64_t topic_bytes = get_u32(body.data() + kKindBytes);
     std::size_t at = kKindBytes + kLengthBytes;
     if (topic_bytes > body.size() - at || body.size() - at - topic_bytes < kIndexBytes) return false;
@@ -98,7 +100,12 @@ bool parse_body(std::string_view body, LogRecord& record) {
     at += kIndexBytes;
     Delivery delivery = Delivery::all;
     std::string_view frame;
-    if (kind == static_cast<unsigned char>(RecordKind::message)) {
+    std::int64_t last = 0;
+    if (kind == static_cast<unsigned char>(RecordKind::hole)) {
+        if (body.size() - at != kIndexBytes) return false;
+        last = static_cast<std::int64_t>(get_u64(body.data() + at));
+        if (last < index) return false;
+    } else if (kind == static_cast<unsigned char>(RecordKind::message)) {
         if (body.size() - at < kDeliveryBytes + kLengthBytes) return false;
         const auto delivery_byte = static_cast<unsigned char>(body[at]);
         if (delivery_byte > 1) return false;
@@ -111,7 +118,7 @@ bool parse_body(std::string_view body, LogRecord& record) {
     } else if (at != body.size()) {
         return false;
     }
-    record = LogRecord{static_cast<RecordKind>(kind), topic, index, delivery, frame};
+    record = LogRecord{static_cast<RecordKind>(kind), topic, index, delivery, frame, last};
     return true;
 }
 
@@ -181,6 +188,8 @@ std::size_t take_record_bytes(std::size_t topic_bytes) { return kRecordPrefixByt
 
 std::size_t reserve_record_bytes(std::size_t topic_bytes) { return kRecordPrefixBytes + topic_body_bytes(topic_bytes); }
 
+std::size_t hole_record_bytes(std::size_t topic_bytes) { return kRecordPrefixBytes + hole_body_bytes(topic_bytes); }
+
 void append_message(std::string& out, std::string_view topic, std::int64_t index, Delivery delivery,
                     std::string_view frame) {
     check_index(index);
@@ -203,11 +212,24 @@ void append_reserve(std::string& out, std::string_view topic, std::int64_t next_
     append_indexed(out, RecordKind::reserve, topic, next_index);
 }
 
+void append_hole(std::string& out, std::string_view topic, std::int64_t first, std::int64_t last) {
+    check_index(first);
+    if (last < first) throw std::invalid_argument("memq log: a hole's last index must not be below its first");
+    const std::size_t body = hole_body_bytes(topic.size());
+    check_body(body);
+    out.reserve(out.size() + kRecordPrefixBytes + body);
+    const std::size_t start = begin_record(out, body, RecordKind::hole, topic);
+    put_u64(out, static_cast<std::uint64_t>(first));
+    put_u64(out, static_cast<std::uint64_t>(last));
+    seal(out, start);
+}
+
 void append_record(std::string& out, const LogRecord& record) {
     switch (record.kind) {
         case RecordKind::message: append_message(out, record.topic, record.index, record.delivery, record.frame); return;
         case RecordKind::take: append_take(out, record.topic, record.index); return;
         case RecordKind::reserve: append_reserve(out, record.topic, record.index); return;
+        case RecordKind::hole: append_hole(out, record.topic, record.index, record.last); return;
     }
     throw std::invalid_argument("memq log: unknown record kind");
 }

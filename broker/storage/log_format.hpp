@@ -1,5 +1,5 @@
 // log_format.hpp — owns memq's on-disk log format (memqd --data-dir): the
-// file header, the three record kinds, their encoders, and the scanner that
+// file header, the four record kinds, their encoders, and the scanner that
 // reads a log back, cuts a torn tail and reports corruption. Pure: no IO, no
 // clock; the shell (broker/server/log_writer.hpp) moves the bytes.
 //
@@ -28,8 +28,14 @@
 //              replay: it leaves the topic's cache
 //   3 reserve: [i64 next_index]   indices below it may have been handed out;
 //              after recovery the topic continues at or after it
+//   4 hole:    [i64 first][i64 last]   indices first..last (inclusive) may have
+//              been delivered before a crash and are lost: a resuming
+//              subscriber is told (the "holes" command, docs/protocol.md).
+//              Added without a version bump: a log without hole records reads
+//              as before; a memqd older than the kind refuses a log that has
+//              one as corrupt, rather than misread it.
 // The lengths inside must add up to body_length exactly, indices are >= 0,
-// and delivery is 0 or 1. A record that breaks any of this, or whose crc does
+// a hole's last is >= its first, and delivery is 0 or 1. A record that breaks any of this, or whose crc does
 // not match, or whose length runs past the input, is a bad record.
 //
 // Scanning (scan_log) reads records from the header on. At the first bad
@@ -50,7 +56,7 @@
 // length is in range, its crc matches and its contents are valid.
 //
 // The search's cost (stated bound): every later offset gets O(1) structural
-// checks (a kind byte 1..3, and length fields that add up to body_length
+// checks (a kind byte 1..4, and length fields that add up to body_length
 // exactly, which random bytes pass about once in 2^32), and only candidates
 // that pass them get their crc computed. The crc work of one search is
 // capped at kResyncChecksumFactor times the bytes after the bad record plus
@@ -84,17 +90,20 @@ inline constexpr std::size_t kRecordBodyBytesMax = std::size_t{1} << 30;
 inline constexpr std::size_t kResyncChecksumFactor = 4;
 inline constexpr std::size_t kResyncChecksumSlackBytes = std::size_t{1} << 20;
 
-enum class RecordKind : std::uint8_t { message = 1, take = 2, reserve = 3 };
+enum class RecordKind : std::uint8_t { message = 1, take = 2, reserve = 3, hole = 4 };
+inline constexpr RecordKind kLastRecordKind = RecordKind::hole;
 
-// One record as read back: views into the scanned input. For take and
-// reserve, frame is empty and delivery is Delivery::all; for reserve, index
-// is the next_index.
+// One record as read back: views into the scanned input. For take, reserve
+// and hole, frame is empty and delivery is Delivery::all; for reserve, index
+// is the next_index; for hole, index is the first lost index and last the
+// last (last is 0 for every other kind).
 struct LogRecord {
     RecordKind kind = RecordKind::message;
     std::string_view topic;
     std::int64_t index = 0;
     Delivery delivery = Delivery::all;
     std::string_view frame;
+    std::int64_t last = 0;
 
     friend bool operator==(const LogRecord&, const LogRecord&) = default;
 };
@@ -111,11 +120,14 @@ void append_header(std::string& out, std::uint64_t incarnation);
 std::size_t message_record_bytes(std::size_t topic_bytes, std::size_t frame_bytes);
 std::size_t take_record_bytes(std::size_t topic_bytes);
 std::size_t reserve_record_bytes(std::size_t topic_bytes);
+std::size_t hole_record_bytes(std::size_t topic_bytes);
 
 void append_message(std::string& out, std::string_view topic, std::int64_t index, Delivery delivery,
                     std::string_view frame);
 void append_take(std::string& out, std::string_view topic, std::int64_t index);
 void append_reserve(std::string& out, std::string_view topic, std::int64_t next_index);
+// Also throws std::invalid_argument when last < first.
+void append_hole(std::string& out, std::string_view topic, std::int64_t first, std::int64_t last);
 // Encodes any record (what scanning read), e.g. to copy it into a new log.
 void append_record(std::string& out, const LogRecord& record);
 

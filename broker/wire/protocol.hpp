@@ -46,6 +46,14 @@ struct Quit {};
 // json message".
 struct Hello {};
 
+// memq extension (docs/protocol.md): {"command": "holes", "topic": t, "after": n}
+// asks which indices above n of topic t a crash of memqd --data-dir lost
+// after they may have been delivered; aiomemq servers answer "Malformed json message".
+struct Holes {
+    std::string topic;
+    std::int64_t after = -1;
+};
+
 // Why a line was refused, in the order the checks run. The last three are the
 // broker's, not the parser's: a valid command that a limit refuses.
 enum class LineError : std::uint8_t {
@@ -64,7 +72,7 @@ enum class LineError : std::uint8_t {
 // Derived from the last enumerator: a new reason goes before this line's anchor.
 inline constexpr std::size_t kLineErrorCount = static_cast<std::size_t>(LineError::storage_unavailable) + 1;
 
-using Command = std::variant<Subscribe, Unsubscribe, Send, Quit, Hello>;
+using Command = std::variant<Subscribe, Unsubscribe, Send, Quit, Hello, Holes>;
 using ParseResult = std::variant<Command, LineError>;
 
 // The same commands as views, for the broker's hot path: no copies. The views
@@ -92,7 +100,12 @@ struct SendRef {
     std::optional<bool> cache;
 };
 
-using CommandRef = std::variant<SubscribeRef, UnsubscribeRef, SendRef, Quit, Hello>;
+struct HolesRef {
+    std::string_view topic;
+    std::int64_t after = -1;
+};
+
+using CommandRef = std::variant<SubscribeRef, UnsubscribeRef, SendRef, Quit, Hello, HolesRef>;
 using ParseRefResult = std::variant<CommandRef, LineError>;
 
 // The reason string a client sees for `error`.

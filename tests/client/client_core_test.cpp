@@ -527,6 +527,15 @@ ClientCore core_that_saw(std::string_view first_reply, std::int64_t last) {
     return core;
 }
 
+std::string holes_line(std::string_view topic, std::int64_t after) {
+    return "{\"command\": \"holes\", \"topic\": \"" + std::string(topic) + "\", \"after\": " + std::to_string(after) +
+           "}\n";
+}
+
+std::string holes_reply(std::string_view holes) {
+    return "{\"success\": true, \"holes\": " + std::string(holes) + "}\r\n";
+}
+
 // Reconnects `core`: reset, a new session, its hello answered by `reply`.
 void reconnect(ClientCore& core, std::string_view reply) {
     core.reset();
@@ -587,8 +596,8 @@ TEST(ClientCoreHello, ResumeWaitsForTheHelloReply) {
 TEST(ClientCoreHello, SameIncarnationResubscribesWithLastSeen) {
     ClientCore core = core_that_saw(hello_reply("00000000000000aa"), 19);
     reconnect(core, hello_reply("00000000000000aa"));
-    EXPECT_EQ(take(core), "{\"command\": \"subscribe\", \"topic\": \"t\", \"last_seen\": 19}\n");
-    core.receive(std::string(kAck) + message_line("t", "next", 20));
+    EXPECT_EQ(take(core), holes_line("t", 19) + "{\"command\": \"subscribe\", \"topic\": \"t\", \"last_seen\": 19}\n");
+    core.receive(holes_reply("[]") + std::string(kAck) + message_line("t", "next", 20));
     const auto events = drain(core);
     ASSERT_EQ(events.size(), 2u) << describe_all(events).back();
     EXPECT_EQ(std::get<Ack>(events[0]).kind, RequestKind::resubscribe);
@@ -655,7 +664,7 @@ TEST(ClientCoreHello, ATopicSubscribedAgainBeforeTheHelloReplyIsNotResumed) {
     take(core);
     core.receive(hello_reply("00000000000000bb"));
     EXPECT_FALSE(core.has_output()) << "no resubscribe, and no reset: the caller said where it stands";
-    core.receive(kAck);
+    core.receive(holes_reply("[]") + std::string(kAck));  // the subscribe with last_seen asked for holes
     EXPECT_EQ(describe_all(drain(core)), std::vector<std::string>{"ack " + std::to_string(subscribe)});
 }
 
@@ -760,6 +769,235 @@ TEST(ClientCoreFallback, AResetTopicLosesOnlyItsOwnMessages) {
     std::vector<std::string> seen = describe_all(drain(core));
     EXPECT_EQ(std::count(seen.begin(), seen.end(), "reset t 19"), 1);
     EXPECT_EQ(std::count_if(seen.begin(), seen.end(), [](const std::string& e) { return e.rfind("message u u8 8", 0) == 0; }), 1);
+}
+
+// ------------------------------------------------------------------ holes (the memq extension)
+
+// A core that saw index `last` of "t" on memqd 00000000000000aa, reconnected
+// to the same broker life, whose holes query was answered with `holes` and
+// whose resubscribe was acknowledged.
+ClientCore resumed_with_holes(std::int64_t last, std::string_view holes) {
+    ClientCore core = core_that_saw(hello_reply("00000000000000aa"), last);
+    reconnect(core, hello_reply("00000000000000aa"));
+    take(core);
+    core.receive(holes_reply(holes) + std::string(kAck));
+    drain(core);
+    return core;
+}
+
+std::vector<std::string> gaps_of(const std::vector<Event>& events) {
+    std::vector<std::string> gaps;
+    for (const Event& event : events) {
+        if (std::holds_alternative<Gap>(event)) gaps.push_back(describe(event));
+    }
+    return gaps;
+}
+
+TEST(ClientCoreHoles, AResumeFromTheSameBrokerLifeAsksForHolesAfterTheLastIndexBeforeItSubscribes) {
+    ClientCore core = core_that_saw(hello_reply("00000000000000aa"), 19);
+    reconnect(core, hello_reply("00000000000000aa"));
+    EXPECT_EQ(take(core), holes_line("t", 19) + "{\"command\": \"subscribe\", \"topic\": \"t\", \"last_seen\": 19}\n");
+}
+
+TEST(ClientCoreHoles, TheHolesReplyMakesNoEvent) {
+    ClientCore core = core_that_saw(hello_reply("00000000000000aa"), 19);
+    reconnect(core, hello_reply("00000000000000aa"));
+    core.receive(holes_reply("[[30, 39]]") + std::string(kAck));
+    const auto events = drain(core);
+    ASSERT_EQ(events.size(), 1u) << describe_all(events).back();
+    EXPECT_EQ(std::get<Ack>(events[0]).kind, RequestKind::resubscribe);
+    EXPECT_EQ(core.pending_requests(), 0u);
+}
+
+TEST(ClientCoreHoles, AResumeWithoutALastIndexAsksForNoHoles) {
+    ClientCore core(ClientCoreOptions{.drop_duplicates = true});
+    core.start_session();
+    core.receive(hello_reply("00000000000000aa"));
+    core.subscribe("t");
+    take(core);
+    reconnect(core, hello_reply("00000000000000aa"));
+    EXPECT_EQ(take(core), "{\"command\": \"subscribe\", \"topic\": \"t\"}\n");
+}
+
+TEST(ClientCoreHoles, AResumeIntoANewBrokerLifeAsksForNoHoles) {
+    ClientCore core = core_that_saw(hello_reply("00000000000000aa"), 19);
+    reconnect(core, hello_reply("00000000000000bb"));
+    EXPECT_EQ(take(core), "{\"command\": \"subscribe\", \"topic\": \"t\"}\n");
+}
+
+TEST(ClientCoreHoles, ABrokerWithoutIdentityIsNotAskedForHoles) {
+    ClientCore core = core_that_saw(kMalformed, 19);
+    reconnect(core, kMalformed);
+    EXPECT_EQ(take(core), "{\"command\": \"subscribe\", \"topic\": \"t\", \"last_seen\": 19}\n");
+}
+
+TEST(ClientCoreHoles, SubscribeWithLastSeenAfterAHelloAsksForHolesFirst) {
+    ClientCore core;
+    core.start_session();
+    take(core);
+    core.receive(hello_reply("00000000000000aa"));
+    const RequestId subscribe = core.subscribe("t", 40);
+    EXPECT_EQ(take(core), holes_line("t", 40) + "{\"command\": \"subscribe\", \"topic\": \"t\", \"last_seen\": 40}\n");
+    core.receive(holes_reply("[]") + std::string(kAck));
+    const auto events = drain(core);
+    ASSERT_EQ(events.size(), 1u);
+    EXPECT_EQ(std::get<Ack>(events[0]).request, subscribe);
+}
+
+TEST(ClientCoreHoles, SubscribeWithLastSeenWhileTheHelloIsUnansweredAsksForHolesToo) {
+    ClientCore core;
+    core.start_session();
+    core.subscribe("t", 0);
+    EXPECT_EQ(take(core), std::string(kHello) + holes_line("t", 0) +
+                              "{\"command\": \"subscribe\", \"topic\": \"t\", \"last_seen\": 0}\n");
+}
+
+TEST(ClientCoreHoles, SubscribeWithLastSeenMinusOneOrNoneAsksForNoHoles) {
+    ClientCore core;
+    core.start_session();
+    take(core);
+    core.receive(hello_reply("00000000000000aa"));
+    core.subscribe("t", -1);
+    core.subscribe("u");
+    EXPECT_EQ(take(core), "{\"command\": \"subscribe\", \"topic\": \"t\", \"last_seen\": -1}\n"
+                          "{\"command\": \"subscribe\", \"topic\": \"u\"}\n");
+}
+
+TEST(ClientCoreHoles, SubscribeWithLastSeenWithoutAHelloOnThisConnectionAsksForNoHoles) {
+    ClientCore plain;
+    plain.subscribe("t", 40);
+    EXPECT_EQ(take(plain), "{\"command\": \"subscribe\", \"topic\": \"t\", \"last_seen\": 40}\n");
+    ClientCore reconnected;
+    reconnected.start_session();
+    reconnected.receive(hello_reply("00000000000000aa"));
+    reconnected.reset();  // the next connection sent no hello
+    reconnected.subscribe("t", 40);
+    EXPECT_EQ(take(reconnected), "{\"command\": \"subscribe\", \"topic\": \"t\", \"last_seen\": 40}\n");
+}
+
+TEST(ClientCoreHoles, SubscribeWithLastSeenToABrokerWithoutIdentityAsksForNoHoles) {
+    ClientCore core;
+    core.start_session();
+    take(core);
+    core.receive(kMalformed);
+    core.subscribe("t", 40);
+    EXPECT_EQ(take(core), "{\"command\": \"subscribe\", \"topic\": \"t\", \"last_seen\": 40}\n");
+}
+
+TEST(ClientCoreHoles, AHoleTheStreamPassesIsAGapCoveringExactlyIt) {
+    ClientCore core = resumed_with_holes(19, "[[30, 39]]");
+    core.receive(message_line("t", "a", 20) + message_line("t", "b", 29) + message_line("t", "c", 40));
+    const auto events = drain(core);
+    EXPECT_EQ(describe_all(events), (std::vector<std::string>{
+                                        describe(events[0]), describe(events[1]), "gap t 30 40", describe(events[3])}));
+    EXPECT_EQ(std::get<Message>(events[3]).index, 40) << "the gap comes before the message past it";
+}
+
+TEST(ClientCoreHoles, AHoleEndingJustBelowAMessageIsAGapUpToThatMessage) {
+    ClientCore core = resumed_with_holes(19, "[[21, 21]]");
+    core.receive(message_line("t", "a", 20) + message_line("t", "b", 22));
+    EXPECT_EQ(gaps_of(drain(core)), std::vector<std::string>{"gap t 21 22"});
+}
+
+TEST(ClientCoreHoles, AHoleStartingAtTheNextMessageIsNotPassedByIt) {
+    ClientCore core = resumed_with_holes(19, "[[21, 25]]");
+    core.receive(message_line("t", "a", 20));
+    EXPECT_TRUE(gaps_of(drain(core)).empty());
+    core.receive(message_line("t", "b", 26));
+    EXPECT_EQ(gaps_of(drain(core)), std::vector<std::string>{"gap t 21 26"});
+}
+
+TEST(ClientCoreHoles, EachHoleIsReportedOnceAndInOrder) {
+    ClientCore core = resumed_with_holes(19, "[[25, 30], [40, 49]]");
+    core.receive(message_line("t", "a", 20) + message_line("t", "b", 50) + message_line("t", "c", 51));
+    EXPECT_EQ(gaps_of(drain(core)), (std::vector<std::string>{"gap t 25 31", "gap t 40 50"}));
+    core.receive(message_line("t", "d", 60));
+    EXPECT_TRUE(gaps_of(drain(core)).empty()) << "consumed holes are not reported again";
+}
+
+TEST(ClientCoreHoles, TheFirstMessagesGapCoversTheHolesBelowItWithoutASecondReport) {
+    ClientCore core = resumed_with_holes(19, "[[21, 30]]");
+    core.receive(message_line("t", "a", 31));
+    EXPECT_EQ(gaps_of(drain(core)), std::vector<std::string>{"gap t 20 31"});
+}
+
+TEST(ClientCoreHoles, AHoleAboveTheFirstMessagesGapIsStillReported) {
+    ClientCore core = resumed_with_holes(19, "[[25, 30]]");
+    core.receive(message_line("t", "a", 22) + message_line("t", "b", 31));
+    EXPECT_EQ(gaps_of(drain(core)), (std::vector<std::string>{"gap t 20 22", "gap t 25 31"}));
+}
+
+TEST(ClientCoreHoles, OnlyThePartAboveTheLastIndexReceivedIsReported) {
+    ClientCore core;
+    core.start_session();
+    core.receive(hello_reply("00000000000000aa"));
+    core.subscribe("t", 19);
+    core.receive(holes_reply("[[10, 25]]") + std::string(kAck) + message_line("t", "a", 26));
+    EXPECT_EQ(gaps_of(drain(core)), std::vector<std::string>{"gap t 20 26"});
+}
+
+TEST(ClientCoreHoles, AFailureReplyMeansNoHoles) {
+    ClientCore core = core_that_saw(hello_reply("00000000000000aa"), 19);
+    reconnect(core, hello_reply("00000000000000aa"));
+    core.receive(std::string(kMalformed) + std::string(kAck) + message_line("t", "a", 20) + message_line("t", "b", 40));
+    const auto events = drain(core);
+    ASSERT_EQ(events.size(), 3u) << describe_all(events).back();
+    EXPECT_TRUE(gaps_of(events).empty());
+    EXPECT_EQ(std::get<Ack>(events[0]).kind, RequestKind::resubscribe);
+}
+
+TEST(ClientCoreHoles, AHolesReplyWithoutAHolesArrayIsAProtocolError) {
+    ClientCore core = core_that_saw(hello_reply("00000000000000aa"), 19);
+    reconnect(core, hello_reply("00000000000000aa"));
+    core.receive(std::string(kAck) + std::string(kAck));
+    const auto events = drain(core);
+    ASSERT_EQ(events.size(), 2u) << describe_all(events).back();
+    EXPECT_EQ(describe(events[0]), "protocol error holes reply without a \"holes\" array {\"success\": true}");
+    EXPECT_EQ(std::get<Ack>(events[1]).kind, RequestKind::resubscribe);
+}
+
+TEST(ClientCoreHoles, HolesOutOfOrderOrBackwardsAreAProtocolError) {
+    for (const std::string_view holes : {"[[30, 29]]", "[[30, 39], [35, 49]]", "[[1]]", "[[1, \"2\"]]",
+                                         "[[1, 9223372036854775808]]"}) {
+        ClientCore core = core_that_saw(hello_reply("00000000000000aa"), 19);
+        reconnect(core, hello_reply("00000000000000aa"));
+        core.receive(holes_reply(holes) + std::string(kAck) + message_line("t", "a", 20) + message_line("t", "b", 60));
+        const auto events = drain(core);
+        ASSERT_FALSE(events.empty());
+        EXPECT_TRUE(std::holds_alternative<ProtocolError>(events[0])) << holes;
+        EXPECT_TRUE(gaps_of(events).empty()) << holes << ": no hole is kept from a bad reply";
+    }
+}
+
+TEST(ClientCoreHoles, AHolesReplyForATopicUnsubscribedMeanwhileIsDropped) {
+    ClientCore core = core_that_saw(hello_reply("00000000000000aa"), 19);
+    reconnect(core, hello_reply("00000000000000aa"));
+    core.unsubscribe("t");
+    core.receive(holes_reply("[[30, 39]]") + std::string(kAck) + std::string(kAck) + message_line("t", "a", 40));
+    EXPECT_TRUE(gaps_of(drain(core)).empty());
+}
+
+TEST(ClientCoreHoles, ASubscribeWithoutLastSeenForgetsTheHoles) {
+    ClientCore core = resumed_with_holes(19, "[[30, 39]]");
+    core.subscribe("t");
+    core.receive(std::string(kAck) + message_line("t", "a", 40));
+    EXPECT_TRUE(gaps_of(drain(core)).empty());
+}
+
+TEST(ClientCoreHoles, SubscribeWithLastSeenThatAsksForHolesChecksItsFirstMessageToo) {
+    ClientCore core;
+    core.start_session();
+    core.receive(hello_reply("00000000000000aa"));
+    core.subscribe("t", 19);
+    core.receive(holes_reply("[]") + std::string(kAck) + message_line("t", "a", 31) + message_line("t", "b", 40));
+    EXPECT_EQ(gaps_of(drain(core)), std::vector<std::string>{"gap t 20 31"}) << "a hole pruned before the query";
+}
+
+TEST(ClientCoreHoles, SubscribeWithLastSeenThatAsksForNoHolesChecksNothing) {
+    ClientCore core;
+    core.subscribe("t", 19);
+    core.receive(std::string(kAck) + message_line("t", "a", 31));
+    EXPECT_TRUE(gaps_of(drain(core)).empty());
 }
 
 }  // namespace

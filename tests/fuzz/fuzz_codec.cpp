@@ -87,6 +87,9 @@ std::string describe(const Command& command) {
                " delivery=" + (send->delivery == Delivery::all ? "all" : "one") + " cache=" + describe_cache(send->cache);
     }
     if (std::holds_alternative<Hello>(command)) return "hello";
+    if (const auto* holes = std::get_if<Holes>(&command)) {
+        return "holes topic=" + hex(holes->topic) + " after=" + std::to_string(holes->after);
+    }
     return "quit";
 }
 
@@ -109,6 +112,10 @@ bool same_command(const Command& a, const Command& b) {
     }
     if (const auto* x = std::get_if<Unsubscribe>(&a)) return x->topic == std::get<Unsubscribe>(b).topic;
     if (const auto* x = std::get_if<Send>(&a)) return same_send(*x, std::get<Send>(b));
+    if (const auto* x = std::get_if<Holes>(&a)) {
+        const auto& y = std::get<Holes>(b);
+        return x->topic == y.topic && x->after == y.after;
+    }
     return true;  // Quit, Hello
 }
 
@@ -413,6 +420,8 @@ ParseResult oracle_template(const OracleDoc& doc) {
         allowed = {"command", "topic", "msg", "delivery", "cache"};
     } else if (command->text == "hello") {
         return doc.keys.size() == 1 ? ParseResult{Command{Hello{}}} : ParseResult{LineError::malformed};
+    } else if (command->text == "holes") {
+        allowed = {"command", "topic", "after"};
     } else {
         return LineError::malformed;
     }
@@ -437,6 +446,11 @@ ParseResult oracle_template(const OracleDoc& doc) {
         return Command{subscribe};
     }
     if (command->text == "unsubscribe") return Command{Unsubscribe{topic->text}};
+    if (command->text == "holes") {
+        const OracleValue* after = get("after");
+        if (!has_kind(after, Kind::integer)) return LineError::malformed;
+        return Command{Holes{topic->text, after->integer}};
+    }
 
     const OracleValue* msg = get("msg");
     const OracleValue* delivery = get("delivery");

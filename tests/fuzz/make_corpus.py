@@ -237,9 +237,17 @@ def log_message(topic, index, delivery, frame):
     return log_record(b"\x01" + struct.pack("<I", len(topic)) + topic + struct.pack("<qBI", index, delivery, len(frame)) + frame)
 
 
-def log_indexed(kind, topic, index):
+def log_indexed_body(kind, topic, index):
     topic = b(topic)
-    return log_record(bytes([kind]) + struct.pack("<I", len(topic)) + topic + struct.pack("<q", index))
+    return bytes([kind]) + struct.pack("<I", len(topic)) + topic + struct.pack("<q", index)
+
+
+def log_indexed(kind, topic, index):
+    return log_record(log_indexed_body(kind, topic, index))
+
+
+def log_hole(topic, first, last):
+    return log_record(log_indexed_body(4, topic, first) + struct.pack("<q", last))
 
 
 LOG_RECORDS = [
@@ -248,6 +256,7 @@ LOG_RECORDS = [
     log_message("jobs", 7, 1, '{"type": "message", "topic": "jobs", "msg": 1, "index": 7}\n'),
     log_indexed(2, "jobs", 7),
     log_message("", 3, 0, ""),
+    log_hole("orders", 1, 1023),
 ]
 LOG_WHOLE = log_header() + b"".join(LOG_RECORDS)
 LOG_FLIPPED = bytearray(LOG_WHOLE)

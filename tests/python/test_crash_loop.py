@@ -256,6 +256,22 @@ class CausalityCheck:
             phantom = set(subscriber.gaps) - self.jumps(subscriber)
             assert not phantom, f"subscriber {n}: gaps reported where its stream has none: {sorted(phantom)[:5]}"
 
+    def nothing_missed_silently(self):
+        """A message any stream received at (topic, index) reached each subscriber, or a reported gap covers it."""
+        held = {(topic, index) for _, received in self.streams for topic in TOPICS for index, _ in received[topic]}
+        for n, subscriber in enumerate(self.subscribers):
+            mine = {(topic, index) for topic in TOPICS for index, _ in subscriber.received[topic]}
+            silent = [(topic, index) for topic, index in held - mine
+                      if not any(t == topic and first <= index < upto for t, first, upto in subscriber.gaps)]
+            if silent:
+                topic, index = min(silent)
+                holders = [name for name, received in self.streams if any(i == index for i, _ in received[topic])]
+                around = [i for i, _ in subscriber.received[topic] if index - 2 <= i][:3]
+                raise AssertionError(
+                    f"subscriber {n} missed {len(silent)} messages without a gap, e.g. {topic} index {index} "
+                    f"(received by {holders}; the subscriber's stream goes on {around}; its gaps on {topic}: "
+                    f"{[g for g in subscriber.gaps if g[0] == topic]})")
+
     def unreported_jumps(self):
         """Jumps no Gap reported: index ranges no message of any stream ever held (see the report)."""
         return sum(len(self.jumps(subscriber) - set(subscriber.gaps)) for subscriber in self.subscribers)
@@ -396,3 +412,6 @@ def test_every_gap_the_sdk_reports_is_a_jump_in_the_stream(crash_loop):
 def test_memqd_keeps_its_incarnation_so_no_reset_is_reported(crash_loop):
     assert [subscriber.resets for subscriber in crash_loop.subscribers] == [[]] * SUBSCRIBERS
 
+
+def test_a_subscriber_misses_nothing_without_a_gap(crash_loop):
+    crash_loop.nothing_missed_silently()

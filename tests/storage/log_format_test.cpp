@@ -7,6 +7,7 @@
 
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "log_test_support.hpp"
 
@@ -35,6 +36,10 @@ std::string message_body(std::string_view topic, std::uint64_t index, std::uint8
 std::string indexed_body(std::uint8_t kind, std::string_view topic, std::uint64_t index) {
     return std::string(1, static_cast<char>(kind)) + le32(static_cast<std::uint32_t>(topic.size())) +
            std::string(topic) + le64(index);
+}
+
+std::string hole_body(std::string_view topic, std::uint64_t first, std::uint64_t last) {
+    return indexed_body(4, topic, first) + le64(last);
 }
 
 bool decodes(std::string_view bytes) {
@@ -128,6 +133,57 @@ TEST(LogRecordFormat, a_reserve_is_sealed_kind_3_topic_and_next_index) {
     EXPECT_EQ(out, sealed(indexed_body(3, "orders", 4096)));
 }
 
+TEST(LogRecordFormat, a_hole_is_sealed_kind_4_topic_first_and_last) {
+    std::string out;
+    memq::storage::append_hole(out, "t", 51, 4095);
+    EXPECT_EQ(out, sealed(hole_body("t", 51, 4095)));
+    EXPECT_EQ(out.size(), memq::storage::hole_record_bytes(1));
+}
+
+TEST(LogRecordFormat, a_hole_round_trips_its_first_and_last) {
+    std::string out;
+    memq::storage::append_hole(out, "topic", 7, 7);
+    DecodedRecord decoded;
+    ASSERT_TRUE(decode_record(out, decoded));
+    EXPECT_EQ(decoded.record.kind, memq::storage::RecordKind::hole);
+    EXPECT_EQ(decoded.record.topic, "topic");
+    EXPECT_EQ(decoded.record.index, 7);
+    EXPECT_EQ(decoded.record.last, 7);
+    std::string again;
+    memq::storage::append_record(again, decoded.record);
+    EXPECT_EQ(again, out);
+}
+
+TEST(LogRecordFormat, a_hole_whose_last_is_below_its_first_is_refused_and_a_bad_record) {
+    std::string out;
+    EXPECT_THROW(memq::storage::append_hole(out, "t", 8, 7), std::invalid_argument);
+    EXPECT_THROW(memq::storage::append_hole(out, "t", -1, 7), std::invalid_argument);
+    EXPECT_FALSE(decodes(sealed(hole_body("t", 8, 7))));
+    EXPECT_TRUE(decodes(sealed(hole_body("t", 8, 8))));
+}
+
+TEST(LogRecordFormat, a_hole_without_its_last_or_with_bytes_after_it_is_a_bad_record) {
+    EXPECT_FALSE(decodes(sealed(indexed_body(4, "t", 1))));
+    EXPECT_FALSE(decodes(sealed(hole_body("t", 1, 2) + "x")));
+}
+
+TEST(LogScanHoles, a_log_with_hole_records_scans_in_file_order_strict_and_salvage) {
+    std::string log = header_bytes(1);
+    append_reserve(log, "t", 16);
+    memq::storage::append_hole(log, "t", 3, 15);
+    append_take(log, "t", 2);
+    for (const auto mode : {memq::storage::ScanMode::strict, memq::storage::ScanMode::salvage}) {
+        std::vector<memq::storage::RecordKind> kinds;
+        const auto result = memq::storage::scan_log(log, mode, [&](const memq::storage::LogRecord& record) {
+            kinds.push_back(record.kind);
+        });
+        EXPECT_EQ(result.damage, memq::storage::Damage::none);
+        EXPECT_EQ(kinds, (std::vector<memq::storage::RecordKind>{memq::storage::RecordKind::reserve,
+                                                                 memq::storage::RecordKind::hole,
+                                                                 memq::storage::RecordKind::take}));
+    }
+}
+
 TEST(LogRecordFormat, a_message_round_trips_byte_for_byte) {
     std::string out;
     const std::string frame = std::string("{\"msg\": \"\xc3\xbc\\u0000\"}\n");
@@ -196,7 +252,7 @@ TEST(LogRecordFormat, a_crc_mismatch_is_a_bad_record) {
 
 TEST(LogRecordFormat, an_unknown_kind_is_a_bad_record_even_with_a_good_crc) {
     EXPECT_FALSE(decodes(sealed(indexed_body(0, "t", 1))));
-    EXPECT_FALSE(decodes(sealed(indexed_body(4, "t", 1))));
+    EXPECT_FALSE(decodes(sealed(indexed_body(5, "t", 1))));
     EXPECT_TRUE(decodes(sealed(indexed_body(3, "t", 1))));
 }
 

@@ -379,5 +379,164 @@ TEST(DurableBroker, quit_behind_a_waiting_send_closes_after_its_ack) {
     EXPECT_EQ(h.close_reason(1), CloseReason::quit);
 }
 
+// ---------------------------------------------------------------- holes
+
+std::string holes_line(const std::string& topic, std::int64_t after) {
+    return json{{"command", "holes"}, {"topic", topic}, {"after", after}}.dump() + "\n";
+}
+
+json holes_reply(const json& holes) { return json{{"success", true}, {"holes", holes}}; }
+
+// A broker recovered from a crash that lost t's messages 1 and 2 (delivered,
+// never synced) while message 0 stayed cached: t goes on at 8, and [1, 7] is a hole.
+struct CrashedWithAHole {
+    CrashedWithAHole() {
+        h.connect(1);
+        h.receive(1, send_line("t", "0"));
+        h.sync();  // reserved up to 8
+        h.sync();  // message 0's record
+        h.receive(1, send_line("t", "1") + send_line("t", "2"));  // written, never synced
+    }
+    Fresh h;
+};
+
+std::vector<memq::Hole> holes_of(BrokerHarness& h, const std::string& topic) {
+    const memq::Topic* found = h.broker().topics().find(topic);
+    if (found == nullptr) return {};
+    return {found->holes().begin(), found->holes().end()};
+}
+
+TEST(DurableHoles, recovery_makes_the_range_between_the_highest_recovered_index_and_the_reservation_a_hole) {
+    CrashedWithAHole crashed;
+    BrokerHarness recovered(Limits{}, durable(), crashed.h.synced_log());
+    EXPECT_EQ(holes_of(recovered, "t"), (std::vector<memq::Hole>{{1, 7}}));
+    recovered.broker().check_invariants();
+}
+
+TEST(DurableHoles, the_holes_command_answers_the_holes_after_an_index_clipped_to_it) {
+    CrashedWithAHole crashed;
+    BrokerHarness recovered(Limits{}, durable(), crashed.h.synced_log());
+    recovered.sync();
+    recovered.connect(1);
+    const std::vector<std::pair<std::int64_t, json>> cases = {
+        {-1, json::array({json::array({1, 7})})},  // after -1: the whole hole
+        {0, json::array({json::array({1, 7})})},   // first - 1
+        {1, json::array({json::array({2, 7})})},   // first: clipped
+        {6, json::array({json::array({7, 7})})},   // last - 1
+        {7, json::array()},                        // last: nothing after it
+        {8, json::array()},                        // last + 1
+    };
+    for (const auto& [after, expected] : cases) {
+        recovered.receive(1, holes_line("t", after));
+        EXPECT_EQ(recovered.take(1), std::vector<json>{holes_reply(expected)}) << "after " << after;
+    }
+}
+
+TEST(DurableHoles, the_holes_command_makes_no_topic_known_and_changes_nothing) {
+    Fresh h;
+    h.connect(1);
+    h.receive(1, holes_line("unknown", -1));
+    EXPECT_EQ(h.take(1), std::vector<json>{holes_reply(json::array())});
+    EXPECT_EQ(h.broker().topics().find("unknown"), nullptr);
+    EXPECT_EQ(h.broker().topics().size(), 0u);
+}
+
+TEST(DurableHoles, the_in_memory_broker_answers_no_holes) {
+    BrokerHarness h;
+    h.connect(1);
+    h.receive(1, send_line("t", "0") + holes_line("t", -1));
+    EXPECT_EQ(h.take(1), (std::vector<json>{ack(), holes_reply(json::array())}));
+}
+
+TEST(DurableHoles, the_holes_command_checks_the_topic_length_like_subscribe) {
+    Limits limits;
+    limits.topic_bytes_max = 4;
+    Fresh h(limits);
+    h.connect(1);
+    h.receive(1, holes_line("tttt", -1) + holes_line("ttttt", -1));
+    EXPECT_EQ(h.take(1), (std::vector<json>{holes_reply(json::array()),
+                                            json{{"success", false}, {"reason", "Topic too long"}}}));
+}
+
+TEST(DurableHoles, the_first_write_after_recovery_holds_the_hole) {
+    CrashedWithAHole crashed;
+    BrokerHarness recovered(Limits{}, durable(), crashed.h.synced_log());
+    ASSERT_FALSE(recovered.unsynced().empty());
+    const memq::storage::StorageWrite& first = recovered.unsynced()[0];
+    EXPECT_TRUE(first.replace);
+    std::vector<memq::storage::LogRecord> holes;
+    memq::storage::scan_log(first.bytes, memq::storage::ScanMode::strict, [&](const memq::storage::LogRecord& record) {
+        if (record.kind == memq::storage::RecordKind::hole) holes.push_back(record);
+    });
+    ASSERT_EQ(holes.size(), 1u);
+    EXPECT_EQ(holes[0].topic, "t");
+    EXPECT_EQ(holes[0].index, 1);
+    EXPECT_EQ(holes[0].last, 7);
+}
+
+TEST(DurableHoles, a_hole_survives_a_second_crash_and_merges_with_the_next) {
+    CrashedWithAHole crashed;
+    BrokerHarness recovered(Limits{}, durable(), crashed.h.synced_log());
+    recovered.sync();  // the snapshot with the hole [1, 7]
+    recovered.connect(1);
+    recovered.receive(1, send_line("t", "8"));
+    recovered.sync();  // its reservation, up to 16; its record, never synced: lost again
+    BrokerHarness again(Limits{}, durable(), recovered.synced_log());
+    const std::int64_t next = again.next_index("t");
+    EXPECT_GT(next, 9) << "past index 8, which was handed out";
+    EXPECT_EQ(holes_of(again, "t"), (std::vector<memq::Hole>{{1, next - 1}})) << "[1, 7] and [8, next - 1] are one";
+}
+
+TEST(DurableHoles, a_topic_with_nothing_cached_keeps_no_hole) {
+    Fresh h;
+    h.connect(1);
+    h.receive(1, send_line("t", "0", "all", {{"cache", false}}));
+    h.sync();
+    h.sync();
+    BrokerHarness recovered(Limits{}, durable(), h.synced_log());
+    EXPECT_EQ(recovered.next_index("t"), 8);
+    EXPECT_TRUE(holes_of(recovered, "t").empty()) << "a resume's first message shows the gap";
+}
+
+TEST(DurableHoles, a_hole_goes_once_the_cache_no_longer_holds_a_message_below_it) {
+    Limits limits;
+    limits.cache_messages_max = 2;
+    CrashedWithAHole crashed;
+    BrokerHarness recovered(limits, durable(), crashed.h.synced_log());
+    recovered.sync();
+    recovered.connect(1);
+    recovered.receive(1, send_line("t", "8"));
+    recovered.sync();
+    EXPECT_EQ(holes_of(recovered, "t").size(), 1u) << "cache [0, 8]: 0 is below the hole";
+    recovered.receive(1, send_line("t", "9"));  // evicts 0
+    EXPECT_TRUE(holes_of(recovered, "t").empty());
+    recovered.broker().check_invariants();
+}
+
+TEST(DurableHoles, a_compaction_snapshot_keeps_the_live_holes) {
+    CrashedWithAHole crashed;
+    BrokerHarness recovered(Limits{}, durable(), crashed.h.synced_log());
+    recovered.sync();
+    recovered.broker().request_snapshot();
+    recovered.connect(1);
+    recovered.receive(1, "");
+    recovered.sync();
+    BrokerHarness again(Limits{}, durable(), recovered.synced_log());
+    EXPECT_EQ(holes_of(again, "t"), (std::vector<memq::Hole>{{1, 7}}));
+}
+
+TEST(DurableHoles, an_exact_snapshot_leaves_no_new_hole_even_when_the_last_index_is_not_cached) {
+    Fresh h;
+    h.connect(1);
+    h.receive(1, send_line("t", "0") + send_line("t", "1", "all", {{"cache", false}}));
+    h.sync();
+    h.broker().request_snapshot(true);
+    h.receive(1, "");
+    h.sync();
+    BrokerHarness recovered(Limits{}, durable(), h.synced_log());
+    EXPECT_EQ(recovered.next_index("t"), 2);
+    EXPECT_TRUE(holes_of(recovered, "t").empty());
+}
+
 }  // namespace
 }  // namespace memq_test

@@ -62,6 +62,9 @@ std::string describe(const memq::ParseResult& result) {
         return text;
     }
     if (std::holds_alternative<memq::Hello>(command)) return "hello";
+    if (const auto* holes = std::get_if<memq::Holes>(&command)) {
+        return "holes topic=" + as_json_string(holes->topic) + " after=" + std::to_string(holes->after);
+    }
     return "quit";
 }
 
@@ -159,6 +162,36 @@ TEST(ParseLine, hello_in_another_case_is_an_unknown_command) {
     EXPECT_EQ(outcome(R"({"command": "Hello"})"), malformed);
     EXPECT_EQ(outcome(R"("hello")"), malformed);
     EXPECT_EQ(outcome("hello"), bad_json);
+}
+
+TEST(ParseLine, holes_is_the_holes_command_with_its_topic_and_after) {
+    EXPECT_EQ(outcome(R"({"command": "holes", "topic": "t", "after": 40})"), R"(holes topic="t" after=40)");
+    EXPECT_EQ(outcome(R"({"after": -1, "topic": "t", "command": "holes"})"), R"(holes topic="t" after=-1)");
+    EXPECT_EQ(outcome(R"({"command": "holes", "topic": "t", "after": -9223372036854775808})"),
+              R"(holes topic="t" after=-9223372036854775808)");
+    EXPECT_EQ(outcome(R"({"command": "holes", "topic": "t", "after": 9223372036854775807})"),
+              R"(holes topic="t" after=9223372036854775807)");
+}
+
+TEST(ParseLine, holes_needs_exactly_command_topic_and_an_integer_after) {
+    EXPECT_EQ(outcome(R"({"command": "holes", "topic": "t"})"), malformed);
+    EXPECT_EQ(outcome(R"({"command": "holes", "after": 1})"), malformed);
+    EXPECT_EQ(outcome(R"({"command": "holes", "topic": "t", "after": 1, "cache": true})"), malformed);
+    EXPECT_EQ(outcome(R"({"command": "holes", "topic": "t", "after": 1, "last_seen": 1})"), malformed);
+    EXPECT_EQ(outcome(R"({"command": "holes", "topic": "t", "after": 1, "msg": "m"})"), malformed);
+    EXPECT_EQ(outcome(R"({"command": "holes", "topic": "t", "after": 1, "other": 1})"), malformed);
+    EXPECT_EQ(outcome(R"({"command": "holes", "topic": "t", "after": 1.5})"), malformed);
+    EXPECT_EQ(outcome(R"({"command": "holes", "topic": "t", "after": "1"})"), malformed);
+    EXPECT_EQ(outcome(R"({"command": "holes", "topic": "t", "after": true})"), malformed);
+    EXPECT_EQ(outcome(R"({"command": "holes", "topic": "t", "after": 9223372036854775808})"), malformed);
+    EXPECT_EQ(outcome(R"({"command": "holes", "topic": 1, "after": 1})"), malformed);
+}
+
+TEST(ParseLine, after_belongs_to_no_other_template) {
+    EXPECT_EQ(outcome(R"({"command": "subscribe", "topic": "t", "after": 1})"), malformed);
+    EXPECT_EQ(outcome(R"({"command": "unsubscribe", "topic": "t", "after": 1})"), malformed);
+    EXPECT_EQ(outcome(R"({"command": "send", "topic": "t", "msg": "m", "delivery": "all", "after": 1})"), malformed);
+    EXPECT_EQ(outcome(R"({"command": "hello", "after": 1})"), malformed);
 }
 
 TEST(EncodeHello, names_memqd_and_its_incarnation_in_sixteen_hex_digits) {
