@@ -428,6 +428,7 @@ void ClientCore::pass_holes(const std::string& topic, Subscription& subscription
         if (hole.first >= index) break;  // ascending: the rest are above too
         ++passed;
         const std::int64_t last = std::min(hole.last, index - 1);
+        if (subscription.last_index && *subscription.last_index >= last) continue;  // received past it (no overflow below)
         const std::int64_t from =
             subscription.last_index ? std::max(hole.first, *subscription.last_index + 1) : hole.first;
         if (from <= last) events_.emplace_back(Gap{topic, from, last + 1});
