@@ -232,8 +232,11 @@ int run(const memq::ServerOptions& options) {
         }
     }
 
+    bool stopped = false;  // the shutdown finished: nothing may keep run() going
     std::function<void(const asio::error_code&, int)> on_signal = [&](const asio::error_code& error, int number) {
-        if (error) return;
+        // A signal that was already waiting when the shutdown finished (two
+        // sent at once) is ignored: re-arming for it would keep run() going for good.
+        if (error || stopped) return;
         log.info("received ", strsignal(number), " (signal ", number, "), stopping; flushing ",
                  server->connection_count(), " connection(s)");
         // The first signal starts a bounded flush; a second one closes everything at
@@ -242,6 +245,7 @@ int run(const memq::ServerOptions& options) {
         limits_flusher.stop();
         ready = false;
         server->shutdown(kShutdownFlushTimeout, [&] {
+            stopped = true;
             signals.cancel();
             if (metrics) metrics->stop();
             if (store) store->stop();  // an exact snapshot, synced: a clean restart shows no gap

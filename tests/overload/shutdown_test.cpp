@@ -1,6 +1,7 @@
-// shutdown_test.cpp — SIGTERM while subscribers still have output queued in memqd:
-// what a reader can take is delivered, memqd exits 0 in bounded time, both the
-// reader and a non-reader see the end of the stream as EOF, not a reset.
+// shutdown_test.cpp — memqd's stop on a signal: SIGTERM while subscribers still
+// have output queued in memqd delivers what a reader can take, exits 0 in
+// bounded time, and both the reader and a non-reader see EOF, not a reset;
+// two signals at once still end in a clean exit.
 #include <signal.h>
 
 #include <chrono>
@@ -79,6 +80,26 @@ TEST(Shutdown, SigtermFlushesQueuedOutputToAReaderThenClosesEveryoneWithEof) {
     EXPECT_TRUE(status.is_clean()) << e2e::describe(status) << "; stderr:\n" << memqd.stderr_text();
     EXPECT_LT(exited - signalled, kExitBound);
     EXPECT_EQ(non_reader_end, LineClient::Ending::eof);
+}
+
+// Two signals at once (an init system's SIGTERM and a Ctrl-C, or one sent to
+// the process group and one to memqd): the second is already waiting when the
+// first one's shutdown ends, and must not keep memqd running.
+TEST(Shutdown, TwoSignalsAtOnceStillExitCleanly) {
+    e2e::MemqdProcess memqd(e2e::any_port());
+    {
+        LineClient client(memqd.port());
+        client.send_line(e2e::subscribe_command("t"));
+        ASSERT_TRUE(e2e::is_json(client.read_line(), e2e::kAck));
+    }
+    const auto signalled = Clock::now();
+    ASSERT_EQ(kill(memqd.pid(), SIGINT), 0);
+    ASSERT_EQ(kill(memqd.pid(), SIGTERM), 0);
+    while (memqd.running() && Clock::now() - signalled < kExitBound) std::this_thread::yield();
+    EXPECT_FALSE(memqd.running()) << "memqd still runs " << kExitBound.count() << " s after SIGINT and SIGTERM";
+    const e2e::ExitStatus status = memqd.stop();
+    EXPECT_LT(Clock::now() - signalled, 2 * kExitBound);
+    EXPECT_TRUE(status.is_clean()) << e2e::describe(status) << "; stderr:\n" << memqd.stderr_text();
 }
 
 }  // namespace

@@ -406,14 +406,7 @@ class Client:
             return
         core = self._core
         self._tell_taken()
-        messages = core.feed(data)
-        if messages:
-            if self._callbacks:
-                self._route(messages)
-            else:
-                self._inbox.extend(messages)
-        if core.events_pending:
-            self._handle_events()
+        self._take_in(core.feed(data))
         if core.inbox_full and not self._reading_paused:
             self._pause_reading()
         if core.input_spent:
@@ -438,20 +431,24 @@ class Client:
         taken = core.undelivered_messages - kept
         if not taken:
             return
-        messages = core.mark_delivered(taken)
-        if messages:
-            if self._callbacks:
-                self._route(messages)
-            else:
-                self._inbox.extend(messages)
-        if core.events_pending:
-            self._handle_events()
+        self._take_in(core.mark_delivered(taken))
         if core.output_bytes:
             self._write_out()
         if self._reading_paused and not core.inbox_full:
             self._reading_paused = False
             self._connection.transport.resume_reading()
             self._notify()
+
+    def _take_in(self, messages):
+        """Hands the messages the core just gave out to their callbacks or the
+        inbox, then acts on the core's events (replies, gaps, resets)."""
+        if messages:
+            if self._callbacks:
+                self._route(messages)
+            else:
+                self._inbox.extend(messages)
+        if self._core.events_pending:
+            self._handle_events()
 
     def _pause_reading(self):
         """The inbox is full: read nothing more; what awaits a reply cannot get it."""
