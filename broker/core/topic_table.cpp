@@ -16,22 +16,11 @@ std::vector<std::int64_t> Topic::cached_indices() const {
     return out;
 }
 
-Topic& TopicTable::find_or_create(std::string_view name) {
-    if (auto found = topics_.find(name); found != topics_.end()) return found->second;
-    const auto created = topics_.try_emplace(std::string(name)).first;
-    created->second.name = created->first;  // map nodes do not move: the view stays valid
-    return created->second;
-}
+Topic& TopicTable::find_or_create(std::string_view name) { return topics_.find_or_create(name); }
 
-Topic* TopicTable::find(std::string_view name) {
-    auto found = topics_.find(name);
-    return found == topics_.end() ? nullptr : &found->second;
-}
+Topic* TopicTable::find(std::string_view name) { return topics_.find(name); }
 
-const Topic* TopicTable::find(std::string_view name) const {
-    auto found = topics_.find(name);
-    return found == topics_.end() ? nullptr : &found->second;
-}
+const Topic* TopicTable::find(std::string_view name) const { return topics_.find(name); }
 
 TopicState& TopicTable::state_of(Topic& topic) {
     if (!topic.state) {
@@ -198,11 +187,11 @@ void TopicTable::check_invariants() const {
     std::size_t stateful = 0;
     std::size_t cached = 0;
     std::unordered_map<const Topic*, std::size_t> seen;  // per topic: its entries met in the global order
-    for (const auto& [name, topic] : topics_) {
+    topics_.for_each([&](const Topic& topic) {
         MEMQ_CHECK(topic.next_index >= 0);
-        MEMQ_CHECK(topic.name.data() == name.data() && topic.name.size() == name.size());
+        MEMQ_CHECK(topics_.find(topic.name) == &topic);
         MEMQ_CHECK(0 <= topic.durable_until && topic.durable_until <= topic.reserved_until);
-        if (!topic.state) continue;
+        if (!topic.state) return;
         ++stateful;
         const TopicState& state = *topic.state;
         MEMQ_CHECK(!state.subscribers.empty() || !state.cache.empty());  // an empty state is freed
@@ -234,7 +223,7 @@ void TopicTable::check_invariants() const {
             const auto entry = subscriber->positions.find(const_cast<Topic*>(&topic));
             MEMQ_CHECK(entry != subscriber->positions.end() && entry->second == position);
         }
-    }
+    });
     MEMQ_CHECK(stateful == stateful_count_);
     MEMQ_CHECK(cached == order_.size());
     // The global order lists each topic's entries in that topic's own order,

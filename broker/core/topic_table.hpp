@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "frame.hpp"
+#include "name_index.hpp"
 #include "protocol.hpp"
 #include "ring.hpp"
 
@@ -87,7 +88,7 @@ struct TopicState {
 struct Topic {
     std::int64_t next_index = 0;
     std::unique_ptr<TopicState> state;  // null: index only
-    std::string_view name;              // the table's key for it: stable while the table lives
+    std::string_view name;              // set by the table: stable while the table lives
     // Durable topics only (the broker's Durability): indices below
     // reserved_until are reserved by a record in the log, and those below
     // durable_until by one that is synced. An index is handed out only below
@@ -159,14 +160,14 @@ public:
     // the oldest cached message, nothing for a topic with no cache.
     void add_holes(Topic& topic, std::span<const Hole> holes);
 
-    // Every known topic, in no particular order: on_topic(const Topic&).
+    // Every known topic, in the order they became known: on_topic(const Topic&).
     template <typename OnTopic>
     void for_each_topic(OnTopic&& on_topic) const {
-        for (const auto& entry : topics_) on_topic(entry.second);
+        topics_.for_each(on_topic);
     }
     template <typename OnTopic>
     void for_each_topic(OnTopic&& on_topic) {
-        for (auto& entry : topics_) on_topic(entry.second);
+        topics_.for_each(on_topic);
     }
     // Every cached message in the global order of caching, oldest first:
     // on_cached(const Topic&, const CachedMessage&).
@@ -178,11 +179,6 @@ public:
     void check_invariants() const;
 
 private:
-    struct NameHash {
-        using is_transparent = void;
-        std::size_t operator()(std::string_view name) const { return std::hash<std::string_view>{}(name); }
-    };
-
     TopicState& state_of(Topic& topic);
     // Frees the topic's state once it has no subscriber and no cached message.
     void release_if_empty(Topic& topic);
@@ -194,7 +190,7 @@ private:
 
     std::size_t cache_messages_max_;
     std::size_t cache_bytes_max_;
-    std::unordered_map<std::string, Topic, NameHash, std::equal_to<>> topics_;
+    NameIndex<Topic> topics_;  // every known topic, in the order they became known
     CacheOrder order_;  // every cached message, oldest first
     // Nodes of order_ that held messages no longer cached, kept for reuse, so
     // that caching in steady state allocates nothing (splice moves a node).

@@ -28,6 +28,7 @@
 
 #include "broker.hpp"
 #include "durable_store.hpp"
+#include "huge_pages.hpp"
 #include "log.hpp"
 #include "log_limiter.hpp"
 #include "metrics_server.hpp"
@@ -327,9 +328,15 @@ int main(int argc, char** argv) {
         std::cout << "memqd " << MEMQD_VERSION << std::endl;
         return 0;
     }
+    const memq::ServerOptions& options = std::get<memq::RunServer>(command_line).options;
+    // Before anything is allocated for the broker: returns only if not re-executed.
+    const std::string huge_pages_problem = options.huge_pages ? memq::reexec_with_huge_page_heap(argv) : "";
+    if (!huge_pages_problem.empty()) {
+        std::fprintf(stderr, "memqd: warning: the heap stays on 4 KiB pages (%s)\n", huge_pages_problem.c_str());
+    }
     std::signal(SIGPIPE, SIG_IGN);  // a peer that vanished is a write error, not a death
     try {
-        return run(std::get<memq::RunServer>(command_line).options);
+        return run(options);
     } catch (const std::exception& error) {
         std::fprintf(stderr, "memqd: error: %s\n", error.what());
         return kExitRuntimeError;

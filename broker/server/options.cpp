@@ -84,6 +84,11 @@ private:
             durability_option_given_ = true;
             return std::nullopt;
         }
+        if (name == "--no-huge-pages") {
+            if (inline_value) return UsageError{"option " + quoted(name) + " takes no value"};
+            options_.huge_pages = false;
+            return std::nullopt;
+        }
         if (name == "--help" || name == "-h" || name == "--version") {
             if (inline_value) return UsageError{"option " + quoted(name) + " takes no value"};
             if (name == "--version") return ShowVersion{};
@@ -455,6 +460,10 @@ std::string usage_text() {
            "  --fsync-interval-ms N    the interval policy's sync period (default 1000)\n"
            "  --salvage                with --data-dir: start even if a record inside the log is\n"
            "                           corrupt, keeping every good record (see docs/operations.md)\n"
+           "  --no-huge-pages          leave the heap on 4 KiB pages; by default memqd re-executes\n"
+           "                           itself once with GLIBC_TUNABLES=glibc.malloc.hugetlb=1 (unless\n"
+           "                           GLIBC_TUNABLES already sets it): transparent huge pages make a\n"
+           "                           large recovery and compaction several times faster\n"
            "  -h, --help               print this help and exit\n"
            "  --version                print the version and exit\n"
            "\n"

@@ -44,6 +44,8 @@ struct ServerOptions {
     std::string data_dir;
     SyncPolicy fsync = SyncPolicy::interval;
     std::uint64_t fsync_interval_ms = 1000;
+    // Re-execute with glibc's transparent-huge-page heap (huge_pages.hpp).
+    bool huge_pages = true;
     bool salvage = false;  // start from a log with a corrupt record inside, keeping every good record
 };
 

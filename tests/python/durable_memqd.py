@@ -44,13 +44,14 @@ def run_memqd(binary, args, timeout_s=START_TIMEOUT_S):
 class DurableMemqd:
     """One memqd process on `data_dir`; restart() starts the next on the same port."""
 
-    def __init__(self, binary, data_dir, workdir, args=(), cache_size=100, preexec_fn=None):
+    def __init__(self, binary, data_dir, workdir, args=(), cache_size=100, preexec_fn=None, env=None):
         self.binary = binary
         self.data_dir = Path(data_dir)
         self.workdir = Path(workdir)
         self.args = [str(a) for a in args]
         self.cache_size = cache_size
         self.preexec_fn = preexec_fn
+        self.env = env  # None: this process's environment
         self.port = 0
         self.starts = 0
         self.process = None
@@ -75,7 +76,7 @@ class DurableMemqd:
                        "--cache-size", str(self.cache_size), "--data-dir", str(self.data_dir), *self.args]
             with open(self.stderr_path(), "wb") as stderr:
                 self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                                stderr=stderr, preexec_fn=self.preexec_fn)
+                                                stderr=stderr, preexec_fn=self.preexec_fn, env=self.env)
             if self._wait_listening(port_file):
                 self.port = int(port_file.read_text())
                 return
