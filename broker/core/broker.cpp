@@ -269,7 +269,7 @@ void Broker::publish(Connection& sender, const SendRef& send) {
         const CacheResult cached = topics_.cache(topic, CachedMessage{index, send.delivery, frame});
         stats_.cache_evictions += cached.evicted_for_bytes;
         if (durability_.enabled && cached.cached) {
-            storage::append_message(log_pending_, topic.name, index, send.delivery, *frame);
+            storage::append_message(log_pending_, topic.name, index, send.delivery, *frame, kLogPendingSealing);
             if (durability_.policy == SyncPolicy::always) {
                 sender.hold_until_seq = next_write_seq_;  // its ack, queued next, waits for this write
                 log_sync_wanted_ = true;
@@ -306,7 +306,7 @@ bool Broker::index_durable(Connection& sender, Topic& topic, std::int64_t index)
 void Broker::reserve(Topic& topic, std::int64_t until) {
     MEMQ_CHECK(until > topic.reserved_until);
     topic.reserved_until = until;
-    storage::append_reserve(log_pending_, topic.name, until);
+    storage::append_reserve(log_pending_, topic.name, until, kLogPendingSealing);
     unsynced_reservations_.emplace_back(next_write_seq_, &topic, until);
     log_sync_wanted_ = true;  // a send may wait for it
 }
@@ -346,7 +346,7 @@ void Broker::start_replay(Connection& subscriber, Topic& topic, std::int64_t las
         // Not synced for anyone: a crash before the next sync may hand it out
         // again. Written also while the storage is failed: a snapshot not yet
         // polled replaces it, one polled already does not hold it.
-        if (durability_.enabled) storage::append_take(log_pending_, topic.name, taken.index);
+        if (durability_.enabled) storage::append_take(log_pending_, topic.name, taken.index, kLogPendingSealing);
     });
     if (replay.held.empty() && topics_.cached_after(topic, replay.after, Replay::kOpen) == nullptr) return;
     if (!replay.held.empty() &&
@@ -765,23 +765,35 @@ std::size_t Broker::live_log_bytes() const {
 void Broker::append_snapshot(std::string& out, bool exact) const {
     out.reserve(out.size() + storage::kHeaderBytes + live_log_bytes());  // one allocation, not a doubling series
     storage::append_header(out, incarnation_);
+    // Records are sealed a batch behind, not one by one (storage::Sealing).
+    std::size_t sealed = out.size();
+    const auto seal_batch = [&] {
+        if (out.size() - sealed < kSnapshotSealBatchBytes) return;
+        storage::seal_records(out, sealed, out.size());
+        sealed = out.size();
+    };
+    constexpr auto deferred = storage::Sealing::deferred;
     topics_.for_each_topic([&](const Topic& topic) {
         const std::int64_t until = exact ? topic.next_index : topic.reserved_until;
-        if (until > 0) storage::append_reserve(out, topic.name, until);
+        if (until > 0) storage::append_reserve(out, topic.name, until, deferred);
+        seal_batch();
     });
     topics_.for_each_cached([&](const Topic& topic, const CachedMessage& message) {
-        storage::append_message(out, topic.name, message.index, message.delivery, *message.frame);
+        storage::append_message(out, topic.name, message.index, message.delivery, *message.frame, deferred);
+        seal_batch();
     });
     topics_.for_each_topic([&](const Topic& topic) {
-        for (const Hole& hole : topic.holes()) storage::append_hole(out, topic.name, hole.first, hole.last);
+        for (const Hole& hole : topic.holes()) storage::append_hole(out, topic.name, hole.first, hole.last, deferred);
         // Exact: every index below next_index is accounted for, so that the
         // restart finds no hole above the last cached one (a take of an
         // uncached index removes nothing and says just that). A topic with
         // nothing cached keeps no hole, and needs none.
         if (exact && topic.cached_count() != 0 && topic.state->cache.back()->message.index < topic.next_index - 1) {
-            storage::append_take(out, topic.name, topic.next_index - 1);
+            storage::append_take(out, topic.name, topic.next_index - 1, deferred);
         }
+        seal_batch();
     });
+    storage::seal_records(out, sealed, out.size());
 }
 
 void Broker::request_snapshot(bool exact) {
@@ -812,6 +824,7 @@ bool Broker::poll_storage(storage::StorageWrite& out) {
         if (storage_failed_ && recovery_snapshot_seq_ == 0) recovery_snapshot_seq_ = out.seq;
         ++stats_.compactions;
     } else {
+        storage::seal_records(log_pending_, 0, log_pending_.size());
         out.bytes.swap(log_pending_);
         out.replace = false;
         out.sync_now = log_sync_wanted_;

@@ -12,6 +12,7 @@
 #include <cstdint>
 
 #include "limits.hpp"
+#include "log_format.hpp"
 
 namespace memq {
 
@@ -30,6 +31,11 @@ enum class SyncPolicy : std::uint8_t {
 // simulator's model estimate the live state with these).
 inline constexpr std::size_t kMessageRecordOverhead = 64;
 inline constexpr std::size_t kReserveRecordOverhead = 64;
+
+// The records of a turn go to the log sealed when polled, and a snapshot's
+// in batches of this many bytes, not one by one (storage::Sealing says why).
+inline constexpr storage::Sealing kLogPendingSealing = storage::Sealing::deferred;
+inline constexpr std::size_t kSnapshotSealBatchBytes = 64 * 1024;
 
 struct Durability {
     bool enabled = false;  // off: the in-memory broker, with no storage output at all

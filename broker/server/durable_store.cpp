@@ -88,7 +88,7 @@ void DurableStore::start(asio::io_context& io, Broker& broker, TcpServer& server
             broker_->handle_storage_failed();
             server_->pump();
         });
-    server.set_storage_sink([this](storage::StorageWrite&& write) { writer_->submit(std::move(write)); });
+    server.set_storage_sink([this](storage::StorageWrite&& write) { return writer_->submit(std::move(write)); });
     retry_timer_ = std::make_unique<asio::steady_timer>(io);
     arm_retry();
     server.pump();  // the first write: the snapshot that replaces the log

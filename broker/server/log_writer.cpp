@@ -47,8 +47,9 @@ LogWriter::~LogWriter() {
     if (directory_fd_ >= 0) ops_.close(directory_fd_);
 }
 
-void LogWriter::submit(storage::StorageWrite write) {
+std::string LogWriter::submit(storage::StorageWrite write) {
     const std::size_t bytes = write.bytes.size();
+    std::string spare;
     {
         std::lock_guard lock(mutex_);
         if (stopping_) throw std::logic_error("LogWriter::submit after stop()");
@@ -56,8 +57,13 @@ void LogWriter::submit(storage::StorageWrite write) {
         last_submitted_seq_ = write.seq;
         queue_.push_back(std::move(write));
         queued_bytes_.fetch_add(bytes, std::memory_order_relaxed);
+        if (!spare_buffers_.empty()) {
+            spare = std::move(spare_buffers_.back());
+            spare_buffers_.pop_back();
+        }
     }
     wake_.notify_one();
+    return spare;
 }
 
 void LogWriter::stop() {
@@ -102,6 +108,15 @@ void LogWriter::run() {
             queued_bytes_.fetch_sub(write.bytes.size(), std::memory_order_relaxed);
             sync_wanted = sync_wanted || write.sync_now;
             perform(write);
+        }
+        {
+            std::lock_guard lock(mutex_);
+            for (storage::StorageWrite& write : batch) {
+                if (spare_buffers_.size() == kSpareBuffersMax) break;
+                if (write.bytes.capacity() > kSpareCapacityMax) continue;
+                write.bytes.clear();
+                spare_buffers_.push_back(std::move(write.bytes));
+            }
         }
         batch.clear();
         if (unsynced_ && (sync_wanted || std::chrono::steady_clock::now() >= sync_deadline_)) sync();

@@ -90,9 +90,16 @@ public:
     LogWriter(const LogWriter&) = delete;
     LogWriter& operator=(const LogWriter&) = delete;
 
+    // Buffers the worker keeps for reuse once it wrote them: at most this
+    // many, of at most this capacity (a snapshot's buffer is freed).
+    static constexpr std::size_t kSpareBuffersMax = 4;
+    static constexpr std::size_t kSpareCapacityMax = 4 * 1024 * 1024;
+
     // Queues a write; seq must be above every seq submitted before
-    // (std::invalid_argument otherwise).
-    void submit(storage::StorageWrite write);
+    // (std::invalid_argument otherwise). Returns an empty buffer to build the
+    // next write in: one the worker is done with, keeping its capacity, when
+    // there is one (so that a steady stream of writes allocates nothing).
+    std::string submit(storage::StorageWrite write);
 
     // Performs and syncs everything submitted, then joins the worker. Idempotent.
     void stop();
@@ -123,6 +130,7 @@ private:
     std::mutex mutex_;
     std::condition_variable wake_;
     std::vector<storage::StorageWrite> queue_;
+    std::vector<std::string> spare_buffers_;  // written, emptied, for submit() to hand back
     std::uint64_t last_submitted_seq_ = 0;
     bool stopping_ = false;
     std::atomic<std::size_t> queued_bytes_{0};

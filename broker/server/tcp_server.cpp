@@ -398,8 +398,9 @@ void TcpServer::drain() {
         // Durable topics: the log's writes go to the writer as they come (it
         // never blocks this thread), before the next turn's input is read.
         while (storage_sink_ && broker_.poll_storage(storage_write_)) {
-            storage_sink_(std::move(storage_write_));
+            std::string next_buffer = storage_sink_(std::move(storage_write_));
             storage_write_ = {};
+            storage_write_.bytes = std::move(next_buffer);
         }
     }
     log_core_limit_hits();

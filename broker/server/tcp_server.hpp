@@ -101,7 +101,9 @@ public:
     std::size_t connection_count() const { return sessions_.size(); }
 
     // Durable topics: every StorageWrite of the core goes to `sink`, in order.
-    void set_storage_sink(std::function<void(storage::StorageWrite&&)> sink) { storage_sink_ = std::move(sink); }
+    // The sink takes each write the core polls and returns an empty buffer
+    // (perhaps with capacity) that the next poll builds in.
+    void set_storage_sink(std::function<std::string(storage::StorageWrite&&)> sink) { storage_sink_ = std::move(sink); }
     // Hands the core's pending output (Closes, Transmits, StorageWrites) on,
     // after a handle_* call made from outside the server (storage completions).
     void pump();
@@ -184,7 +186,7 @@ private:
     std::unordered_map<ConnId, SessionPtr> sessions_;
     std::vector<char> read_buffer_;  // shared: every read completes before the next starts
     Transmit transmit_;              // drain()'s, reused (see drain)
-    std::function<void(storage::StorageWrite&&)> storage_sink_;
+    std::function<std::string(storage::StorageWrite&&)> storage_sink_;
     storage::StorageWrite storage_write_;
     std::vector<char> gather_buffer_;  // shared by every write: small frames copied together
     std::vector<iovec> write_pieces_;  // shared by every write: the pieces of one sendmsg

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "check.hpp"
 #include "crc32c.hpp"
 
 namespace memq::storage {
@@ -18,16 +19,21 @@ constexpr std::size_t kDeliveryBytes = 1;
 constexpr std::size_t kKindBytes = 1;
 constexpr std::size_t kHeaderChecksummedBytes = 20;
 
-void put_u32(std::string& out, std::uint32_t value) {
-    char bytes[4];
-    for (int i = 0; i < 4; ++i) bytes[i] = static_cast<char>((value >> (8 * i)) & 0xFFu);
-    out.append(bytes, sizeof bytes);
+// Little-endian stores into bytes already sized for them; each returns the
+// byte after what it wrote.
+char* store_u32(char* at, std::uint32_t value) {
+    for (int i = 0; i < 4; ++i) at[i] = static_cast<char>((value >> (8 * i)) & 0xFFu);
+    return at + 4;
 }
 
-void put_u64(std::string& out, std::uint64_t value) {
-    char bytes[8];
-    for (int i = 0; i < 8; ++i) bytes[i] = static_cast<char>((value >> (8 * i)) & 0xFFu);
-    out.append(bytes, sizeof bytes);
+char* store_u64(char* at, std::uint64_t value) {
+    for (int i = 0; i < 8; ++i) at[i] = static_cast<char>((value >> (8 * i)) & 0xFFu);
+    return at + 8;
+}
+
+char* store_bytes(char* at, std::string_view bytes) {
+    if (!bytes.empty()) std::memcpy(at, bytes.data(), bytes.size());
+    return at + bytes.size();
 }
 
 std::uint32_t get_u32(const char* at) {
@@ -58,30 +64,40 @@ void check_body(std::size_t body_bytes) {
     if (body_bytes > kRecordBodyBytesMax) throw std::length_error("memq log: record body past kRecordBodyBytesMax");
 }
 
-// Writes the prefix with a zero crc, then the body; seal() fills the crc.
-std::size_t begin_record(std::string& out, std::size_t body_bytes, RecordKind kind, std::string_view topic) {
-    const std::size_t start = out.size();
-    put_u32(out, 0);
-    put_u32(out, static_cast<std::uint32_t>(body_bytes));
-    out.push_back(static_cast<char>(kind));
-    put_u32(out, static_cast<std::uint32_t>(topic.size()));
-    out.append(topic);
-    return start;
-}
+// One record being appended to `out`: the constructor grows `out` by the
+// whole record at once and writes its prefix (the crc left for seal()) and
+// the body's kind and topic; the caller stores the rest of the body at
+// `at`, then seal() checksums it.
+class RecordAppender {
+public:
+    RecordAppender(std::string& out, std::size_t body_bytes, RecordKind kind, std::string_view topic)
+        : out_(out), start_(out.size()) {
+        check_body(body_bytes);
+        out.resize(start_ + kRecordPrefixBytes + body_bytes);
+        at = out.data() + start_ + 4;  // the crc's 4 bytes: seal()'s
+        at = store_u32(at, static_cast<std::uint32_t>(body_bytes));
+        *at++ = static_cast<char>(kind);
+        at = store_u32(at, static_cast<std::uint32_t>(topic.size()));
+        at = store_bytes(at, topic);
+    }
 
-void seal(std::string& out, std::size_t start) {
-    const std::uint32_t crc = crc32c(0, out.data() + start + 4, out.size() - start - 4);
-    for (int i = 0; i < 4; ++i) out[start + i] = static_cast<char>((crc >> (8 * i)) & 0xFFu);
-}
+    void seal(Sealing sealing) {
+        MEMQ_CHECK(at == out_.data() + out_.size());  // the body was stored whole
+        if (sealing == Sealing::now) seal_records(out_, start_, out_.size());
+    }
 
-void append_indexed(std::string& out, RecordKind kind, std::string_view topic, std::int64_t index) {
+    char* at;  // where the body's next field goes
+
+private:
+    std::string& out_;
+    std::size_t start_;
+};
+
+void append_indexed(std::string& out, RecordKind kind, std::string_view topic, std::int64_t index, Sealing sealing) {
     check_index(index);
-    const std::size_t body = topic_body_bytes(topic.size());
-    check_body(body);
-    out.reserve(out.size() + kRecordPrefixBytes + body);
-    const std::size_t start = begin_record(out, body, kind, topic);
-    put_u64(out, static_cast<std::uint64_t>(index));
-    seal(out, start);
+    RecordAppender record(out, topic_body_bytes(topic.size()), kind, topic);
+    record.at = store_u64(record.at, static_cast<std::uint64_t>(index));
+    record.seal(sealing);
 }
 
 // The structure of a body (kind, lengths adding up, index, delivery), without
@@ -173,11 +189,12 @@ Resync find_next_good(std::string_view file, std::size_t bad_offset, std::size_t
 
 void append_header(std::string& out, std::uint64_t incarnation) {
     const std::size_t start = out.size();
-    out.reserve(start + kHeaderBytes);
-    out.append(kLogMagic);
-    put_u32(out, kLogVersion);
-    put_u64(out, incarnation);
-    put_u32(out, crc32c(0, out.data() + start, kHeaderChecksummedBytes));
+    out.resize(start + kHeaderBytes);
+    char* at = store_bytes(out.data() + start, kLogMagic);
+    at = store_u32(at, kLogVersion);
+    at = store_u64(at, incarnation);
+    at = store_u32(at, crc32c(0, out.data() + start, kHeaderChecksummedBytes));
+    MEMQ_CHECK(at == out.data() + out.size());
 }
 
 std::size_t message_record_bytes(std::size_t topic_bytes, std::size_t frame_bytes) {
@@ -191,37 +208,43 @@ std::size_t reserve_record_bytes(std::size_t topic_bytes) { return kRecordPrefix
 std::size_t hole_record_bytes(std::size_t topic_bytes) { return kRecordPrefixBytes + hole_body_bytes(topic_bytes); }
 
 void append_message(std::string& out, std::string_view topic, std::int64_t index, Delivery delivery,
-                    std::string_view frame) {
+                    std::string_view frame, Sealing sealing) {
     check_index(index);
-    const std::size_t body = message_body_bytes(topic.size(), frame.size());
-    check_body(body);
-    out.reserve(out.size() + kRecordPrefixBytes + body);
-    const std::size_t start = begin_record(out, body, RecordKind::message, topic);
-    put_u64(out, static_cast<std::uint64_t>(index));
-    out.push_back(delivery == Delivery::one ? '\1' : '\0');
-    put_u32(out, static_cast<std::uint32_t>(frame.size()));
-    out.append(frame);
-    seal(out, start);
+    RecordAppender record(out, message_body_bytes(topic.size(), frame.size()), RecordKind::message, topic);
+    record.at = store_u64(record.at, static_cast<std::uint64_t>(index));
+    *record.at++ = delivery == Delivery::one ? '\1' : '\0';
+    record.at = store_u32(record.at, static_cast<std::uint32_t>(frame.size()));
+    record.at = store_bytes(record.at, frame);
+    record.seal(sealing);
 }
 
-void append_take(std::string& out, std::string_view topic, std::int64_t index) {
-    append_indexed(out, RecordKind::take, topic, index);
+void append_take(std::string& out, std::string_view topic, std::int64_t index, Sealing sealing) {
+    append_indexed(out, RecordKind::take, topic, index, sealing);
 }
 
-void append_reserve(std::string& out, std::string_view topic, std::int64_t next_index) {
-    append_indexed(out, RecordKind::reserve, topic, next_index);
+void append_reserve(std::string& out, std::string_view topic, std::int64_t next_index, Sealing sealing) {
+    append_indexed(out, RecordKind::reserve, topic, next_index, sealing);
 }
 
-void append_hole(std::string& out, std::string_view topic, std::int64_t first, std::int64_t last) {
+void seal_records(std::string& bytes, std::size_t from, std::size_t to) {
+    MEMQ_CHECK(from <= to && to <= bytes.size());
+    while (from < to) {
+        char* const record = bytes.data() + from;
+        MEMQ_CHECK(to - from >= kRecordPrefixBytes);
+        const std::size_t size = kRecordPrefixBytes + get_u32(record + 4);
+        MEMQ_CHECK(size <= to - from);  // whole records only
+        store_u32(record, crc32c(0, record + 4, size - 4));
+        from += size;
+    }
+}
+
+void append_hole(std::string& out, std::string_view topic, std::int64_t first, std::int64_t last, Sealing sealing) {
     check_index(first);
     if (last < first) throw std::invalid_argument("memq log: a hole's last index must not be below its first");
-    const std::size_t body = hole_body_bytes(topic.size());
-    check_body(body);
-    out.reserve(out.size() + kRecordPrefixBytes + body);
-    const std::size_t start = begin_record(out, body, RecordKind::hole, topic);
-    put_u64(out, static_cast<std::uint64_t>(first));
-    put_u64(out, static_cast<std::uint64_t>(last));
-    seal(out, start);
+    RecordAppender record(out, hole_body_bytes(topic.size()), RecordKind::hole, topic);
+    record.at = store_u64(record.at, static_cast<std::uint64_t>(first));
+    record.at = store_u64(record.at, static_cast<std::uint64_t>(last));
+    record.seal(sealing);
 }
 
 void append_record(std::string& out, const LogRecord& record) {

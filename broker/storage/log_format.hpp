@@ -122,12 +122,26 @@ std::size_t take_record_bytes(std::size_t topic_bytes);
 std::size_t reserve_record_bytes(std::size_t topic_bytes);
 std::size_t hole_record_bytes(std::size_t topic_bytes);
 
+// Whether an encoder checksums its record at once, or leaves the crc zero
+// for seal_records(). A caller that appends many records in a row (the
+// broker, in one turn of its loop) seals them together afterwards: reading
+// back bytes just stored stalls the CPU on the stores (they cannot be
+// forwarded to the checksum's wider loads), which cost several times the
+// checksum itself.
+enum class Sealing : std::uint8_t { now, deferred };
+
 void append_message(std::string& out, std::string_view topic, std::int64_t index, Delivery delivery,
-                    std::string_view frame);
-void append_take(std::string& out, std::string_view topic, std::int64_t index);
-void append_reserve(std::string& out, std::string_view topic, std::int64_t next_index);
+                    std::string_view frame, Sealing sealing = Sealing::now);
+void append_take(std::string& out, std::string_view topic, std::int64_t index, Sealing sealing = Sealing::now);
+void append_reserve(std::string& out, std::string_view topic, std::int64_t next_index,
+                    Sealing sealing = Sealing::now);
 // Also throws std::invalid_argument when last < first.
-void append_hole(std::string& out, std::string_view topic, std::int64_t first, std::int64_t last);
+void append_hole(std::string& out, std::string_view topic, std::int64_t first, std::int64_t last,
+                 Sealing sealing = Sealing::now);
+// Fills in the crc of each record in bytes[from, to), which holds whole
+// records as the encoders wrote them; sealing a sealed record again changes
+// nothing.
+void seal_records(std::string& bytes, std::size_t from, std::size_t to);
 // Encodes any record (what scanning read), e.g. to copy it into a new log.
 void append_record(std::string& out, const LogRecord& record);
 

@@ -362,6 +362,49 @@ TEST(LogWriter, a_seq_that_does_not_grow_is_refused) {
     EXPECT_THROW(h.writer().submit(StorageWrite{4, "y", false, false}), std::invalid_argument);
 }
 
+// ---- buffers handed back -------------------------------------------------------------------
+
+// A write's bytes in a buffer of exactly `capacity` bytes.
+std::string buffer_of_capacity(std::size_t capacity) {
+    std::string bytes;
+    bytes.reserve(capacity);
+    bytes.assign(capacity, 'b');
+    return bytes;
+}
+
+// Submits a write of `capacity` bytes, waits until it is synced (so its
+// buffer is back with the worker's spares), then returns what the next
+// submit hands back.
+std::string buffer_after_a_synced_write_of(WriterHarness& h, std::size_t capacity) {
+    const std::string bytes = buffer_of_capacity(capacity);
+    EXPECT_EQ(bytes.capacity(), capacity);
+    const std::uint64_t seq = h.append(bytes, true);
+    h.run_until_synced(seq);
+    return h.writer().submit(StorageWrite{seq + 1000, "", false, false});
+}
+
+TEST(LogWriter, submit_hands_back_an_empty_buffer_that_keeps_a_written_writes_capacity) {
+    WriterHarness h;
+    const std::string next = buffer_after_a_synced_write_of(h, 100'000);
+    EXPECT_TRUE(next.empty());
+    EXPECT_GE(next.capacity(), 100'000u);
+}
+
+TEST(LogWriter, a_buffer_of_exactly_the_kept_capacity_comes_back) {
+    WriterHarness h;
+    EXPECT_GE(buffer_after_a_synced_write_of(h, LogWriter::kSpareCapacityMax).capacity(), LogWriter::kSpareCapacityMax);
+}
+
+TEST(LogWriter, a_buffer_one_byte_over_the_kept_capacity_is_freed_not_kept) {
+    WriterHarness h;
+    EXPECT_LT(buffer_after_a_synced_write_of(h, LogWriter::kSpareCapacityMax + 1).capacity(), 1024u);
+}
+
+TEST(LogWriter, with_nothing_written_yet_submit_hands_back_an_empty_buffer) {
+    WriterHarness h;
+    EXPECT_TRUE(h.writer().submit(StorageWrite{1, "x", false, false}).empty());
+}
+
 // ---- with the format -----------------------------------------------------------------------
 
 TEST(LogWriter, appends_after_a_cut_torn_tail_scan_back_whole) {
