@@ -269,7 +269,7 @@ void Broker::publish(Connection& sender, const SendRef& send) {
         const CacheResult cached = topics_.cache(topic, CachedMessage{index, send.delivery, frame});
         stats_.cache_evictions += cached.evicted_for_bytes;
         if (durability_.enabled && cached.cached) {
-            storage::append_message(log_pending_, topic.name, index, send.delivery, *frame, kLogPendingSealing);
+            storage::append_message(log_pending_, topic.name, index, send.delivery, *frame, storage::Sealing::deferred);
             if (durability_.policy == SyncPolicy::always) {
                 sender.hold_until_seq = next_write_seq_;  // its ack, queued next, waits for this write
                 log_sync_wanted_ = true;
@@ -306,7 +306,7 @@ bool Broker::index_durable(Connection& sender, Topic& topic, std::int64_t index)
 void Broker::reserve(Topic& topic, std::int64_t until) {
     MEMQ_CHECK(until > topic.reserved_until);
     topic.reserved_until = until;
-    storage::append_reserve(log_pending_, topic.name, until, kLogPendingSealing);
+    storage::append_reserve(log_pending_, topic.name, until, storage::Sealing::deferred);
     unsynced_reservations_.emplace_back(next_write_seq_, &topic, until);
     log_sync_wanted_ = true;  // a send may wait for it
 }
@@ -346,7 +346,7 @@ void Broker::start_replay(Connection& subscriber, Topic& topic, std::int64_t las
         // Not synced for anyone: a crash before the next sync may hand it out
         // again. Written also while the storage is failed: a snapshot not yet
         // polled replaces it, one polled already does not hold it.
-        if (durability_.enabled) storage::append_take(log_pending_, topic.name, taken.index, kLogPendingSealing);
+        if (durability_.enabled) storage::append_take(log_pending_, topic.name, taken.index, storage::Sealing::deferred);
     });
     if (replay.held.empty() && topics_.cached_after(topic, replay.after, Replay::kOpen) == nullptr) return;
     if (!replay.held.empty() &&

@@ -12,7 +12,6 @@
 #include <cstdint>
 
 #include "limits.hpp"
-#include "log_format.hpp"
 
 namespace memq {
 
@@ -32,9 +31,9 @@ enum class SyncPolicy : std::uint8_t {
 inline constexpr std::size_t kMessageRecordOverhead = 64;
 inline constexpr std::size_t kReserveRecordOverhead = 64;
 
-// The records of a turn go to the log sealed when polled, and a snapshot's
-// in batches of this many bytes, not one by one (storage::Sealing says why).
-inline constexpr storage::Sealing kLogPendingSealing = storage::Sealing::deferred;
+// A turn's records are appended unsealed and sealed when polled; a
+// snapshot's are sealed in batches of this many bytes, not one by one
+// (storage::Sealing says why).
 inline constexpr std::size_t kSnapshotSealBatchBytes = 64 * 1024;
 
 struct Durability {

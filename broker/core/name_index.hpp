@@ -24,6 +24,7 @@
 #include <functional>
 #include <memory>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "check.hpp"
@@ -71,23 +72,14 @@ public:
         if (entries * 4 > slots_.size() * 3) grow_to(entries * 4 / 3 + 1);
     }
 
+    // Every entry, in the order they were made: on_entry(const Entry&).
     template <typename OnEntry>
     void for_each(OnEntry&& on_entry) const {
-        std::size_t left = size_;
-        for (const EntryChunk& chunk : entry_chunks_) {
-            const std::size_t used = std::min(left, chunk.capacity);
-            for (std::size_t i = 0; i < used; ++i) on_entry(static_cast<const Entry&>(chunk.entries[i]));
-            left -= used;
-        }
+        visit(*this, on_entry);
     }
     template <typename OnEntry>
     void for_each(OnEntry&& on_entry) {
-        std::size_t left = size_;
-        for (EntryChunk& chunk : entry_chunks_) {
-            const std::size_t used = std::min(left, chunk.capacity);
-            for (std::size_t i = 0; i < used; ++i) on_entry(chunk.entries[i]);
-            left -= used;
-        }
+        visit(*this, on_entry);
     }
 
     // Slots in the table (for tests of its growth).
@@ -102,6 +94,18 @@ private:
         std::unique_ptr<Entry[]> entries;
         std::size_t capacity = 0;
     };
+
+    // The one walk over the chunks, for both for_each (Self: const or not).
+    template <typename Self, typename OnEntry>
+    static void visit(Self& self, OnEntry& on_entry) {
+        using EntryRef = std::conditional_t<std::is_const_v<Self>, const Entry&, Entry&>;
+        std::size_t left = self.size_;
+        for (const EntryChunk& chunk : self.entry_chunks_) {
+            const std::size_t used = std::min(left, chunk.capacity);
+            for (std::size_t i = 0; i < used; ++i) on_entry(static_cast<EntryRef>(chunk.entries[i]));
+            left -= used;
+        }
+    }
 
     static std::size_t hash_of(std::string_view name) { return std::hash<std::string_view>{}(name); }
 

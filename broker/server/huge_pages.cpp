@@ -35,16 +35,18 @@ std::string reexec_with_huge_page_heap(char** argv) {
     // (ps, pgrep and top show "memqd", not "exe").
     std::string self(PATH_MAX, '\0');
     const ssize_t length = ::readlink("/proc/self/exe", self.data(), self.size());
-    int error = errno;
-    if (length > 0 && static_cast<std::size_t>(length) < self.size()) {
+    std::string problem;
+    if (length <= 0 || static_cast<std::size_t>(length) >= self.size()) {
+        problem = std::string("readlink /proc/self/exe: ") + std::strerror(length < 0 ? errno : ENAMETOOLONG);
+    } else {
         self.resize(static_cast<std::size_t>(length));
         ::execv(self.c_str(), argv);
-        error = errno;
+        problem = "exec " + self + ": " + std::strerror(errno);
     }
     // Back as it was (nothing in this process reads it again).
     if (current == nullptr) ::unsetenv("GLIBC_TUNABLES");
     else ::setenv("GLIBC_TUNABLES", before.c_str(), 1);
-    return "exec " + self.substr(0, self.find('\0')) + ": " + std::strerror(error);
+    return problem;
 }
 
 }  // namespace memq
