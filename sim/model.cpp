@@ -626,6 +626,9 @@ void Model::resume_stalled(const std::function<ConnId(const PendingOne&)>& choos
             if (!apply_line(id, held.intent)) resolve_one(choose(*pending_one_));
         }
         ModelConn& after = find(id);
+        // A line it resumed may have closed it (its own delivery made it a
+        // slow consumer): begin_close dropped the held too-long line then.
+        if (overflowed && !after.too_long_held) continue;
         if (overflowed && after.stalled.empty()) {
             HeldLine held;
             hold(held, after.too_long_held->intent);
