@@ -364,7 +364,7 @@ void Checker::check_storage() {
 namespace {
 
 std::string describe(const ModelRecord& record) {
-    const char* kinds[] = {"?", "message", "take", "reserve", "hole"};
+    const char* kinds[] = {"?", "framed message", "take", "reserve", "hole", "message"};
     return std::string(kinds[static_cast<int>(record.kind)]) + " \"" + printable(record.topic, 40) + "\" " +
            std::to_string(record.index);
 }
@@ -373,7 +373,9 @@ bool same(const storage::LogRecord& got, const ModelRecord& expected) {
     if (got.kind != expected.kind || got.topic != expected.topic || got.index != expected.index) return false;
     if (got.kind == storage::RecordKind::hole) return got.last == expected.last;
     if (got.kind != storage::RecordKind::message) return true;
-    return got.delivery == expected.message->delivery && got.frame == expected.message->frame;
+    const ModelMessage& message = *expected.message;
+    return got.delivery == message.delivery && got.msg_json == message.msg_json &&
+           got.cache_true == message.cache.value_or(false);
 }
 
 }  // namespace

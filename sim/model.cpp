@@ -437,6 +437,7 @@ void Model::publish(ConnId sender, const LineIntent& line) {
     scratch_send_.delivery = line.delivery;
     scratch_send_.cache = line.cache;
     message->frame = encode_message(scratch_send_, message->index);
+    append_json_string(message->msg_json, message->msg);
     const MessagePtr shared = std::move(message);
 
     // It is cached when asked to be (the default), when no subscriber takes a
@@ -643,7 +644,7 @@ void Model::resume_stalled(const std::function<ConnId(const PendingOne&)>& choos
 std::size_t Model::live_log_bytes() const {
     std::size_t cached_messages = 0;
     for (const auto& [name, topic] : topics_) cached_messages += topic.cache.size();
-    return cached_bytes_ + cached_messages * kMessageRecordOverhead + topics_.size() * kReserveRecordOverhead;
+    return cached_bytes_ - cached_messages * kFrameBytesBeyondRecord + topics_.size() * kReserveRecordOverhead;
 }
 
 std::optional<ExpectedWrite> Model::poll_storage() {
@@ -669,7 +670,7 @@ std::optional<ExpectedWrite> Model::poll_storage() {
         for (const ModelCached* entry : cached) {
             const MessagePtr& message = entry->message;
             write.records.push_back(ModelRecord{storage::RecordKind::message, message->topic, message->index, message});
-            bytes += storage::message_record_bytes(message->topic.size(), message->frame.size());
+            bytes += storage::message_record_bytes(message->topic.size(), message->msg_json.size());
         }
         for (const auto& [name, topic] : topics_) {
             for (const auto& [first, last] : topic.holes) {
@@ -687,8 +688,9 @@ std::optional<ExpectedWrite> Model::poll_storage() {
         for (const ModelRecord& record : pending_records_) {
             switch (record.kind) {
                 case storage::RecordKind::message:
-                    log_bytes_ += storage::message_record_bytes(record.topic.size(), record.message->frame.size());
+                    log_bytes_ += storage::message_record_bytes(record.topic.size(), record.message->msg_json.size());
                     break;
+                case storage::RecordKind::framed_message: MEMQ_CHECK(!"the broker writes no framed message"); break;
                 case storage::RecordKind::take: log_bytes_ += storage::take_record_bytes(record.topic.size()); break;
                 case storage::RecordKind::reserve: log_bytes_ += storage::reserve_record_bytes(record.topic.size()); break;
                 case storage::RecordKind::hole: log_bytes_ += storage::hole_record_bytes(record.topic.size()); break;

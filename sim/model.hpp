@@ -76,7 +76,8 @@ struct ModelMessage {
     std::int64_t index = 0;
     Delivery delivery = Delivery::all;
     std::optional<bool> cache;
-    std::string frame;  // the exact bytes the broker must send
+    std::string frame;     // the exact bytes the broker must send
+    std::string msg_json;  // msg as the frame's JSON literal: what its log record stores
 };
 using MessagePtr = std::shared_ptr<const ModelMessage>;
 

@@ -136,7 +136,9 @@ SwarmOptions draw_swarm(std::uint64_t seed) {
         durability.policy = prng.below(2) == 0 ? SyncPolicy::always : SyncPolicy::interval;
         durability.index_reserve_ahead = static_cast<std::int64_t>(between(prng, 2, 64));
         durability.index_reserve_ahead_max = durability.index_reserve_ahead * static_cast<std::int64_t>(between(prng, 1, 16));
-        durability.compaction_floor_bytes = between(prng, 0, 64 * kKiB);
+        // Small enough that most durable runs compact many times (records of
+        // the small messages drawn here are some 50 to 100 bytes).
+        durability.compaction_floor_bytes = between(prng, 0, 16 * kKiB);
         durability.compaction_factor = between(prng, 2, 4);
         options.sync_latency_min = static_cast<std::uint32_t>(between(prng, 0, 4));
         options.sync_latency_max = options.sync_latency_min + static_cast<std::uint32_t>(between(prng, 0, 20));

@@ -120,7 +120,7 @@ int measure_group_commit(const std::string& directory, int writes, int rate) {
 int measure_codec() {
     constexpr int kTopics = 1'000'000;
     constexpr std::size_t kCachedBytes = std::size_t{256} << 20;
-    const std::string frame(1024, 'm');
+    const std::string msg_json = '"' + std::string(1022, 'm') + '"';
     std::string log;
     log.reserve(kCachedBytes + kTopics * 40 + (std::size_t{1} << 20));
     const auto encode_start = Clock::now();
@@ -129,7 +129,7 @@ int measure_codec() {
         memq::storage::append_reserve(log, "topic-" + std::to_string(topic), 1024);
     }
     std::int64_t index = 0;
-    while (log.size() < kCachedBytes) memq::storage::append_message(log, "hot", index++, memq::Delivery::all, frame);
+    while (log.size() < kCachedBytes) memq::storage::append_message(log, "hot", index++, memq::Delivery::all, false, msg_json);
     const double encode_seconds = std::chrono::duration<double>(Clock::now() - encode_start).count();
     std::uint64_t delivered = 0;
     const auto scan_start = Clock::now();

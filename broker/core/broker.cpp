@@ -269,7 +269,13 @@ void Broker::publish(Connection& sender, const SendRef& send) {
         const CacheResult cached = topics_.cache(topic, CachedMessage{index, send.delivery, frame});
         stats_.cache_evictions += cached.evicted_for_bytes;
         if (durability_.enabled && cached.cached) {
-            storage::append_message(log_pending_, topic.name, index, send.delivery, *frame, storage::Sealing::deferred);
+            // The record holds the msg's literal, not the frame (rebuilt at
+            // recovery): the sender's literal when the frame copied it.
+            const std::string_view msg_json = !send.msg.json.empty()
+                                                  ? send.msg.json
+                                                  : message_frame_fields(*frame, index, send.delivery).msg_json;
+            storage::append_message(log_pending_, topic.name, index, send.delivery, send.cache.value_or(false),
+                                    msg_json, storage::Sealing::deferred);
             if (durability_.policy == SyncPolicy::always) {
                 sender.hold_until_seq = next_write_seq_;  // its ack, queued next, waits for this write
                 log_sync_wanted_ = true;
@@ -688,12 +694,13 @@ void Broker::recover(const storage::LogRecord& record) {
     ++stats_.records_recovered;
     Topic& topic = topics_.find_or_create(record.topic);
     switch (record.kind) {
-        case storage::RecordKind::message: {
+        case storage::RecordKind::message:
+        case storage::RecordKind::framed_message: {
             topic.next_index = std::max(topic.next_index, record.index + 1);
             if (topic.cached_count() != 0 && topic.state->cache.back()->message.index >= record.index) {
                 break;  // not after the topic's cached messages (a salvaged log): not kept
             }
-            const Frame frame = frame_pool_.make([&](std::string& out) { out.assign(record.frame); });
+            const Frame frame = frame_pool_.make([&](std::string& out) { storage::append_message_frame(out, record); });
             stats_.cache_evictions += topics_.cache(topic, CachedMessage{record.index, record.delivery, frame}).evicted_for_bytes;
             break;
         }
@@ -758,7 +765,8 @@ std::optional<std::string> Broker::finish_recovery() {
 }
 
 std::size_t Broker::live_log_bytes() const {
-    return topics_.cached_bytes() + topics_.cached_messages() * kMessageRecordOverhead +
+    MEMQ_CHECK(topics_.cached_bytes() >= topics_.cached_messages() * kFrameBytesBeyondRecord);
+    return topics_.cached_bytes() - topics_.cached_messages() * kFrameBytesBeyondRecord +
            topics_.size() * kReserveRecordOverhead;
 }
 
@@ -779,7 +787,10 @@ void Broker::append_snapshot(std::string& out, bool exact) const {
         seal_batch();
     });
     topics_.for_each_cached([&](const Topic& topic, const CachedMessage& message) {
-        storage::append_message(out, topic.name, message.index, message.delivery, *message.frame, deferred);
+        const MessageFrameFields fields = message_frame_fields(*message.frame, message.index, message.delivery);
+        MEMQ_CHECK(fields.cache.value_or(true));  // a message sent with "cache": false is never cached
+        storage::append_message(out, topic.name, message.index, message.delivery, fields.cache.has_value(),
+                                fields.msg_json, deferred);
         seal_batch();
     });
     topics_.for_each_topic([&](const Topic& topic) {
@@ -825,7 +836,13 @@ bool Broker::poll_storage(storage::StorageWrite& out) {
         ++stats_.compactions;
     } else {
         storage::seal_records(log_pending_, 0, log_pending_.size());
-        out.bytes.swap(log_pending_);
+        // Copied out, not handed over: log_pending_ stays this thread's, hot
+        // in its cache for the next turn's records. Records built into a
+        // buffer the writer thread last read cost a cross-core miss per
+        // cache line, far more than this one bulk copy (docs/architecture.md).
+        out.bytes.assign(log_pending_);
+        log_pending_.clear();
+        if (log_pending_.capacity() > kPendingLogCapacityKept) log_pending_ = std::string();
         out.replace = false;
         out.sync_now = log_sync_wanted_;
         log_bytes_ += out.bytes.size();

@@ -25,16 +25,25 @@ enum class SyncPolicy : std::uint8_t {
     interval,
 };
 
-// Estimated log bytes of one cached message's record and of one topic's
-// reserve record, beyond the frame (for when to compact: the core and the
-// simulator's model estimate the live state with these).
-inline constexpr std::size_t kMessageRecordOverhead = 64;
+// For when to compact, the core and the simulator's model estimate the live
+// state's log bytes with these. A cached message's record holds its frame's
+// msg literal, topic and index, not the frame's fixed text: a frame is at
+// least this many bytes larger than its record (checked in
+// tests/storage/log_format_test.cpp), so frame bytes minus it per message
+// bound the records from above. A topic's reserve record is estimated at
+// the other constant.
+inline constexpr std::size_t kFrameBytesBeyondRecord = 48;
 inline constexpr std::size_t kReserveRecordOverhead = 64;
 
 // A turn's records are appended unsealed and sealed when polled; a
 // snapshot's are sealed in batches of this many bytes, not one by one
 // (storage::Sealing says why).
 inline constexpr std::size_t kSnapshotSealBatchBytes = 64 * 1024;
+
+// The records of one turn are built in a buffer the core keeps; it keeps
+// its capacity up to this (a larger one, grown while storage was failing,
+// is freed).
+inline constexpr std::size_t kPendingLogCapacityKept = 4 * kMiB;
 
 struct Durability {
     bool enabled = false;  // off: the in-memory broker, with no storage output at all

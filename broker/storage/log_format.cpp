@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
 #include <stdexcept>
 
 #include "check.hpp"
@@ -15,7 +16,11 @@ namespace {
 // Sizes of the fields after the kind byte.
 constexpr std::size_t kLengthBytes = 4;
 constexpr std::size_t kIndexBytes = 8;
-constexpr std::size_t kDeliveryBytes = 1;
+constexpr std::size_t kDeliveryBytes = 1;  // a framed message's delivery, a message's flags
+// A message record's flags.
+constexpr unsigned char kFlagDeliveryOne = 1;
+constexpr unsigned char kFlagCacheTrue = 2;
+constexpr unsigned char kFlagsAll = kFlagDeliveryOne | kFlagCacheTrue;
 constexpr std::size_t kKindBytes = 1;
 constexpr std::size_t kHeaderChecksummedBytes = 20;
 
@@ -52,8 +57,9 @@ std::size_t topic_body_bytes(std::size_t topic_bytes) { return kKindBytes + kLen
 
 std::size_t hole_body_bytes(std::size_t topic_bytes) { return topic_body_bytes(topic_bytes) + kIndexBytes; }
 
-std::size_t message_body_bytes(std::size_t topic_bytes, std::size_t frame_bytes) {
-    return topic_body_bytes(topic_bytes) + kDeliveryBytes + kLengthBytes + frame_bytes;
+// A message's and a framed message's: the flags or delivery byte, then a length and its bytes.
+std::size_t message_body_bytes(std::size_t topic_bytes, std::size_t value_bytes) {
+    return topic_body_bytes(topic_bytes) + kDeliveryBytes + kLengthBytes + value_bytes;
 }
 
 void check_index(std::int64_t index) {
@@ -117,24 +123,29 @@ bool parse_body(std::string_view body, LogRecord& record) {
     Delivery delivery = Delivery::all;
     std::string_view frame;
     std::int64_t last = 0;
+    std::string_view msg_json;
+    bool cache_true = false;
     if (kind == static_cast<unsigned char>(RecordKind::hole)) {
         if (body.size() - at != kIndexBytes) return false;
         last = static_cast<std::int64_t>(get_u64(body.data() + at));
         if (last < index) return false;
-    } else if (kind == static_cast<unsigned char>(RecordKind::message)) {
+    } else if (kind == static_cast<unsigned char>(RecordKind::message) ||
+               kind == static_cast<unsigned char>(RecordKind::framed_message)) {
         if (body.size() - at < kDeliveryBytes + kLengthBytes) return false;
-        const auto delivery_byte = static_cast<unsigned char>(body[at]);
-        if (delivery_byte > 1) return false;
-        delivery = delivery_byte == 0 ? Delivery::all : Delivery::one;
+        const auto flags = static_cast<unsigned char>(body[at]);
+        const bool framed = kind == static_cast<unsigned char>(RecordKind::framed_message);
+        if (flags > (framed ? kFlagDeliveryOne : kFlagsAll)) return false;
+        delivery = (flags & kFlagDeliveryOne) != 0 ? Delivery::one : Delivery::all;
+        cache_true = (flags & kFlagCacheTrue) != 0;
         at += kDeliveryBytes;
-        const std::uint64_t frame_bytes = get_u32(body.data() + at);
+        const std::uint64_t value_bytes = get_u32(body.data() + at);
         at += kLengthBytes;
-        if (frame_bytes != body.size() - at) return false;
-        frame = body.substr(at);
+        if (value_bytes != body.size() - at) return false;
+        (framed ? frame : msg_json) = body.substr(at);
     } else if (at != body.size()) {
         return false;
     }
-    record = LogRecord{static_cast<RecordKind>(kind), topic, index, delivery, frame, last};
+    record = LogRecord{static_cast<RecordKind>(kind), topic, index, delivery, frame, last, msg_json, cache_true};
     return true;
 }
 
@@ -197,7 +208,11 @@ void append_header(std::string& out, std::uint64_t incarnation) {
     MEMQ_CHECK(at == out.data() + out.size());
 }
 
-std::size_t message_record_bytes(std::size_t topic_bytes, std::size_t frame_bytes) {
+std::size_t message_record_bytes(std::size_t topic_bytes, std::size_t msg_json_bytes) {
+    return kRecordPrefixBytes + message_body_bytes(topic_bytes, msg_json_bytes);
+}
+
+std::size_t framed_message_record_bytes(std::size_t topic_bytes, std::size_t frame_bytes) {
     return kRecordPrefixBytes + message_body_bytes(topic_bytes, frame_bytes);
 }
 
@@ -207,15 +222,30 @@ std::size_t reserve_record_bytes(std::size_t topic_bytes) { return kRecordPrefix
 
 std::size_t hole_record_bytes(std::size_t topic_bytes) { return kRecordPrefixBytes + hole_body_bytes(topic_bytes); }
 
-void append_message(std::string& out, std::string_view topic, std::int64_t index, Delivery delivery,
-                    std::string_view frame, Sealing sealing) {
+namespace {
+void append_message_kind(std::string& out, RecordKind kind, std::string_view topic, std::int64_t index,
+                         unsigned char flags, std::string_view value, Sealing sealing) {
     check_index(index);
-    RecordAppender record(out, message_body_bytes(topic.size(), frame.size()), RecordKind::message, topic);
+    RecordAppender record(out, message_body_bytes(topic.size(), value.size()), kind, topic);
     record.at = store_u64(record.at, static_cast<std::uint64_t>(index));
-    *record.at++ = delivery == Delivery::one ? '\1' : '\0';
-    record.at = store_u32(record.at, static_cast<std::uint32_t>(frame.size()));
-    record.at = store_bytes(record.at, frame);
+    *record.at++ = static_cast<char>(flags);
+    record.at = store_u32(record.at, static_cast<std::uint32_t>(value.size()));
+    record.at = store_bytes(record.at, value);
     record.seal(sealing);
+}
+}  // namespace
+
+void append_message(std::string& out, std::string_view topic, std::int64_t index, Delivery delivery,
+                    bool cache_true, std::string_view msg_json, Sealing sealing) {
+    const auto flags = static_cast<unsigned char>((delivery == Delivery::one ? kFlagDeliveryOne : 0) |
+                                                  (cache_true ? kFlagCacheTrue : 0));
+    append_message_kind(out, RecordKind::message, topic, index, flags, msg_json, sealing);
+}
+
+void append_framed_message(std::string& out, std::string_view topic, std::int64_t index, Delivery delivery,
+                           std::string_view frame, Sealing sealing) {
+    append_message_kind(out, RecordKind::framed_message, topic, index,
+                        delivery == Delivery::one ? kFlagDeliveryOne : 0, frame, sealing);
 }
 
 void append_take(std::string& out, std::string_view topic, std::int64_t index, Sealing sealing) {
@@ -249,12 +279,27 @@ void append_hole(std::string& out, std::string_view topic, std::int64_t first, s
 
 void append_record(std::string& out, const LogRecord& record) {
     switch (record.kind) {
-        case RecordKind::message: append_message(out, record.topic, record.index, record.delivery, record.frame); return;
+        case RecordKind::message:
+            append_message(out, record.topic, record.index, record.delivery, record.cache_true, record.msg_json);
+            return;
+        case RecordKind::framed_message:
+            append_framed_message(out, record.topic, record.index, record.delivery, record.frame);
+            return;
         case RecordKind::take: append_take(out, record.topic, record.index); return;
         case RecordKind::reserve: append_reserve(out, record.topic, record.index); return;
         case RecordKind::hole: append_hole(out, record.topic, record.index, record.last); return;
     }
     throw std::invalid_argument("memq log: unknown record kind");
+}
+
+void append_message_frame(std::string& out, const LogRecord& record) {
+    if (record.kind == RecordKind::framed_message) {
+        out.append(record.frame);
+        return;
+    }
+    MEMQ_CHECK(record.kind == RecordKind::message);
+    memq::append_message_frame(out, record.topic, record.msg_json, record.delivery,
+                               record.cache_true ? std::optional<bool>(true) : std::nullopt, record.index);
 }
 
 bool decode_record(std::string_view bytes, DecodedRecord& decoded, std::size_t body_bytes_max) {
@@ -270,7 +315,8 @@ HeaderStatus read_header(std::string_view file, std::uint64_t& incarnation) {
     }
     // After the checksum: a version that reads wrong because of a flipped bit
     // is corruption; a checksummed unknown version is a newer format.
-    if (get_u32(file.data() + kLogMagic.size()) != kLogVersion) return HeaderStatus::bad_version;
+    const std::uint32_t version = get_u32(file.data() + kLogMagic.size());
+    if (version < kOldestReadableLogVersion || version > kLogVersion) return HeaderStatus::bad_version;
     incarnation = get_u64(file.data() + kLogMagic.size() + 4);
     return HeaderStatus::ok;
 }

@@ -7,7 +7,10 @@
 //
 // File header, kHeaderBytes = 24 bytes:
 //   [0, 8)    magic "memqlog\n"
-//   [8, 12)   u32 version, kLogVersion = 1
+//   [8, 12)   u32 version: kLogVersion = 2 is written; 1 and 2 are read
+//             (version 1 had no message records of kind 5, which version 2
+//             writes instead of kind 1: an older memqd refuses the file as
+//             of an unknown version, rather than misread it)
 //   [12, 20)  u64 incarnation of the broker that wrote the file
 //   [20, 24)  u32 CRC-32C of bytes [0, 20)
 // A file whose magic, version or checksum is wrong is refused whole (and so
@@ -22,7 +25,16 @@
 // after the crc field), and body_length is in [kRecordBodyBytesMin,
 // kRecordBodyBytesMax]. The body is [u8 kind][u32 topic length][topic bytes]
 // then, by kind:
-//   1 message: [i64 index][u8 delivery: 0 all, 1 one][u32 frame length][frame]
+//   5 message: [i64 index][u8 flags][u32 msg length][msg]
+//              msg is the message's "msg" as a JSON string literal, exactly as
+//              the frame memqd sends holds it (quotes and escapes included);
+//              flags: bit 0 delivery "one" (else "all"), bit 1 the frame
+//              carries "cache": true; no other bit is set. The frame is
+//              rebuilt from these fields, the topic and the index
+//              (append_message_frame): its fixed parts are not stored, which
+//              halves a small message's record (docs/architecture.md).
+//   1 framed message, version 1's message record, still read, never written:
+//              [i64 index][u8 delivery: 0 all, 1 one][u32 frame length][frame]
 //              the frame is exactly the line memqd sends, trailing '\n' included
 //   2 take:    [i64 index]   a cached "one" message was handed out by a
 //              replay: it leaves the topic's cache
@@ -35,7 +47,7 @@
 //              as before; a memqd older than the kind refuses a log that has
 //              one as corrupt, rather than misread it.
 // The lengths inside must add up to body_length exactly, indices are >= 0,
-// a hole's last is >= its first, and delivery is 0 or 1. A record that breaks any of this, or whose crc does
+// a hole's last is >= its first, delivery is 0 or 1, and flags are below 4. A record that breaks any of this, or whose crc does
 // not match, or whose length runs past the input, is a bad record.
 //
 // Scanning (scan_log) reads records from the header on. At the first bad
@@ -56,7 +68,7 @@
 // length is in range, its crc matches and its contents are valid.
 //
 // The search's cost (stated bound): every later offset gets O(1) structural
-// checks (a kind byte 1..4, and length fields that add up to body_length
+// checks (a kind byte 1..5, and length fields that add up to body_length
 // exactly, which random bytes pass about once in 2^32), and only candidates
 // that pass them get their crc computed. The crc work of one search is
 // capped at kResyncChecksumFactor times the bytes after the bad record plus
@@ -76,7 +88,8 @@
 namespace memq::storage {
 
 inline constexpr std::string_view kLogMagic{"memqlog\n", 8};
-inline constexpr std::uint32_t kLogVersion = 1;
+inline constexpr std::uint32_t kLogVersion = 2;           // written
+inline constexpr std::uint32_t kOldestReadableLogVersion = 1;
 inline constexpr std::size_t kHeaderBytes = 24;
 
 // The crc and body_length fields before every body.
@@ -90,13 +103,14 @@ inline constexpr std::size_t kRecordBodyBytesMax = std::size_t{1} << 30;
 inline constexpr std::size_t kResyncChecksumFactor = 4;
 inline constexpr std::size_t kResyncChecksumSlackBytes = std::size_t{1} << 20;
 
-enum class RecordKind : std::uint8_t { message = 1, take = 2, reserve = 3, hole = 4 };
-inline constexpr RecordKind kLastRecordKind = RecordKind::hole;
+enum class RecordKind : std::uint8_t { framed_message = 1, take = 2, reserve = 3, hole = 4, message = 5 };
+inline constexpr RecordKind kLastRecordKind = RecordKind::message;
 
-// One record as read back: views into the scanned input. For take, reserve
-// and hole, frame is empty and delivery is Delivery::all; for reserve, index
-// is the next_index; for hole, index is the first lost index and last the
-// last (last is 0 for every other kind).
+// One record as read back: views into the scanned input. frame is set for a
+// framed_message only, msg_json and cache_true for a message only; delivery
+// is Delivery::all for every other kind; for reserve, index is the
+// next_index; for hole, index is the first lost index and last the last
+// (last is 0 for every other kind).
 struct LogRecord {
     RecordKind kind = RecordKind::message;
     std::string_view topic;
@@ -104,6 +118,8 @@ struct LogRecord {
     Delivery delivery = Delivery::all;
     std::string_view frame;
     std::int64_t last = 0;
+    std::string_view msg_json;
+    bool cache_true = false;
 
     friend bool operator==(const LogRecord&, const LogRecord&) = default;
 };
@@ -117,7 +133,8 @@ void append_header(std::string& out, std::uint64_t incarnation);
 
 // A record's whole size (prefix and body), so that the log's size can be
 // accounted without encoding.
-std::size_t message_record_bytes(std::size_t topic_bytes, std::size_t frame_bytes);
+std::size_t message_record_bytes(std::size_t topic_bytes, std::size_t msg_json_bytes);
+std::size_t framed_message_record_bytes(std::size_t topic_bytes, std::size_t frame_bytes);
 std::size_t take_record_bytes(std::size_t topic_bytes);
 std::size_t reserve_record_bytes(std::size_t topic_bytes);
 std::size_t hole_record_bytes(std::size_t topic_bytes);
@@ -130,8 +147,13 @@ std::size_t hole_record_bytes(std::size_t topic_bytes);
 // checksum itself.
 enum class Sealing : std::uint8_t { now, deferred };
 
+// msg_json: the message's "msg" literal as its frame holds it; cache_true:
+// the frame carries "cache": true (the sender said so).
 void append_message(std::string& out, std::string_view topic, std::int64_t index, Delivery delivery,
-                    std::string_view frame, Sealing sealing = Sealing::now);
+                    bool cache_true, std::string_view msg_json, Sealing sealing = Sealing::now);
+// Version 1's message record (for tests of reading old logs).
+void append_framed_message(std::string& out, std::string_view topic, std::int64_t index, Delivery delivery,
+                           std::string_view frame, Sealing sealing = Sealing::now);
 void append_take(std::string& out, std::string_view topic, std::int64_t index, Sealing sealing = Sealing::now);
 void append_reserve(std::string& out, std::string_view topic, std::int64_t next_index,
                     Sealing sealing = Sealing::now);
@@ -144,6 +166,9 @@ void append_hole(std::string& out, std::string_view topic, std::int64_t first, s
 void seal_records(std::string& bytes, std::size_t from, std::size_t to);
 // Encodes any record (what scanning read), e.g. to copy it into a new log.
 void append_record(std::string& out, const LogRecord& record);
+// Appends the frame (the line memqd sends, "\r\n" included) that a message
+// or framed_message record holds.
+void append_message_frame(std::string& out, const LogRecord& record);
 
 // True when a body_length field is in [kRecordBodyBytesMin, body_bytes_max].
 constexpr bool record_body_length_in_range(std::uint64_t body_length,

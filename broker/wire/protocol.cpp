@@ -3,6 +3,7 @@
 // literals and the encoders of every frame the broker writes.
 #include "protocol.hpp"
 
+#include <algorithm>
 #include <bit>
 #include <charconv>
 #include <cstring>
@@ -153,39 +154,29 @@ void append_string_ref(std::string& out, const StringRef& text) {
         out.append(text.json);  // already what append_json_string writes for text.text
     }
 }
+
+// A message frame's fixed parts, in order (cache only if the sender gave it).
+constexpr std::string_view kHead = "{\"command\": \"send\", \"topic\": ";
+constexpr std::string_view kMsg = ", \"msg\": ";
+constexpr std::string_view kAll = ", \"delivery\": \"all\"";
+constexpr std::string_view kOne = ", \"delivery\": \"one\"";
+constexpr std::string_view kCacheTrue = ", \"cache\": true";
+constexpr std::string_view kCacheFalse = ", \"cache\": false";
+constexpr std::string_view kIndex = ", \"index\": ";
+constexpr std::string_view kEnd = "}\r\n";
+static_assert(kAll.size() == kOne.size());
 }  // namespace
 
-void append_message(std::string& out, const SendRef& send, std::int64_t index) {
-    if (send.topic.json.empty() || send.msg.json.empty()) {
-        // A string to escape: the general way, one piece at a time.
-        constexpr std::size_t kFixedBytes = 96;  // keys, punctuation, delivery, cache, index
-        out.reserve(out.size() + send.topic.text.size() + send.msg.text.size() + kFixedBytes);
-        out.append("{\"command\": \"send\", \"topic\": ");
-        append_string_ref(out, send.topic);
-        out.append(", \"msg\": ");
-        append_string_ref(out, send.msg);
-        out.append(send.delivery == Delivery::one ? ", \"delivery\": \"one\"" : ", \"delivery\": \"all\"");
-        if (send.cache.has_value()) out.append(*send.cache ? ", \"cache\": true" : ", \"cache\": false");
-        out.append(", \"index\": ");
-        append_integer(out, index);
-        out.append("}\r\n");
-        return;
-    }
-    // The common case: both literals copied as they are, into bytes sized once.
-    constexpr std::string_view kHead = "{\"command\": \"send\", \"topic\": ";
-    constexpr std::string_view kMsg = ", \"msg\": ";
-    constexpr std::string_view kAll = ", \"delivery\": \"all\"";
-    constexpr std::string_view kOne = ", \"delivery\": \"one\"";
-    constexpr std::string_view kCacheTrue = ", \"cache\": true";
-    constexpr std::string_view kCacheFalse = ", \"cache\": false";
-    constexpr std::string_view kIndex = ", \"index\": ";
-    constexpr std::string_view kEnd = "}\r\n";
-    static_assert(kAll.size() == kOne.size());
+namespace {
+// The frame of a message whose msg literal is in hand, its topic's literal
+// being '"' topic_inner '"': sized once, then copied in.
+void put_message_frame(std::string& out, std::string_view topic_inner, std::string_view msg_json, Delivery delivery,
+                       std::optional<bool> cache, std::int64_t index) {
     char digits[24];
     const char* const digits_end = std::to_chars(std::begin(digits), std::end(digits), index).ptr;
     const auto digit_count = static_cast<std::size_t>(digits_end - digits);
-    const std::size_t cache_bytes = !send.cache.has_value() ? 0 : *send.cache ? kCacheTrue.size() : kCacheFalse.size();
-    const std::size_t total = kHead.size() + send.topic.json.size() + kMsg.size() + send.msg.json.size() + kAll.size() +
+    const std::size_t cache_bytes = !cache.has_value() ? 0 : *cache ? kCacheTrue.size() : kCacheFalse.size();
+    const std::size_t total = kHead.size() + topic_inner.size() + 2 + kMsg.size() + msg_json.size() + kAll.size() +
                               cache_bytes + kIndex.size() + digit_count + kEnd.size();
     const std::size_t start = out.size();
     out.resize(start + total);
@@ -195,15 +186,84 @@ void append_message(std::string& out, const SendRef& send, std::int64_t index) {
         cursor += size;
     };
     put(kHead.data(), kHead.size());
-    put(send.topic.json.data(), send.topic.json.size());
+    *cursor++ = '"';
+    put(topic_inner.data(), topic_inner.size());
+    *cursor++ = '"';
     put(kMsg.data(), kMsg.size());
-    put(send.msg.json.data(), send.msg.json.size());
-    put(send.delivery == Delivery::one ? kOne.data() : kAll.data(), kAll.size());
-    if (cache_bytes != 0) put(*send.cache ? kCacheTrue.data() : kCacheFalse.data(), cache_bytes);
+    put(msg_json.data(), msg_json.size());
+    put(delivery == Delivery::one ? kOne.data() : kAll.data(), kAll.size());
+    if (cache_bytes != 0) put(*cache ? kCacheTrue.data() : kCacheFalse.data(), cache_bytes);
     put(kIndex.data(), kIndex.size());
     put(digits, digit_count);
     put(kEnd.data(), kEnd.size());
     MEMQ_CHECK(cursor == out.data() + out.size());
+}
+
+// Whether append_json_string writes `text` between its quotes as it is.
+bool json_string_is_plain(std::string_view text) {
+    for (const char c : text) {
+        const auto byte = static_cast<unsigned char>(c);
+        if (byte < 0x20 || byte == '"' || byte == '\\') return false;
+    }
+    return true;
+}
+}  // namespace
+
+void append_message(std::string& out, const SendRef& send, std::int64_t index) {
+    if (send.topic.json.empty() || send.msg.json.empty()) {
+        // A string to escape: the general way, one piece at a time.
+        constexpr std::size_t kFixedBytes = 96;  // keys, punctuation, delivery, cache, index
+        out.reserve(out.size() + std::max(send.topic.text.size(), send.topic.json.size()) +
+                    std::max(send.msg.text.size(), send.msg.json.size()) + kFixedBytes);
+        out.append(kHead);
+        append_string_ref(out, send.topic);
+        out.append(kMsg);
+        append_string_ref(out, send.msg);
+        out.append(send.delivery == Delivery::one ? kOne : kAll);
+        if (send.cache.has_value()) out.append(*send.cache ? kCacheTrue : kCacheFalse);
+        out.append(kIndex);
+        append_integer(out, index);
+        out.append(kEnd);
+        return;
+    }
+    // The common case: both literals copied as they are.
+    const std::string_view topic_json = send.topic.json;
+    put_message_frame(out, topic_json.substr(1, topic_json.size() - 2), send.msg.json, send.delivery, send.cache, index);
+}
+
+void append_message_frame(std::string& out, std::string_view topic, std::string_view msg_json, Delivery delivery,
+                          std::optional<bool> cache, std::int64_t index) {
+    if (json_string_is_plain(topic)) return put_message_frame(out, topic, msg_json, delivery, cache, index);
+    append_message(out, SendRef{{topic, {}}, {{}, msg_json}, delivery, cache}, index);
+}
+
+MessageFrameFields message_frame_fields(std::string_view frame, std::int64_t index, Delivery delivery) {
+    const auto take_suffix = [&frame](std::string_view suffix) {
+        if (!frame.ends_with(suffix)) return false;
+        frame.remove_suffix(suffix.size());
+        return true;
+    };
+    char digits[24];
+    const char* const digits_end = std::to_chars(std::begin(digits), std::end(digits), index).ptr;
+    MEMQ_CHECK(take_suffix(kEnd));
+    MEMQ_CHECK(take_suffix(std::string_view(digits, static_cast<std::size_t>(digits_end - digits))));
+    MEMQ_CHECK(take_suffix(kIndex));
+    MessageFrameFields fields;
+    if (take_suffix(kCacheTrue)) {
+        fields.cache = true;
+    } else if (take_suffix(kCacheFalse)) {
+        fields.cache = false;
+    }
+    MEMQ_CHECK(take_suffix(delivery == Delivery::one ? kOne : kAll));
+    // What is left: the head, the topic's literal, ", \"msg\": " and the msg's
+    // literal. The topic's literal ends at its first quote not escaped.
+    MEMQ_CHECK(frame.starts_with(kHead) && frame.size() > kHead.size() && frame[kHead.size()] == '"');
+    std::size_t at = kHead.size() + 1;
+    while (at < frame.size() && frame[at] != '"') at += frame[at] == '\\' ? 2 : 1;
+    MEMQ_CHECK(at < frame.size() && frame.substr(at + 1).starts_with(kMsg));
+    fields.msg_json = frame.substr(at + 1 + kMsg.size());
+    MEMQ_CHECK(fields.msg_json.size() >= 2 && fields.msg_json.front() == '"' && fields.msg_json.back() == '"');
+    return fields;
 }
 
 std::string encode_message(const Send& send, std::int64_t index) {

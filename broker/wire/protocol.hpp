@@ -135,6 +135,20 @@ std::string encode_message(const Send& send, std::int64_t index);
 // The same frame appended to `out`; a string with its canonical literal in
 // hand is copied as it is, byte for byte what append_json_string would write.
 void append_message(std::string& out, const SendRef& send, std::int64_t index);
+// The same frame, from a topic and the msg's JSON literal as a frame holds
+// it (a durable broker's log record keeps no more): the bytes append_message
+// writes for that send.
+void append_message_frame(std::string& out, std::string_view topic, std::string_view msg_json, Delivery delivery,
+                          std::optional<bool> cache, std::int64_t index);
+// The sender's fields inside a frame append_message wrote for `index` and
+// `delivery`: the msg's JSON literal (a view into frame) and the cache field.
+// O(topic literal): the fields around the msg have known sizes. A frame not
+// of that shape fails a check (it is the broker's own, never a client's).
+struct MessageFrameFields {
+    std::string_view msg_json;
+    std::optional<bool> cache;
+};
+MessageFrameFields message_frame_fields(std::string_view frame, std::int64_t index, Delivery delivery);
 
 // Splits a byte stream into lines at '\n', whatever the segment boundaries,
 // holding at most `line_bytes_max` bytes of an unfinished line.

@@ -27,7 +27,10 @@ RESTART_ATTEMPTS_MAX = 20
 LOG_NAME = "memq.log"
 LOG_HEADER_BYTES = 24
 RECORD_PREFIX_BYTES = 8
-RECORD_KIND_MESSAGE = 1
+RECORD_KIND_MESSAGE = 5         # [index][flags][msg literal]: what memqd writes
+RECORD_KIND_FRAMED_MESSAGE = 1  # log version 1's: [index][delivery][frame]
+MESSAGE_FLAG_DELIVERY_ONE = 1
+MESSAGE_FLAG_CACHE_TRUE = 2
 
 
 def memqd_path(config=None):
@@ -175,13 +178,30 @@ def next_index(port, topic):
 
 
 class LogRecord:
-    def __init__(self, offset, size, kind, topic, index, frame):
+    def __init__(self, offset, size, kind, topic, index, flags=0, value=b""):
         self.offset = offset  # of its crc field in the file
         self.size = size      # crc, length and body
         self.kind = kind
         self.topic = topic
         self.index = index    # a message's index, a take's index or a reserve's next index
-        self.frame = frame    # a message's line, b"" for other kinds
+        self.flags = flags    # a message's flags, a framed message's delivery
+        self.value = value    # a message's msg literal, a framed message's frame; b"" for other kinds
+
+    @property
+    def msg(self):
+        assert self.kind == RECORD_KIND_MESSAGE
+        return json.loads(self.value)
+
+    def frame(self):
+        """The line memqd sends for this message, rebuilt here from the record's fields."""
+        if self.kind == RECORD_KIND_FRAMED_MESSAGE:
+            return self.value
+        assert self.kind == RECORD_KIND_MESSAGE
+        delivery = b"one" if self.flags & MESSAGE_FLAG_DELIVERY_ONE else b"all"
+        cache = b', "cache": true' if self.flags & MESSAGE_FLAG_CACHE_TRUE else b""
+        topic = json.dumps(self.topic, ensure_ascii=False).encode()
+        return (b'{"command": "send", "topic": ' + topic + b', "msg": ' + self.value + b', "delivery": "' +
+                delivery + b'"' + cache + b', "index": ' + str(self.index).encode() + b"}\r\n")
 
 
 def read_log_records(log_bytes):
@@ -196,12 +216,13 @@ def read_log_records(log_bytes):
         (topic_length,) = struct.unpack_from("<I", body, 1)
         topic = body[5:5 + topic_length].decode()
         (index,) = struct.unpack_from("<q", body, 5 + topic_length)
-        frame = b""
-        if kind == RECORD_KIND_MESSAGE:
-            (frame_length,) = struct.unpack_from("<I", body, 5 + topic_length + 8 + 1)
-            frame_start = 5 + topic_length + 8 + 1 + 4
-            frame = body[frame_start:frame_start + frame_length]
-        records.append(LogRecord(offset, RECORD_PREFIX_BYTES + body_length, kind, topic, index, frame))
+        flags, value = 0, b""
+        if kind in (RECORD_KIND_MESSAGE, RECORD_KIND_FRAMED_MESSAGE):
+            flags = body[5 + topic_length + 8]
+            (value_length,) = struct.unpack_from("<I", body, 5 + topic_length + 8 + 1)
+            value_start = 5 + topic_length + 8 + 1 + 4
+            value = body[value_start:value_start + value_length]
+        records.append(LogRecord(offset, RECORD_PREFIX_BYTES + body_length, kind, topic, index, flags, value))
         offset += RECORD_PREFIX_BYTES + body_length
     return records
 

@@ -176,7 +176,7 @@ def first_message_record_followed_by_another(records):
 def test_a_corrupt_record_inside_the_log_makes_memqd_exit_2_naming_salvage(start, memqd_binary):
     memqd, _sent, records, _incarnation = stopped_log_with_messages(start)
     victim = first_message_record_followed_by_another(records)
-    flip_byte(memqd.data_dir / LOG_NAME, victim.offset + victim.size - 2)  # inside its frame
+    flip_byte(memqd.data_dir / LOG_NAME, victim.offset + victim.size - 2)  # inside its msg literal
     result = run_memqd(memqd_binary, ["--port", "0", "--data-dir", memqd.data_dir])
     assert result.returncode == 2
     assert "--salvage" in result.stderr
@@ -187,7 +187,7 @@ def test_salvage_keeps_every_other_record_under_a_new_incarnation(start):
     victim = first_message_record_followed_by_another(records)
     flip_byte(memqd.data_dir / LOG_NAME, victim.offset + victim.size - 2)
     salvaged = start("--salvage", data_dir=memqd.data_dir)
-    victim_msg = json.loads(victim.frame)["msg"]
+    victim_msg = victim.msg
     for topic in TOPICS:
         kept = [msg for msg in sent[topic] if msg != victim_msg]
         assert replayed_messages(salvaged, topic, len(kept)) == kept
@@ -205,7 +205,7 @@ def test_a_torn_tail_is_cut_at_start_and_logged_and_nothing_before_it_is_lost(st
     restarted = start("--log-level", "info", data_dir=memqd.data_dir)
     assert f"cut a torn tail of {cut_at - last.offset} bytes at byte {last.offset}" in restarted.stderr_text()
     for topic in TOPICS:
-        whole = [record.frame for record in records[:-1] if record.kind == RECORD_KIND_MESSAGE and record.topic == topic]
+        whole = [record.frame() for record in records[:-1] if record.kind == RECORD_KIND_MESSAGE and record.topic == topic]
         assert replay_lines(restarted.port, topic, len(whole)) == whole
 
 

@@ -27,10 +27,17 @@ using memq::storage::kRecordBodyBytesMin;
 using memq::storage::read_header;
 using memq::storage::record_body_length_in_range;
 
-std::string message_body(std::string_view topic, std::uint64_t index, std::uint8_t delivery, std::string_view frame) {
-    return std::string(1, '\1') + le32(static_cast<std::uint32_t>(topic.size())) + std::string(topic) + le64(index) +
-           std::string(1, static_cast<char>(delivery)) + le32(static_cast<std::uint32_t>(frame.size())) +
-           std::string(frame);
+// Kind 5: flags, then the msg literal; kind 1 (version 1's): delivery, then the frame.
+std::string message_body(std::string_view topic, std::uint64_t index, std::uint8_t flags, std::string_view msg_json,
+                         std::uint8_t kind = 5) {
+    return std::string(1, static_cast<char>(kind)) + le32(static_cast<std::uint32_t>(topic.size())) +
+           std::string(topic) + le64(index) + std::string(1, static_cast<char>(flags)) +
+           le32(static_cast<std::uint32_t>(msg_json.size())) + std::string(msg_json);
+}
+
+std::string framed_message_body(std::string_view topic, std::uint64_t index, std::uint8_t delivery,
+                                std::string_view frame) {
+    return message_body(topic, index, delivery, frame, 1);
 }
 
 std::string indexed_body(std::uint8_t kind, std::string_view topic, std::uint64_t index) {
@@ -94,8 +101,20 @@ TEST(LogHeader, a_file_shorter_than_the_header_is_refused_as_truncated) {
 
 TEST(LogHeader, a_wrong_magic_is_refused) { EXPECT_EQ(header_status(header_with(0, 0x20)), HeaderStatus::bad_magic); }
 
+TEST(LogHeader, version_2_is_written) {
+    EXPECT_EQ(memq::storage::kLogVersion, 2u);
+    std::string out;
+    append_header(out, 1);
+    EXPECT_EQ(out, header_bytes(1, 2));
+}
+
+TEST(LogHeader, versions_1_and_2_are_read) {
+    EXPECT_EQ(header_status(header_bytes(1, 1)), HeaderStatus::ok);
+    EXPECT_EQ(header_status(header_bytes(1, 2)), HeaderStatus::ok);
+}
+
 TEST(LogHeader, an_unknown_version_with_a_good_checksum_is_refused_as_a_version) {
-    EXPECT_EQ(header_status(header_bytes(1, 2)), HeaderStatus::bad_version);
+    EXPECT_EQ(header_status(header_bytes(1, 3)), HeaderStatus::bad_version);
     EXPECT_EQ(header_status(header_bytes(1, 0)), HeaderStatus::bad_version);
 }
 
@@ -115,10 +134,28 @@ TEST(LogHeader, appending_keeps_what_the_string_held) {
 
 // ---- records: bytes and round trips ------------------------------------------
 
-TEST(LogRecordFormat, a_message_is_sealed_kind_1_topic_index_delivery_and_frame) {
+TEST(LogRecordFormat, a_message_is_sealed_kind_5_topic_index_flags_and_msg_literal) {
     std::string out;
-    append_message(out, "t", 5, Delivery::one, "frame\n");
-    EXPECT_EQ(out, sealed(message_body("t", 5, 1, "frame\n")));
+    append_message(out, "t", 5, Delivery::all, false, "\"m\"");
+    EXPECT_EQ(out, sealed(message_body("t", 5, 0, "\"m\"")));
+}
+
+TEST(LogRecordFormat, a_message_flags_delivery_one_as_bit_0_and_cache_true_as_bit_1) {
+    std::string out;
+    append_message(out, "t", 5, Delivery::one, false, "\"m\"");
+    EXPECT_EQ(out, sealed(message_body("t", 5, 1, "\"m\"")));
+    out.clear();
+    append_message(out, "t", 5, Delivery::all, true, "\"m\"");
+    EXPECT_EQ(out, sealed(message_body("t", 5, 2, "\"m\"")));
+    out.clear();
+    append_message(out, "t", 5, Delivery::one, true, "\"m\"");
+    EXPECT_EQ(out, sealed(message_body("t", 5, 3, "\"m\"")));
+}
+
+TEST(LogRecordFormat, a_framed_message_is_sealed_kind_1_topic_index_delivery_and_frame) {
+    std::string out;
+    memq::storage::append_framed_message(out, "t", 5, Delivery::one, "frame\n");
+    EXPECT_EQ(out, sealed(framed_message_body("t", 5, 1, "frame\n")));
 }
 
 TEST(LogRecordFormat, a_take_is_sealed_kind_2_topic_and_index) {
@@ -186,16 +223,57 @@ TEST(LogScanHoles, a_log_with_hole_records_scans_in_file_order_strict_and_salvag
 
 TEST(LogRecordFormat, a_message_round_trips_byte_for_byte) {
     std::string out;
-    const std::string frame = std::string("{\"msg\": \"\xc3\xbc\\u0000\"}\n");
-    append_message(out, "\xc3\xbc topic", 123456789012345, Delivery::all, frame);
+    const std::string msg_json = std::string("\"\xc3\xbc\\u0000\"");
+    append_message(out, "\xc3\xbc topic", 123456789012345, Delivery::all, false, msg_json);
     EXPECT_EQ(decoded_record(out),
-              Record(RecordKind::message, "\xc3\xbc topic", 123456789012345, Delivery::all, frame));
+              Record(RecordKind::message, "\xc3\xbc topic", 123456789012345, Delivery::all, msg_json));
 }
 
-TEST(LogRecordFormat, a_one_message_round_trips_its_delivery) {
+TEST(LogRecordFormat, a_one_message_with_cache_true_round_trips_both) {
     std::string out;
-    append_message(out, "t", 0, Delivery::one, "f\n");
-    EXPECT_EQ(decoded_record(out).delivery, Delivery::one);
+    append_message(out, "t", 0, Delivery::one, true, "\"f\"");
+    EXPECT_EQ(decoded_record(out), Record(RecordKind::message, "t", 0, Delivery::one, "\"f\"", true));
+}
+
+TEST(LogRecordFormat, a_framed_message_round_trips_byte_for_byte) {
+    std::string out;
+    memq::storage::append_framed_message(out, "t", 9, Delivery::one, "frame\r\n");
+    EXPECT_EQ(decoded_record(out), Record(RecordKind::framed_message, "t", 9, Delivery::one, "frame\r\n"));
+    std::string again;
+    memq::storage::append_record(again, Record(decoded_record(out)).view());
+    EXPECT_EQ(again, out);
+}
+
+// The frame a record holds is the frame memqd sent: rebuilt for a message,
+// as stored for a framed message.
+TEST(LogRecordFrame, a_message_rebuilds_the_frame_of_its_send) {
+    const memq::SendRef send{{"t\"x", {}}, {"hi", "\"hi\""}, Delivery::all, std::nullopt};
+    std::string sent;
+    memq::append_message(sent, send, 41);
+    std::string out;
+    append_message(out, "t\"x", 41, Delivery::all, false, "\"hi\"");
+    std::string frame;
+    memq::storage::append_message_frame(frame, Record(decoded_record(out)).view());
+    EXPECT_EQ(frame, sent);
+}
+
+TEST(LogRecordFrame, a_one_message_with_cache_true_rebuilds_both_fields) {
+    const memq::SendRef send{{"t", "\"t\""}, {"a\nb", {}}, Delivery::one, true};
+    std::string sent;
+    memq::append_message(sent, send, 0);
+    std::string out;
+    append_message(out, "t", 0, Delivery::one, true, "\"a\\nb\"");
+    std::string frame;
+    memq::storage::append_message_frame(frame, Record(decoded_record(out)).view());
+    EXPECT_EQ(frame, sent);
+}
+
+TEST(LogRecordFrame, a_framed_message_gives_its_frame_as_stored) {
+    std::string out;
+    memq::storage::append_framed_message(out, "t", 3, Delivery::all, "any frame\r\n");
+    std::string frame = "kept ";
+    memq::storage::append_message_frame(frame, Record(decoded_record(out)).view());
+    EXPECT_EQ(frame, "kept any frame\r\n");
 }
 
 TEST(LogRecordFormat, a_take_round_trips) {
@@ -210,16 +288,19 @@ TEST(LogRecordFormat, a_reserve_round_trips_its_next_index) {
     EXPECT_EQ(decoded_record(out), Record(RecordKind::reserve, "t", INT64_MAX));
 }
 
-TEST(LogRecordFormat, an_empty_topic_and_frame_round_trip) {
+TEST(LogRecordFormat, an_empty_topic_and_msg_literal_round_trip) {
     std::string out;
-    append_message(out, "", 0, Delivery::all, "");
+    append_message(out, "", 0, Delivery::all, false, "");
     EXPECT_EQ(decoded_record(out), Record(RecordKind::message, "", 0, Delivery::all, ""));
 }
 
 TEST(LogRecordFormat, the_size_functions_are_the_encoded_sizes) {
     std::string out;
-    append_message(out, "topic", 1, Delivery::all, "frame bytes\n");
-    EXPECT_EQ(memq::storage::message_record_bytes(5, 12), out.size());
+    append_message(out, "topic", 1, Delivery::all, true, "\"msg bytes\"");
+    EXPECT_EQ(memq::storage::message_record_bytes(5, 11), out.size());
+    out.clear();
+    memq::storage::append_framed_message(out, "topic", 1, Delivery::all, "frame bytes\n");
+    EXPECT_EQ(memq::storage::framed_message_record_bytes(5, 12), out.size());
     out.clear();
     append_take(out, "topic", 1);
     EXPECT_EQ(memq::storage::take_record_bytes(5), out.size());
@@ -236,7 +317,8 @@ TEST(LogRecordFormat, encoders_append_after_what_the_string_held) {
 
 TEST(LogRecordFormat, encoders_refuse_a_negative_index) {
     std::string out;
-    EXPECT_THROW(append_message(out, "t", -1, Delivery::all, "f"), std::invalid_argument);
+    EXPECT_THROW(append_message(out, "t", -1, Delivery::all, false, "\"f\""), std::invalid_argument);
+    EXPECT_THROW(memq::storage::append_framed_message(out, "t", -1, Delivery::all, "f"), std::invalid_argument);
     EXPECT_THROW(append_take(out, "t", -1), std::invalid_argument);
     EXPECT_THROW(append_reserve(out, "t", -1), std::invalid_argument);
     EXPECT_TRUE(out.empty());
@@ -252,18 +334,27 @@ TEST(LogRecordFormat, a_crc_mismatch_is_a_bad_record) {
 
 TEST(LogRecordFormat, an_unknown_kind_is_a_bad_record_even_with_a_good_crc) {
     EXPECT_FALSE(decodes(sealed(indexed_body(0, "t", 1))));
-    EXPECT_FALSE(decodes(sealed(indexed_body(5, "t", 1))));
+    EXPECT_FALSE(decodes(sealed(indexed_body(6, "t", 1))));
+    EXPECT_FALSE(decodes(sealed(message_body("t", 1, 0, "f", 6))));
+    EXPECT_TRUE(decodes(sealed(message_body("t", 1, 0, "f", 5))));
     EXPECT_TRUE(decodes(sealed(indexed_body(3, "t", 1))));
 }
 
-TEST(LogRecordFormat, a_delivery_other_than_0_or_1_is_a_bad_record) {
-    EXPECT_FALSE(decodes(sealed(message_body("t", 1, 2, "f"))));
-    EXPECT_TRUE(decodes(sealed(message_body("t", 1, 1, "f"))));
+TEST(LogRecordFormat, a_framed_message_delivery_other_than_0_or_1_is_a_bad_record) {
+    EXPECT_FALSE(decodes(sealed(framed_message_body("t", 1, 2, "f"))));
+    EXPECT_TRUE(decodes(sealed(framed_message_body("t", 1, 1, "f"))));
+}
+
+TEST(LogRecordFormat, message_flags_above_3_are_a_bad_record) {
+    EXPECT_TRUE(decodes(sealed(message_body("t", 1, 3, "\"f\""))));
+    EXPECT_FALSE(decodes(sealed(message_body("t", 1, 4, "\"f\""))));
+    EXPECT_FALSE(decodes(sealed(message_body("t", 1, 0x80, "\"f\""))));
 }
 
 TEST(LogRecordFormat, a_negative_index_is_a_bad_record) {
     EXPECT_FALSE(decodes(sealed(indexed_body(2, "t", static_cast<std::uint64_t>(-1)))));
     EXPECT_FALSE(decodes(sealed(message_body("t", static_cast<std::uint64_t>(INT64_MIN), 0, "f"))));
+    EXPECT_FALSE(decodes(sealed(framed_message_body("t", static_cast<std::uint64_t>(INT64_MIN), 0, "f"))));
 }
 
 TEST(LogRecordFormat, a_topic_length_past_the_body_is_a_bad_record) {

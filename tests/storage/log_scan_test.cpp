@@ -76,9 +76,20 @@ TEST(LogScan, a_refused_header_yields_no_record_at_all) {
     EXPECT_EQ(got.result.good_bytes, 0u);
 }
 
+TEST(LogScan, a_version_1_log_is_read_with_its_framed_messages) {
+    std::string file = header_bytes(42, 1);
+    memq::storage::append_reserve(file, "t", 8);
+    memq::storage::append_framed_message(file, "t", 0, Delivery::one, "frame 0\r\n");
+    const Collected got = scan(file);
+    EXPECT_EQ(got.result.header, HeaderStatus::ok);
+    EXPECT_EQ(got.result.damage, memq::storage::Damage::none);
+    EXPECT_EQ(got.records, (std::vector<Record>{Record(RecordKind::reserve, "t", 8),
+                                                Record(RecordKind::framed_message, "t", 0, Delivery::one, "frame 0\r\n")}));
+}
+
 TEST(LogScan, a_log_of_another_version_is_refused) {
     const SampleLog log = sample_log();
-    const std::string file = header_bytes(42, 2) + log.bytes.substr(kHeaderBytes);
+    const std::string file = header_bytes(42, 3) + log.bytes.substr(kHeaderBytes);
     const Collected got = scan(file);
     EXPECT_EQ(got.result.header, HeaderStatus::bad_version);
     EXPECT_TRUE(got.records.empty());

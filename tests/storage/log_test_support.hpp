@@ -37,36 +37,58 @@ inline std::string sealed(std::string_view body) {
     return le32(memq::storage::crc32c(checksummed)) + checksummed;
 }
 
-inline std::string header_bytes(std::uint64_t incarnation, std::uint32_t version = 1) {
+inline std::string header_bytes(std::uint64_t incarnation, std::uint32_t version = memq::storage::kLogVersion) {
     std::string first = std::string("memqlog\n", 8) + le32(version) + le64(incarnation);
     return first + le32(memq::storage::crc32c(first));
 }
 
-// An owned copy of a LogRecord.
+// An owned copy of a LogRecord. `value` is a message's msg literal or a
+// framed message's frame (empty for the other kinds).
 struct Record {
     RecordKind kind = RecordKind::message;
     std::string topic;
     std::int64_t index = 0;
     Delivery delivery = Delivery::all;
-    std::string frame;
+    std::string value;
+    bool cache_true = false;
 
     Record() = default;
     Record(RecordKind kind_, std::string topic_, std::int64_t index_, Delivery delivery_ = Delivery::all,
-           std::string frame_ = {})
-        : kind(kind_), topic(std::move(topic_)), index(index_), delivery(delivery_), frame(std::move(frame_)) {}
+           std::string value_ = {}, bool cache_true_ = false)
+        : kind(kind_),
+          topic(std::move(topic_)),
+          index(index_),
+          delivery(delivery_),
+          value(std::move(value_)),
+          cache_true(cache_true_) {}
     explicit Record(const LogRecord& view)
-        : kind(view.kind), topic(view.topic), index(view.index), delivery(view.delivery), frame(view.frame) {}
-    LogRecord view() const { return LogRecord{kind, topic, index, delivery, frame}; }
+        : kind(view.kind),
+          topic(view.topic),
+          index(view.index),
+          delivery(view.delivery),
+          value(view.kind == RecordKind::framed_message ? view.frame : view.msg_json),
+          cache_true(view.cache_true) {}
+    LogRecord view() const {
+        LogRecord record;
+        record.kind = kind;
+        record.topic = topic;
+        record.index = index;
+        record.delivery = delivery;
+        (kind == RecordKind::framed_message ? record.frame : record.msg_json) = value;
+        record.cache_true = cache_true;
+        return record;
+    }
     friend bool operator==(const Record&, const Record&) = default;
 };
 
 inline std::ostream& operator<<(std::ostream& out, const Record& record) {
     return out << "{kind " << static_cast<int>(record.kind) << ", topic '" << record.topic << "', index "
-               << record.index << ", delivery " << static_cast<int>(record.delivery) << ", frame '" << record.frame
-               << "'}";
+               << record.index << ", delivery " << static_cast<int>(record.delivery) << ", value '" << record.value
+               << "', cache_true " << record.cache_true << "}";
 }
 
-// A log of every kind, and the offsets at which its records start.
+// A log of every kind but hole (a version 1 framed message among them), and
+// the offsets at which its records start.
 struct SampleLog {
     std::string bytes;
     std::vector<Record> records;
@@ -78,12 +100,11 @@ inline SampleLog sample_log() {
     memq::storage::append_header(log.bytes, 42);
     log.records = {
         Record(RecordKind::reserve, "orders", 1024),
-        Record(RecordKind::message, "orders", 0, Delivery::all,
-               "{\"type\": \"message\", \"topic\": \"orders\", \"msg\": \"a\", \"index\": 0}\n"),
-        Record(RecordKind::message, "jobs", 7, Delivery::one,
-               "{\"type\": \"message\", \"topic\": \"jobs\", \"msg\": 1, \"index\": 7}\n"),
+        Record(RecordKind::message, "orders", 0, Delivery::all, "\"a\\n\""),
+        Record(RecordKind::framed_message, "jobs", 7, Delivery::one,
+               "{\"command\": \"send\", \"topic\": \"jobs\", \"msg\": \"b\", \"delivery\": \"one\", \"index\": 7}\r\n"),
         Record(RecordKind::take, "jobs", 7),
-        Record(RecordKind::message, "", 3, Delivery::all, ""),
+        Record(RecordKind::message, "", 3, Delivery::all, "", true),
     };
     for (const Record& record : log.records) {
         log.offsets.push_back(log.bytes.size());

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "broker_harness.hpp"
+#include "crc32c.hpp"
 
 namespace memq_test {
 namespace {
@@ -126,6 +127,68 @@ TEST(DurableBroker, recovery_restores_every_topic_index_and_cache_byte_for_byte)
     recovered.connect(1);
     recovered.receive(1, subscribe_line("a", {{"last_seen", -1}}));
     EXPECT_EQ(recovered.take(1), (std::vector<json>{ack(), message("a", "a0", "all", 0), message("a", "a1", "all", 1)}));
+}
+
+// The frames a recovered cache holds, with their topics.
+std::vector<std::string> cached_frames(BrokerHarness& h) {
+    std::vector<std::string> frames;
+    h.broker().topics().for_each_cached(
+        [&](const memq::Topic& topic, const memq::CachedMessage& m) { frames.push_back(std::string(topic.name) + *m.frame); });
+    return frames;
+}
+
+// Lines whose frames the log record must rebuild exactly: a msg literal the
+// sender escaped another way than memqd does (so the record takes it from the
+// frame), a topic with an escape, delivery one with nobody to take it, and a
+// cache field.
+const std::string kUnusualSends =
+    "{\"command\": \"send\", \"topic\": \"t\\n1\", \"msg\": \"caf\\u00e9 \\/\", \"delivery\": \"one\", \"cache\": true}\n"
+    "{\"command\": \"send\", \"topic\": \"t\\n1\", \"msg\": \"\\\"quoted\\\"\", \"delivery\": \"all\"}\n"
+    "{\"delivery\": \"all\", \"msg\": \"keys in another order\", \"topic\": \"u\", \"command\": \"send\"}\n";
+
+TEST(DurableBroker, recovery_rebuilds_unusual_frames_byte_for_byte_from_appended_records) {
+    Fresh h;
+    h.connect(1);
+    h.receive(1, kUnusualSends);
+    for (int i = 0; i < 3; ++i) h.sync();
+    ASSERT_EQ(cached_frames(h).size(), 3u);
+    BrokerHarness recovered(Limits{}, durable(), h.synced_log());
+    EXPECT_EQ(cached_frames(recovered), cached_frames(h));
+}
+
+TEST(DurableBroker, recovery_rebuilds_unusual_frames_byte_for_byte_from_a_snapshot) {
+    Fresh h;
+    h.connect(1);
+    h.receive(1, kUnusualSends);
+    for (int i = 0; i < 3; ++i) h.sync();
+    h.broker().request_snapshot(true);
+    h.receive(1, "");
+    ASSERT_EQ(h.unsynced().size(), 1u);
+    EXPECT_TRUE(h.unsynced()[0].replace);
+    h.sync();
+    BrokerHarness recovered(Limits{}, durable(), h.synced_log());
+    EXPECT_EQ(cached_frames(recovered), cached_frames(h));
+    EXPECT_EQ(cached_frames(recovered).size(), 3u);
+}
+
+// A data dir written before version 2: its messages are framed records.
+TEST(DurableBroker, recovery_reads_a_version_1_log_of_framed_messages) {
+    std::string log = "memqlog\n";
+    const auto put_le = [&log](std::uint64_t value, int bytes) {
+        for (int i = 0; i < bytes; ++i) log.push_back(static_cast<char>((value >> (8 * i)) & 0xFF));
+    };
+    put_le(1, 4);         // version 1
+    put_le(0xABCDEF, 8);  // incarnation
+    put_le(memq::storage::crc32c(0, log.data(), log.size()), 4);
+    const std::string frame0 = memq::encode_message(memq::Send{"t", "old 0", memq::Delivery::all, std::nullopt}, 0);
+    const std::string frame1 = memq::encode_message(memq::Send{"t", "old 1", memq::Delivery::one, true}, 1);
+    memq::storage::append_reserve(log, "t", 4);
+    memq::storage::append_framed_message(log, "t", 0, memq::Delivery::all, frame0);
+    memq::storage::append_framed_message(log, "t", 1, memq::Delivery::one, frame1);
+    BrokerHarness recovered(Limits{}, durable(), log);
+    EXPECT_EQ(cached_frames(recovered), (std::vector<std::string>{"t" + frame0, "t" + frame1}));
+    EXPECT_EQ(recovered.broker().incarnation(), 0xABCDEFu);
+    EXPECT_EQ(recovered.next_index("t"), 4);
 }
 
 TEST(DurableBroker, after_a_crash_a_topic_goes_on_past_its_reservation_never_reusing_an_index) {
@@ -539,4 +602,23 @@ TEST(DurableHoles, an_exact_snapshot_leaves_no_new_hole_even_when_the_last_index
 }
 
 }  // namespace
+// durability.hpp's kFrameBytesBeyondRecord: a frame exceeds its record by
+// exactly that at the least (a topic with nothing to escape, a one-digit
+// index, no cache field), and by more otherwise.
+std::size_t frame_bytes_beyond_record(const memq::SendRef& send, std::int64_t index) {
+    std::string frame;
+    memq::append_message(frame, send, index);
+    const std::string_view msg_json = memq::message_frame_fields(frame, index, send.delivery).msg_json;
+    return frame.size() - memq::storage::message_record_bytes(send.topic.text.size(), msg_json.size());
+}
+
+TEST(DurableLiveEstimate, a_frame_is_at_least_kFrameBytesBeyondRecord_larger_than_its_record) {
+    EXPECT_EQ(memq::kFrameBytesBeyondRecord, 48u);
+    EXPECT_EQ(frame_bytes_beyond_record({{"t", "\"t\""}, {"", "\"\""}, memq::Delivery::all, std::nullopt}, 0), 48u);
+    EXPECT_EQ(frame_bytes_beyond_record({{"", "\"\""}, {"m", "\"m\""}, memq::Delivery::one, std::nullopt}, 9), 48u);
+    EXPECT_EQ(frame_bytes_beyond_record({{"t", "\"t\""}, {"", "\"\""}, memq::Delivery::all, std::nullopt}, 10), 49u);
+    EXPECT_EQ(frame_bytes_beyond_record({{"t", "\"t\""}, {"", "\"\""}, memq::Delivery::all, true}, 0), 48u + 15u);
+    EXPECT_EQ(frame_bytes_beyond_record({{"t\n", {}}, {"", "\"\""}, memq::Delivery::all, std::nullopt}, 0), 49u);
+}
+
 }  // namespace memq_test

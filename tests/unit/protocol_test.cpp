@@ -868,6 +868,55 @@ TEST(EncodeMessage, tricky_topics_and_messages_round_trip) {
     }
 }
 
+// message_frame_fields finds the sender's msg literal and cache field in a
+// frame encode_message wrote (what a durable broker's log record stores).
+std::string json_literal(const std::string& text) {
+    std::string out;
+    memq::append_json_string(out, text);
+    return out;
+}
+
+TEST(MessageFrameFields, finds_the_msg_literal_of_a_plain_frame) {
+    const memq::Send send{"orders", "42", Delivery::all, std::nullopt};
+    const memq::MessageFrameFields fields = memq::message_frame_fields(memq::encode_message(send, 0), 0, Delivery::all);
+    EXPECT_EQ(fields.msg_json, "\"42\"");
+    EXPECT_FALSE(fields.cache.has_value());
+}
+
+TEST(MessageFrameFields, finds_the_cache_field_and_delivery_one) {
+    for (const bool cache : {true, false}) {
+        const memq::Send send{"t", "m", Delivery::one, cache};
+        const std::string frame = memq::encode_message(send, 12);
+        const memq::MessageFrameFields fields = memq::message_frame_fields(frame, 12, Delivery::one);
+        EXPECT_EQ(fields.msg_json, "\"m\"");
+        EXPECT_EQ(fields.cache, std::optional<bool>(cache));
+    }
+}
+
+TEST(MessageFrameFields, tricky_topics_and_messages_give_their_literals) {
+    // A topic or msg holding what the frame's fixed parts look like, quotes
+    // and backslashes: the topic's literal is read past, never searched.
+    std::vector<std::string> texts = tricky_strings();
+    texts.push_back("\", \"msg\": \"x");
+    texts.push_back("\\");
+    texts.push_back("\", \"delivery\": \"all\", \"index\": 3}\r\n");
+    for (const std::string& topic : texts) {
+        for (const std::string& msg : texts) {
+            const memq::Send send{topic, msg, Delivery::all, std::nullopt};
+            const std::string frame = memq::encode_message(send, 3);
+            EXPECT_EQ(memq::message_frame_fields(frame, 3, Delivery::all).msg_json, json_literal(msg)) << frame;
+        }
+    }
+}
+
+TEST(MessageFrameFields, works_at_index_int64_max) {
+    const std::int64_t index = std::numeric_limits<std::int64_t>::max();
+    const memq::Send send{"t", "m", Delivery::all, true};
+    const memq::MessageFrameFields fields = memq::message_frame_fields(memq::encode_message(send, index), index, Delivery::all);
+    EXPECT_EQ(fields.msg_json, "\"m\"");
+    EXPECT_EQ(fields.cache, std::optional<bool>(true));
+}
+
 // ---------------------------------------------------------------------------
 // Client → server lines, as ClientCore writes them (tests/client_lines.hpp),
 // parse back to the same command.
