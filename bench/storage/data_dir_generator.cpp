@@ -96,7 +96,7 @@ GeneratorSummary generate_log(const GeneratorPlan& plan, const std::function<voi
     }
     walk_messages(plan, frame_bytes, [&](std::uint64_t topic, std::int64_t index, std::size_t) {
         // frame holds this message's frame: frame_bytes ran just before.
-        const std::string_view msg_json = message_frame_fields(frame, index, Delivery::all).msg_json;
+        const std::string_view msg_json = message_frame_fields(frame, index, Delivery::all).value().msg_json;
         storage::append_message(chunk, generated_topic(plan, topic), index, Delivery::all, false, msg_json);
         ++summary.messages;
         summary.cached_bytes += frame.size();

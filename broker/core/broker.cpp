@@ -271,9 +271,12 @@ void Broker::publish(Connection& sender, const SendRef& send) {
         if (durability_.enabled && cached.cached) {
             // The record holds the msg's literal, not the frame (rebuilt at
             // recovery): the sender's literal when the frame copied it.
-            const std::string_view msg_json = !send.msg.json.empty()
-                                                  ? send.msg.json
-                                                  : message_frame_fields(*frame, index, send.delivery).msg_json;
+            std::string_view msg_json = send.msg.json;
+            if (msg_json.empty()) {
+                const std::optional<MessageFrameFields> fields = message_frame_fields(*frame, index, send.delivery);
+                MEMQ_CHECK(fields.has_value());  // the frame append_message just wrote
+                msg_json = fields->msg_json;
+            }
             storage::append_message(log_pending_, topic.name, index, send.delivery, send.cache.value_or(false),
                                     msg_json, storage::Sealing::deferred);
             if (durability_.policy == SyncPolicy::always) {
@@ -700,6 +703,14 @@ void Broker::recover(const storage::LogRecord& record) {
             if (topic.cached_count() != 0 && topic.state->cache.back()->message.index >= record.index) {
                 break;  // not after the topic's cached messages (a salvaged log): not kept
             }
+            if (record.kind == storage::RecordKind::framed_message) {
+                // A version 1 record's frame is cached only if a message
+                // record can say it again (the next snapshot writes one): of
+                // memqd's shape for its index and delivery, without "cache": false.
+                const std::optional<MessageFrameFields> fields =
+                    message_frame_fields(record.frame, record.index, record.delivery);
+                if (!fields.has_value() || !fields->cache.value_or(true)) break;
+            }
             const Frame frame = frame_pool_.make([&](std::string& out) { storage::append_message_frame(out, record); });
             stats_.cache_evictions += topics_.cache(topic, CachedMessage{record.index, record.delivery, frame}).evicted_for_bytes;
             break;
@@ -787,10 +798,12 @@ void Broker::append_snapshot(std::string& out, bool exact) const {
         seal_batch();
     });
     topics_.for_each_cached([&](const Topic& topic, const CachedMessage& message) {
-        const MessageFrameFields fields = message_frame_fields(*message.frame, message.index, message.delivery);
-        MEMQ_CHECK(fields.cache.value_or(true));  // a message sent with "cache": false is never cached
-        storage::append_message(out, topic.name, message.index, message.delivery, fields.cache.has_value(),
-                                fields.msg_json, deferred);
+        // Every cached frame has the shape (recover() caches no other).
+        const std::optional<MessageFrameFields> fields =
+            message_frame_fields(*message.frame, message.index, message.delivery);
+        MEMQ_CHECK(fields.has_value() && fields->cache.value_or(true));  // "cache": false is never cached
+        storage::append_message(out, topic.name, message.index, message.delivery, fields->cache.has_value(),
+                                fields->msg_json, deferred);
         seal_batch();
     });
     topics_.for_each_topic([&](const Topic& topic) {

@@ -237,7 +237,8 @@ void append_message_frame(std::string& out, std::string_view topic, std::string_
     append_message(out, SendRef{{topic, {}}, {{}, msg_json}, delivery, cache}, index);
 }
 
-MessageFrameFields message_frame_fields(std::string_view frame, std::int64_t index, Delivery delivery) {
+std::optional<MessageFrameFields> message_frame_fields(std::string_view frame, std::int64_t index,
+                                                      Delivery delivery) {
     const auto take_suffix = [&frame](std::string_view suffix) {
         if (!frame.ends_with(suffix)) return false;
         frame.remove_suffix(suffix.size());
@@ -245,24 +246,25 @@ MessageFrameFields message_frame_fields(std::string_view frame, std::int64_t ind
     };
     char digits[24];
     const char* const digits_end = std::to_chars(std::begin(digits), std::end(digits), index).ptr;
-    MEMQ_CHECK(take_suffix(kEnd));
-    MEMQ_CHECK(take_suffix(std::string_view(digits, static_cast<std::size_t>(digits_end - digits))));
-    MEMQ_CHECK(take_suffix(kIndex));
+    if (!take_suffix(kEnd) || !take_suffix(std::string_view(digits, static_cast<std::size_t>(digits_end - digits))) ||
+        !take_suffix(kIndex)) {
+        return std::nullopt;
+    }
     MessageFrameFields fields;
     if (take_suffix(kCacheTrue)) {
         fields.cache = true;
     } else if (take_suffix(kCacheFalse)) {
         fields.cache = false;
     }
-    MEMQ_CHECK(take_suffix(delivery == Delivery::one ? kOne : kAll));
+    if (!take_suffix(delivery == Delivery::one ? kOne : kAll)) return std::nullopt;
     // What is left: the head, the topic's literal, ", \"msg\": " and the msg's
     // literal. The topic's literal ends at its first quote not escaped.
-    MEMQ_CHECK(frame.starts_with(kHead) && frame.size() > kHead.size() && frame[kHead.size()] == '"');
+    if (!frame.starts_with(kHead) || frame.size() <= kHead.size() || frame[kHead.size()] != '"') return std::nullopt;
     std::size_t at = kHead.size() + 1;
     while (at < frame.size() && frame[at] != '"') at += frame[at] == '\\' ? 2 : 1;
-    MEMQ_CHECK(at < frame.size() && frame.substr(at + 1).starts_with(kMsg));
+    if (at >= frame.size() || !frame.substr(at + 1).starts_with(kMsg)) return std::nullopt;
     fields.msg_json = frame.substr(at + 1 + kMsg.size());
-    MEMQ_CHECK(fields.msg_json.size() >= 2 && fields.msg_json.front() == '"' && fields.msg_json.back() == '"');
+    if (fields.msg_json.size() < 2 || fields.msg_json.front() != '"' || fields.msg_json.back() != '"') return std::nullopt;
     return fields;
 }
 

@@ -142,13 +142,14 @@ void append_message_frame(std::string& out, std::string_view topic, std::string_
                           std::optional<bool> cache, std::int64_t index);
 // The sender's fields inside a frame append_message wrote for `index` and
 // `delivery`: the msg's JSON literal (a view into frame) and the cache field.
-// O(topic literal): the fields around the msg have known sizes. A frame not
-// of that shape fails a check (it is the broker's own, never a client's).
+// O(topic literal): the fields around the msg have known sizes. Nothing for
+// a frame not of that shape (a version 1 log's frame, read back, may be any
+// bytes its checksum vouches for).
 struct MessageFrameFields {
     std::string_view msg_json;
     std::optional<bool> cache;
 };
-MessageFrameFields message_frame_fields(std::string_view frame, std::int64_t index, Delivery delivery);
+std::optional<MessageFrameFields> message_frame_fields(std::string_view frame, std::int64_t index, Delivery delivery);
 
 // Splits a byte stream into lines at '\n', whatever the segment boundaries,
 // holding at most `line_bytes_max` bytes of an unfinished line.

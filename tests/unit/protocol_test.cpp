@@ -878,18 +878,21 @@ std::string json_literal(const std::string& text) {
 
 TEST(MessageFrameFields, finds_the_msg_literal_of_a_plain_frame) {
     const memq::Send send{"orders", "42", Delivery::all, std::nullopt};
-    const memq::MessageFrameFields fields = memq::message_frame_fields(memq::encode_message(send, 0), 0, Delivery::all);
-    EXPECT_EQ(fields.msg_json, "\"42\"");
-    EXPECT_FALSE(fields.cache.has_value());
+    const std::string frame = memq::encode_message(send, 0);
+    const auto fields = memq::message_frame_fields(frame, 0, Delivery::all);
+    ASSERT_TRUE(fields.has_value());
+    EXPECT_EQ(fields->msg_json, "\"42\"");
+    EXPECT_FALSE(fields->cache.has_value());
 }
 
 TEST(MessageFrameFields, finds_the_cache_field_and_delivery_one) {
     for (const bool cache : {true, false}) {
         const memq::Send send{"t", "m", Delivery::one, cache};
         const std::string frame = memq::encode_message(send, 12);
-        const memq::MessageFrameFields fields = memq::message_frame_fields(frame, 12, Delivery::one);
-        EXPECT_EQ(fields.msg_json, "\"m\"");
-        EXPECT_EQ(fields.cache, std::optional<bool>(cache));
+        const auto fields = memq::message_frame_fields(frame, 12, Delivery::one);
+        ASSERT_TRUE(fields.has_value());
+        EXPECT_EQ(fields->msg_json, "\"m\"");
+        EXPECT_EQ(fields->cache, std::optional<bool>(cache));
     }
 }
 
@@ -904,7 +907,9 @@ TEST(MessageFrameFields, tricky_topics_and_messages_give_their_literals) {
         for (const std::string& msg : texts) {
             const memq::Send send{topic, msg, Delivery::all, std::nullopt};
             const std::string frame = memq::encode_message(send, 3);
-            EXPECT_EQ(memq::message_frame_fields(frame, 3, Delivery::all).msg_json, json_literal(msg)) << frame;
+            const auto fields = memq::message_frame_fields(frame, 3, Delivery::all);
+            ASSERT_TRUE(fields.has_value()) << frame;
+            EXPECT_EQ(fields->msg_json, json_literal(msg)) << frame;
         }
     }
 }
@@ -912,9 +917,23 @@ TEST(MessageFrameFields, tricky_topics_and_messages_give_their_literals) {
 TEST(MessageFrameFields, works_at_index_int64_max) {
     const std::int64_t index = std::numeric_limits<std::int64_t>::max();
     const memq::Send send{"t", "m", Delivery::all, true};
-    const memq::MessageFrameFields fields = memq::message_frame_fields(memq::encode_message(send, index), index, Delivery::all);
-    EXPECT_EQ(fields.msg_json, "\"m\"");
-    EXPECT_EQ(fields.cache, std::optional<bool>(true));
+    const std::string frame = memq::encode_message(send, index);
+    const auto fields = memq::message_frame_fields(frame, index, Delivery::all);
+    ASSERT_TRUE(fields.has_value());
+    EXPECT_EQ(fields->msg_json, "\"m\"");
+    EXPECT_EQ(fields->cache, std::optional<bool>(true));
+}
+
+TEST(MessageFrameFields, a_frame_of_another_shape_or_for_another_index_or_delivery_gives_nothing) {
+    const std::string frame = memq::encode_message(memq::Send{"t", "m", Delivery::all, std::nullopt}, 7);
+    EXPECT_TRUE(memq::message_frame_fields(frame, 7, Delivery::all).has_value());
+    EXPECT_FALSE(memq::message_frame_fields(frame, 8, Delivery::all).has_value());
+    EXPECT_FALSE(memq::message_frame_fields(frame, 7, Delivery::one).has_value());
+    EXPECT_FALSE(memq::message_frame_fields(frame.substr(0, frame.size() - 2), 7, Delivery::all).has_value());
+    for (const std::string bad : {"", "x", "frame 0\r\n", "{\"command\": \"send\", \"topic\": \"t, \"delivery\": \"all\", \"index\": 7}\r\n",
+                                  "{\"command\": \"send\", \"topic\": \"t\", \"msg\": 5, \"delivery\": \"all\", \"index\": 7}\r\n"}) {
+        EXPECT_FALSE(memq::message_frame_fields(bad, 7, Delivery::all).has_value()) << bad;
+    }
 }
 
 // ---------------------------------------------------------------------------
