@@ -29,7 +29,7 @@ enum class SyncPolicy : std::uint8_t {
 // state's log bytes with these. A cached message's record holds its frame's
 // msg literal, topic and index, not the frame's fixed text: a frame is at
 // least this many bytes larger than its record (checked in
-// tests/storage/log_format_test.cpp), so frame bytes minus it per message
+// tests/unit/broker_durability_test.cpp), so frame bytes minus it per message
 // bound the records from above. A topic's reserve record is estimated at
 // the other constant.
 inline constexpr std::size_t kFrameBytesBeyondRecord = 48;

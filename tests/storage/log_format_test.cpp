@@ -246,26 +246,28 @@ TEST(LogRecordFormat, a_framed_message_round_trips_byte_for_byte) {
 
 // The frame a record holds is the frame memqd sent: rebuilt for a message,
 // as stored for a framed message.
+std::string frame_sent(const memq::SendRef& send, std::int64_t index) {
+    std::string frame;
+    memq::append_message(frame, send, index);
+    return frame;
+}
+
+std::string frame_of_record(std::string_view encoded) {
+    std::string frame;
+    memq::storage::append_message_frame(frame, Record(decoded_record(encoded)).view());
+    return frame;
+}
+
 TEST(LogRecordFrame, a_message_rebuilds_the_frame_of_its_send) {
-    const memq::SendRef send{{"t\"x", {}}, {"hi", "\"hi\""}, Delivery::all, std::nullopt};
-    std::string sent;
-    memq::append_message(sent, send, 41);
     std::string out;
     append_message(out, "t\"x", 41, Delivery::all, false, "\"hi\"");
-    std::string frame;
-    memq::storage::append_message_frame(frame, Record(decoded_record(out)).view());
-    EXPECT_EQ(frame, sent);
+    EXPECT_EQ(frame_of_record(out), frame_sent({{"t\"x", {}}, {"hi", "\"hi\""}, Delivery::all, std::nullopt}, 41));
 }
 
 TEST(LogRecordFrame, a_one_message_with_cache_true_rebuilds_both_fields) {
-    const memq::SendRef send{{"t", "\"t\""}, {"a\nb", {}}, Delivery::one, true};
-    std::string sent;
-    memq::append_message(sent, send, 0);
     std::string out;
     append_message(out, "t", 0, Delivery::one, true, "\"a\\nb\"");
-    std::string frame;
-    memq::storage::append_message_frame(frame, Record(decoded_record(out)).view());
-    EXPECT_EQ(frame, sent);
+    EXPECT_EQ(frame_of_record(out), frame_sent({{"t", "\"t\""}, {"a\nb", {}}, Delivery::one, true}, 0));
 }
 
 TEST(LogRecordFrame, a_framed_message_gives_its_frame_as_stored) {
