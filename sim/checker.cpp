@@ -424,17 +424,17 @@ void Checker::check_write(const storage::StorageWrite& got, const ExpectedWrite&
     }
     // Its hole records, last, come in hash order too: compared as sets.
     std::size_t end = records.size();
-    if (got.replace) {
+    if (got.replace || expected.holes_in_any_order) {
         while (end > reserves && expected.records[end - 1].kind == storage::RecordKind::hole) --end;
         std::vector<std::tuple<std::string_view, std::int64_t, std::int64_t>> got_holes, expected_holes;
         for (std::size_t i = end; i < records.size(); ++i) {
-            if (records[i].kind != storage::RecordKind::hole) fail(which + "a snapshot's hole records come last");
+            if (records[i].kind != storage::RecordKind::hole) fail(which + "hole records come last");
             got_holes.emplace_back(records[i].topic, records[i].index, records[i].last);
             expected_holes.emplace_back(expected.records[i].topic, expected.records[i].index, expected.records[i].last);
         }
         std::sort(got_holes.begin(), got_holes.end());
         std::sort(expected_holes.begin(), expected_holes.end());
-        if (got_holes != expected_holes) fail(which + "the snapshot's holes differ from the model's");
+        if (got_holes != expected_holes) fail(which + "the written holes differ from the model's");
     }
     for (std::size_t i = reserves; i < end; ++i) {
         if (!same(records[i], expected.records[i])) {
@@ -443,8 +443,9 @@ void Checker::check_write(const storage::StorageWrite& got, const ExpectedWrite&
     }
 }
 
-bool Checker::crash(std::string_view log, std::uint64_t broker_seed, std::uint64_t salvage_incarnation,
-                    const std::set<std::string>& damaged_topics, bool synced_messages_checked) {
+Checker::Recovery Checker::crash(std::string_view log, std::uint64_t broker_seed, std::uint64_t salvage_incarnation,
+                                  const std::set<std::string>& damaged_topics, bool synced_messages_checked,
+                                  bool rot_possible) {
     const Limits limits = model_.limits();
     const Durability durability = model_.durability();
     std::vector<storage::LogRecord> records;
@@ -452,6 +453,10 @@ bool Checker::crash(std::string_view log, std::uint64_t broker_seed, std::uint64
     storage::ScanResult scan = storage::scan_log(log, storage::ScanMode::strict, keep);
     const bool salvaged = scan.damage == storage::Damage::corrupt_middle;
     if (salvaged) {
+        if (!rot_possible) {
+            fail("crash: the log has a corrupt record at byte " + std::to_string(scan.damage_offset) +
+                 " with good ones after it, and no rot hit it");
+        }
         records.clear();
         scan = storage::scan_log(log, storage::ScanMode::salvage, keep);
     }
@@ -465,8 +470,21 @@ bool Checker::crash(std::string_view log, std::uint64_t broker_seed, std::uint64
     }
     auto recovered = std::make_unique<Broker>(limits, broker_seed, incarnation, durability);
     recovered->log_one_choices(&one_choices_);
-    for (const storage::LogRecord& record : records) recovered->recover(record);
-    if (const std::optional<std::string> problem = recovered->finish_recovery()) fail("crash: recovery refused: " + *problem);
+    Model::RecordedHoles recorded_holes;
+    for (const storage::LogRecord& record : records) {
+        recovered->recover(record);
+        if (record.kind == storage::RecordKind::hole) {
+            recorded_holes.emplace(std::string(record.topic), std::make_pair(record.index, record.last));
+        }
+    }
+    // As memqd's DurableStore: a clean log of this version goes on, cut to
+    // its good prefix; any other is replaced by a snapshot.
+    const bool appendable =
+        !salvaged && scan.header == storage::HeaderStatus::ok && scan.version == storage::kLogVersion;
+    const std::optional<std::size_t> appendable_bytes = appendable ? std::optional(scan.good_bytes) : std::nullopt;
+    if (const std::optional<std::string> problem = recovered->finish_recovery(appendable_bytes)) {
+        fail("crash: recovery refused: " + *problem);
+    }
     recovered->check_invariants();
 
     // Nothing corrupt, nothing invented: every cached message is one the model cached.
@@ -510,13 +528,14 @@ bool Checker::crash(std::string_view log, std::uint64_t broker_seed, std::uint64
     }
 
     Model adopted(limits, incarnation, durability);
-    adopted.adopt_recovered(*recovered, history);
+    adopted.adopt_recovered(*recovered, history, appendable_bytes, recorded_holes);
+    const std::size_t holes_appended = adopted.pending_record_count();
     broker_ = std::move(recovered);
     model_ = std::move(adopted);
     inputs_.clear();
     closes_.clear();
-    settle();  // the first snapshot
-    return salvaged;
+    settle();  // the first write: a snapshot, or the holes the log does not name
+    return Recovery{salvaged, appendable_bytes, holes_appended};
 }
 
 }  // namespace memq::sim

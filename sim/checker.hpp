@@ -78,11 +78,20 @@ public:
     // back, every recovered cached message is byte for byte one the model
     // cached under that index; unless the damage is in `damaged_topics`,
     // every topic goes on past every index it handed out, and every cached
-    // message whose record was synced is back. Returns whether salvage ran.
+    // message whose record was synced is back.
     // `synced_messages_checked` false: rot hit a take record, so a message
     // handed out may be back and evict others; that check is skipped.
-    bool crash(std::string_view log, std::uint64_t broker_seed, std::uint64_t salvage_incarnation,
-               const std::set<std::string>& damaged_topics, bool synced_messages_checked);
+    struct Recovery {
+        bool salvaged = false;
+        // The log goes on as it is, cut to this size (its torn tail gone):
+        // the caller's disk must cut it there. None: a snapshot replaces it.
+        std::optional<std::size_t> appended_at;
+        std::size_t holes_appended = 0;  // hole records the first append holds
+    };
+    // `rot_possible` false: no rot hit the log, so a corrupt record inside
+    // it (a salvage) is a failure.
+    Recovery crash(std::string_view log, std::uint64_t broker_seed, std::uint64_t salvage_incarnation,
+                   const std::set<std::string>& damaged_topics, bool synced_messages_checked, bool rot_possible);
     // Run the core's check_invariants() after every `every`-th call (1: after
     // each, the default; 0: only when check_invariants() below is called).
     void set_invariants_every(std::uint32_t every) { invariants_every_ = every; }

@@ -1,21 +1,22 @@
 // disk.cpp — the simulated disk's sync and crash (see disk.hpp).
 #include "disk.hpp"
 
+#include "check.hpp"
 #include "log_format.hpp"
 
 namespace memq::sim {
-namespace {
 
-void apply_write(const storage::StorageWrite& write, std::string& file) {
-    if (write.replace) file.clear();
+void SimDisk::apply(const storage::StorageWrite& write, std::string& file) {
+    if (write.replace) {
+        file.clear();
+        holds_rot_ = false;
+    }
     file += write.bytes;
 }
 
-}  // namespace
-
 std::uint64_t SimDisk::sync() {
     if (unsynced_.empty()) return 0;
-    for (const storage::StorageWrite& write : unsynced_) apply_write(write, file_);
+    for (const storage::StorageWrite& write : unsynced_) apply(write, file_);
     const std::uint64_t last = unsynced_.back().seq;
     unsynced_.clear();
     return last;
@@ -24,7 +25,7 @@ std::uint64_t SimDisk::sync() {
 std::string SimDisk::crash(Prng& prng, bool rot, Damage& damage) {
     std::string file = file_;
     const std::size_t whole = prng.below(unsynced_.size() + 1);
-    for (std::size_t i = 0; i < whole; ++i) apply_write(unsynced_[i], file);
+    for (std::size_t i = 0; i < whole; ++i) apply(unsynced_[i], file);
     if (whole < unsynced_.size() && !unsynced_[whole].replace) {
         const std::string& torn = unsynced_[whole].bytes;
         file.append(torn, 0, prng.below(torn.size() + 1));
@@ -54,10 +55,16 @@ std::string SimDisk::crash(Prng& prng, bool rot, Damage& damage) {
             const std::size_t byte = hit.offset + prng.below(hit.bytes);
             file[byte] = static_cast<char>(file[byte] ^ (1 << prng.below(8)));
             damage = Damage{true, hit.topic, hit.take};
+            holds_rot_ = true;
         }
     }
     file_ = file;
     return file;
+}
+
+void SimDisk::cut(std::size_t bytes) {
+    MEMQ_CHECK(bytes <= file_.size());
+    file_.resize(bytes);
 }
 
 }  // namespace memq::sim

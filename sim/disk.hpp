@@ -13,6 +13,8 @@
 //   the last record are never hit (damage there would look like a crash's).
 // - A failed write or sync loses every unsynced write (the broker rewrites
 //   its state with a snapshot to recover).
+// - After a crash the recovered broker either replaces the file (a
+//   snapshot) or appends to it once its torn tail is cut (cut()).
 #pragma once
 
 #include <cstdint>
@@ -41,10 +43,18 @@ public:
     void lose_unsynced() { unsynced_.clear(); }
     // The file a crash leaves; afterwards the disk holds just that, synced.
     std::string crash(Prng& prng, bool rot, Damage& damage);
+    // Cuts the synced file to its first `bytes` (a torn tail after a crash).
+    void cut(std::size_t bytes);
+    // Rot hit the file since it was last replaced: a scan may find a corrupt
+    // record inside it. Without rot, one is a bug.
+    bool holds_rot() const { return holds_rot_; }
     const std::string& file() const { return file_; }
 
 private:
+    void apply(const storage::StorageWrite& write, std::string& file);
+
     std::string file_;  // synced
+    bool holds_rot_ = false;
     std::vector<storage::StorageWrite> unsynced_;
 };
 

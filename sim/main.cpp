@@ -163,13 +163,14 @@ std::string summary(const RunResult& result, double seconds) {
         std::snprintf(text, sizeof text,
                       "; durable: %llu writes (%llu snapshots), %llu syncs, %llu storage failures, %llu sends "
                       "waited for a reservation, %llu \"Storage unavailable\", %llu storage-failed closes, "
-                      "%llu salvages",
+                      "%llu salvages, %llu logs continued (%llu hole records appended)",
                       static_cast<unsigned long long>(s.model.writes), static_cast<unsigned long long>(s.model.snapshots),
                       static_cast<unsigned long long>(s.syncs), static_cast<unsigned long long>(s.storage_failures),
                       static_cast<unsigned long long>(s.model.sends_stalled),
                       static_cast<unsigned long long>(s.model.storage_refused),
                       static_cast<unsigned long long>(s.model.storage_closes),
-                      static_cast<unsigned long long>(s.salvages));
+                      static_cast<unsigned long long>(s.salvages), static_cast<unsigned long long>(s.logs_continued),
+                      static_cast<unsigned long long>(s.holes_appended));
         out += text;
     }
     return out;

@@ -679,12 +679,14 @@ std::optional<ExpectedWrite> Model::poll_storage() {
             }
         }
         pending_records_.clear();
+        recovery_holes_pending_ = false;
         snapshot_wanted_ = false;
         log_bytes_ = last_snapshot_bytes_ = bytes;
         if (storage_failed_ && recovery_snapshot_seq_ == 0) recovery_snapshot_seq_ = write.seq;
         ++stats_.snapshots;
     } else {
         write.sync_now = sync_wanted_;
+        write.holes_in_any_order = recovery_holes_pending_;
         for (const ModelRecord& record : pending_records_) {
             switch (record.kind) {
                 case storage::RecordKind::message:
@@ -697,6 +699,7 @@ std::optional<ExpectedWrite> Model::poll_storage() {
             }
         }
         write.records.swap(pending_records_);
+        recovery_holes_pending_ = false;
         const std::size_t live = std::max(last_snapshot_bytes_, live_log_bytes());
         if (log_bytes_ > durability_.compaction_floor_bytes && log_bytes_ > durability_.compaction_factor * live) {
             snapshot_wanted_ = true;
@@ -747,8 +750,8 @@ void Model::storage_failed(const std::function<ConnId(const PendingOne&)>& choos
     settle();
 }
 
-void Model::adopt_recovered(const Broker& broker,
-                            const History& history) {
+void Model::adopt_recovered(const Broker& broker, const History& history,
+                            std::optional<std::size_t> appendable_log_bytes, const RecordedHoles& recorded_holes) {
     broker.topics().for_each_topic([&](const Topic& real) {
         ModelTopic& topic = topics_[std::string(real.name)];
         topic.next_index = real.next_index;
@@ -768,7 +771,22 @@ void Model::adopt_recovered(const Broker& broker,
     // All of it: a later crash may bring back a message this recovery did not
     // (rot that hides a take record, say), and it is still one that was cached.
     history_ = history;
-    snapshot_wanted_ = true;  // finish_recovery asks for the first snapshot
+    if (!appendable_log_bytes.has_value()) {
+        snapshot_wanted_ = true;  // finish_recovery asks for the first snapshot
+        return;
+    }
+    log_bytes_ = *appendable_log_bytes;
+    for (const auto& [name, topic] : topics_) {
+        const auto [first, last] = recorded_holes.equal_range(name);
+        for (const auto& [hole_first, hole_last] : topic.holes) {
+            const bool named = std::any_of(first, last, [&](const auto& recorded) {
+                return recorded.second.first <= hole_first && hole_last <= recorded.second.second;
+            });
+            if (named) continue;
+            pending_records_.push_back(ModelRecord{storage::RecordKind::hole, name, hole_first, nullptr, hole_last});
+            recovery_holes_pending_ = true;
+        }
+    }
 }
 
 }  // namespace memq::sim

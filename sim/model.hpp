@@ -214,6 +214,8 @@ struct ExpectedWrite {
     // (the core walks a hash map), then the cached messages oldest first,
     // then the hole records in any order.
     std::vector<ModelRecord> records;
+    // The first append after a recovery: only hole records, in any order.
+    bool holes_in_any_order = false;
 };
 
 // The reason a client sees for `error`, as PROTOCOL.md words it.
@@ -277,9 +279,15 @@ public:
     const History& cached_history() const { return history_; }
     // After a crash: this (new) model takes the recovered broker's topics as
     // its own (checked beforehand by the checker), with `history` to name
-    // the messages.
-    void adopt_recovered(const Broker& broker,
-                         const History& history);
+    // the messages. With `appendable_log_bytes` (a clean log of this version,
+    // cut to that size) the log goes on: the first write appends every hole
+    // the broker keeps that none of `recorded_holes` (the hole records read
+    // back) covers. Without it, the first write is a snapshot.
+    using RecordedHoles = std::multimap<std::string, std::pair<std::int64_t, std::int64_t>, std::less<>>;
+    void adopt_recovered(const Broker& broker, const History& history,
+                         std::optional<std::size_t> appendable_log_bytes, const RecordedHoles& recorded_holes);
+    // Records the next append will hold, as things stand.
+    std::size_t pending_record_count() const { return pending_records_.size(); }
     std::string_view ack_frame() const { return ack_frame_; }
     std::string_view error_frame(LineError error) const;
 
@@ -348,6 +356,7 @@ private:
     std::vector<ModelRecord> pending_records_;
     bool sync_wanted_ = false;
     bool snapshot_wanted_ = false;
+    bool recovery_holes_pending_ = false;  // pending_records_ are the holes a recovery appends
     bool storage_failed_ = false;
     std::uint64_t next_write_seq_ = 1;
     std::uint64_t synced_seq_ = 0;

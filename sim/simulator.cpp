@@ -801,7 +801,14 @@ void Simulation::restart_broker() {
             }
         }
         const std::uint64_t incarnation_before = checker_->model().incarnation();
-        if (checker_->crash(file, broker_seed, incarnation, damaged, !damage.take)) ++stats_.salvages;
+        const Checker::Recovery recovery =
+            checker_->crash(file, broker_seed, incarnation, damaged, !damage.take, disk_.holds_rot());
+        if (recovery.salvaged) ++stats_.salvages;
+        if (recovery.appended_at) {
+            disk_.cut(*recovery.appended_at);  // as memqd cuts a torn tail
+            ++stats_.logs_continued;
+            stats_.holes_appended += recovery.holes_appended;
+        }
         note_lost(cached_before, incarnation_before, damaged);
         ++stats_.restarts;
         record(TraceKind::restart, 0, 0, checker_->model().incarnation(), file.size());

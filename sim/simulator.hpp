@@ -46,6 +46,8 @@ struct RunStats {
     std::uint64_t syncs = 0;              // durable: syncs done
     std::uint64_t storage_failures = 0;   // durable: failed writes or syncs
     std::uint64_t salvages = 0;           // durable: recoveries that had to salvage a rotten log
+    std::uint64_t logs_continued = 0;     // durable: recoveries that appended to the log rather than replace it
+    std::uint64_t holes_appended = 0;     // durable: hole records those recoveries appended
     std::uint64_t resets = 0;             // Reset events the clients got
     std::array<std::uint64_t, kCloseReasonCount> closes{};  // by CloseReason
     std::uint64_t acks = 0;

@@ -739,14 +739,17 @@ void Broker::expect_recovered_topics(std::size_t topics) {
     topics_.reserve(std::min(topics, limits_.indexed_topics_max));
 }
 
-std::optional<std::string> Broker::finish_recovery() {
+std::optional<std::string> Broker::finish_recovery(std::optional<std::size_t> appendable_log_bytes) {
     MEMQ_CHECK(durability_.enabled && connections_.empty());
     // A recovered index may have reached a subscriber up to the topic's
     // reservation: the topic goes on from there, and what lies between its
     // highest recovered index and there is a hole (kept only while its cache
     // holds a message below it: TopicTable::add_holes).
-    std::vector<std::pair<Topic*, Hole>> holes;
-    holes.swap(recovered_holes_);
+    std::vector<std::pair<Topic*, Hole>> recorded;  // the hole records read back, by topic
+    recorded.swap(recovered_holes_);
+    const auto by_topic = [](const auto& a, const auto& b) { return a.first < b.first; };
+    std::stable_sort(recorded.begin(), recorded.end(), by_topic);
+    std::vector<std::pair<Topic*, Hole>> holes = recorded;
     topics_.for_each_topic([&](Topic& topic) {
         const std::int64_t recovered_next = topic.next_index;
         topic.next_index = std::max(topic.next_index, topic.durable_until);
@@ -755,7 +758,7 @@ std::optional<std::string> Broker::finish_recovery() {
             holes.emplace_back(&topic, Hole{recovered_next, topic.next_index - 1});
         }
     });
-    std::stable_sort(holes.begin(), holes.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    std::stable_sort(holes.begin(), holes.end(), by_topic);
     std::vector<Hole> of_topic;
     for (std::size_t i = 0; i < holes.size();) {
         Topic* const topic = holes[i].first;
@@ -771,7 +774,24 @@ std::optional<std::string> Broker::finish_recovery() {
     // the data dir was written under, or "one" messages whose takes were not
     // synced. The oldest cached messages go until the rest fit.
     while (topics_.stateful_count() > limits_.topics_max && topics_.evict_oldest()) ++stats_.cache_evictions;
-    request_snapshot();  // the first write replaces the log: a clean file, its torn tail gone
+    if (!appendable_log_bytes.has_value()) {
+        request_snapshot();  // the first write replaces the log: a clean file of this version
+        return std::nullopt;
+    }
+    // The log goes on as it is: the first write appends the holes the log
+    // does not name yet (a hole record that covers one names it), so that a
+    // crash keeping any later record keeps them too (the log is a prefix).
+    log_bytes_ = *appendable_log_bytes;
+    topics_.for_each_topic([&](Topic& topic) {
+        const auto [first, last] =
+            std::equal_range(recorded.begin(), recorded.end(), std::pair<Topic*, Hole>(&topic, Hole{}), by_topic);
+        for (const Hole& hole : topic.holes()) {
+            const bool named = std::any_of(first, last, [&](const auto& entry) {
+                return entry.second.first <= hole.first && hole.last <= entry.second.last;
+            });
+            if (!named) storage::append_hole(log_pending_, topic.name, hole.first, hole.last, storage::Sealing::deferred);
+        }
+    });
     return std::nullopt;
 }
 

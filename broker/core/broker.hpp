@@ -135,8 +135,12 @@ public:
     // yields to recover(), in order, then call finish_recovery() once (also
     // for an empty or new log). Returns an error text when the stored state
     // does not fit the limits (more known or stateful topics than they allow).
+    // `appendable_log_bytes`: the log's size when it may go on as it is (a
+    // header of this version, no salvage, a torn tail cut to there); the first
+    // write then appends only the holes recovery found that no hole record
+    // names. Without it, the first write is a snapshot that replaces the log.
     void recover(const storage::LogRecord& record);
-    std::optional<std::string> finish_recovery();
+    std::optional<std::string> finish_recovery(std::optional<std::size_t> appendable_log_bytes = std::nullopt);
     // Optional, before the first recover(): the log names about `topics`
     // topics (its reserve records), so the topic table is sized once rather
     // than grown record by record. Capped at the known-topics limit.

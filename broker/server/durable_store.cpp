@@ -45,7 +45,12 @@ void DurableStore::recover(Broker& broker) {
     broker.expect_recovered_topics(reserve_records_);
     const storage::ScanResult scan =
         storage::scan_log(log_file_.bytes(), mode, [&](const storage::LogRecord& record) { broker.recover(record); });
-    if (const std::optional<std::string> problem = broker.finish_recovery()) throw StartError(*problem);
+    // A clean log of this version goes on as it is (its torn tail cut below);
+    // any other is replaced by the first write, a snapshot.
+    const bool appendable = !salvaged_ && scan.header == storage::HeaderStatus::ok && scan.version == storage::kLogVersion;
+    const std::optional<std::size_t> appendable_bytes =
+        appendable ? std::optional<std::size_t>(scan.good_bytes) : std::nullopt;
+    if (const std::optional<std::string> problem = broker.finish_recovery(appendable_bytes)) throw StartError(*problem);
     const std::size_t log_bytes = log_file_.bytes().size();
     log_file_ = MappedLog();  // the core copied what it keeps; unmapped before any cut
     if (scan.damage == storage::Damage::torn_tail) {
@@ -65,7 +70,7 @@ void DurableStore::recover(Broker& broker) {
     const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
     log_.info("data dir ", options_.data_dir, ": recovered ", broker.topics().size(), " topics and ",
               broker.topics().cached_messages(), " cached messages (", scan.records, " records, ", log_bytes,
-              " bytes) in ", took.count(), " ms");
+              " bytes) in ", took.count(), " ms; ", appendable ? "appending to the log" : "rewriting the log");
 }
 
 void DurableStore::start(asio::io_context& io, Broker& broker, TcpServer& server, DurationHistogram* syncs) {
@@ -91,7 +96,7 @@ void DurableStore::start(asio::io_context& io, Broker& broker, TcpServer& server
     server.set_storage_sink([this](storage::StorageWrite&& write) { return writer_->submit(std::move(write)); });
     retry_timer_ = std::make_unique<asio::steady_timer>(io);
     arm_retry();
-    server.pump();  // the first write: the snapshot that replaces the log
+    server.pump();  // the first write: a snapshot that replaces the log, or the holes recovery found
 }
 
 void DurableStore::arm_retry() {

@@ -306,7 +306,7 @@ bool decode_record(std::string_view bytes, DecodedRecord& decoded, std::size_t b
     return decode_at(bytes, decoded, std::min(body_bytes_max, kRecordBodyBytesMax), nullptr);
 }
 
-HeaderStatus read_header(std::string_view file, std::uint64_t& incarnation) {
+HeaderStatus read_header(std::string_view file, std::uint64_t& incarnation, std::uint32_t* version_read) {
     if (file.empty()) return HeaderStatus::missing;
     if (file.size() < kHeaderBytes) return HeaderStatus::truncated;
     if (file.substr(0, kLogMagic.size()) != kLogMagic) return HeaderStatus::bad_magic;
@@ -318,6 +318,7 @@ HeaderStatus read_header(std::string_view file, std::uint64_t& incarnation) {
     const std::uint32_t version = get_u32(file.data() + kLogMagic.size());
     if (version < kOldestReadableLogVersion || version > kLogVersion) return HeaderStatus::bad_version;
     incarnation = get_u64(file.data() + kLogMagic.size() + 4);
+    if (version_read != nullptr) *version_read = version;
     return HeaderStatus::ok;
 }
 
@@ -346,7 +347,7 @@ ScanResult scan_log_visiting(std::string_view file, ScanMode mode, RecordVisitor
                              std::size_t body_bytes_max) {
     body_bytes_max = std::min(body_bytes_max, kRecordBodyBytesMax);
     ScanResult result;
-    result.header = read_header(file, result.incarnation);
+    result.header = read_header(file, result.incarnation, &result.version);
     if (result.header != HeaderStatus::ok) return result;
     std::size_t offset = kHeaderBytes;
     bool in_prefix = true;

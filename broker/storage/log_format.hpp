@@ -196,6 +196,7 @@ enum class ScanMode : std::uint8_t { strict, salvage };
 struct ScanResult {
     HeaderStatus header = HeaderStatus::missing;
     std::uint64_t incarnation = 0;  // when header == ok
+    std::uint32_t version = 0;      // when header == ok: the format the records were written in
     std::uint64_t records = 0;      // records delivered to the callback
     // Just past the last record of the good prefix (the header's end for a log
     // of no records; 0 without a header): where a torn tail is cut.
@@ -221,8 +222,8 @@ struct DecodedRecord {
 bool decode_record(std::string_view bytes, DecodedRecord& decoded,
                    std::size_t body_bytes_max = kRecordBodyBytesMax);
 
-// Reads the header; incarnation is set when the status is ok.
-HeaderStatus read_header(std::string_view file, std::uint64_t& incarnation);
+// Reads the header; incarnation (and version, when given) are set when the status is ok.
+HeaderStatus read_header(std::string_view file, std::uint64_t& incarnation, std::uint32_t* version = nullptr);
 
 // The scanner's callback, type-erased (scan_log below takes any callable).
 struct RecordVisitor {

@@ -209,6 +209,40 @@ def test_a_torn_tail_is_cut_at_start_and_logged_and_nothing_before_it_is_lost(st
         assert replay_lines(restarted.port, topic, len(whole)) == whole
 
 
+def test_after_a_torn_tail_is_cut_new_sends_follow_the_good_prefix_and_survive_a_sigkill(start):
+    memqd, sent, records, incarnation = stopped_log_with_messages(start)
+    log_path = memqd.data_dir / LOG_NAME
+    last = records[-1]
+    log_path.write_bytes(log_path.read_bytes()[:last.offset + last.size // 2])
+    restarted = start("--fsync", "always", "--log-level", "info", data_dir=memqd.data_dir)
+    assert "appending to the log" in restarted.stderr_text()
+    with restarted.connect() as connection:
+        assert connection.send("orders", "after the cut") == {"success": True}
+    assert restarted.restart(signal.SIGKILL) == -signal.SIGKILL
+    text = restarted.stderr_text()
+    assert "salvaged" not in text and "cut a torn tail" not in text, text
+    whole = [record.frame() for record in records[:-1] if record.kind == RECORD_KIND_MESSAGE and record.topic == "orders"]
+    replayed = replay_lines(restarted.port, "orders", len(whole) + 1)
+    assert replayed[:-1] == whole
+    assert json.loads(replayed[-1])["msg"] == "after the cut"
+    with restarted.connect() as connection:
+        assert connection.incarnation() == incarnation
+
+
+def test_a_restart_on_a_clean_log_appends_to_it_rather_than_rewriting_it(start):
+    memqd, _sent, _records, _incarnation = stopped_log_with_messages(start)
+    log_path = memqd.data_dir / LOG_NAME
+    before = log_path.read_bytes()
+    inode = log_path.stat().st_ino
+    restarted = start("--fsync", "always", "--log-level", "info", data_dir=memqd.data_dir)
+    assert "appending to the log" in restarted.stderr_text()
+    with restarted.connect() as connection:
+        assert connection.send("orders", "appended") == {"success": True}
+    after = log_path.read_bytes()
+    assert log_path.stat().st_ino == inode, "the log was replaced"
+    assert after.startswith(before) and len(after) > len(before)
+
+
 def test_a_log_whose_header_is_garbage_makes_memqd_exit_2(start, memqd_binary):
     memqd, _sent, _records, _incarnation = stopped_log_with_messages(start)
     log_path = memqd.data_dir / LOG_NAME

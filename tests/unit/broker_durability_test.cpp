@@ -190,7 +190,13 @@ TEST(DurableBroker, recovery_reads_a_version_1_log_of_framed_messages) {
     EXPECT_EQ(recovered.broker().incarnation(), 0xABCDEFu);
     EXPECT_EQ(recovered.next_index("t"), 4);
     // Its first write is a version 2 snapshot holding the same messages.
+    ASSERT_FALSE(recovered.unsynced().empty());
+    EXPECT_TRUE(recovered.unsynced()[0].replace) << "a version 1 log is rewritten, not appended to";
     recovered.sync();
+    std::uint64_t incarnation = 0;
+    std::uint32_t version = 0;
+    EXPECT_EQ(memq::storage::read_header(recovered.synced_log(), incarnation, &version), memq::storage::HeaderStatus::ok);
+    EXPECT_EQ(version, memq::storage::kLogVersion);
     BrokerHarness again(Limits{}, durable(), recovered.synced_log());
     EXPECT_EQ(cached_frames(again), cached_frames(recovered));
 }
@@ -383,6 +389,30 @@ TEST(DurableBroker, recovery_applies_the_cache_limits_in_force) {
     EXPECT_EQ(recovered.broker().topics().find("t")->cached_indices(), std::vector<std::int64_t>{2});
 }
 
+TEST(DurableBroker, a_log_over_its_bound_under_smaller_limits_is_compacted_after_the_first_write) {
+    Durability durability = durable();
+    durability.compaction_floor_bytes = 4096;
+    Fresh h(Limits{}, durability);
+    h.connect(1);
+    for (int i = 0; i < 40; ++i) h.receive(1, send_line("t", std::string(100, 'x') + std::to_string(i)));
+    for (int i = 0; i < 8; ++i) h.sync();
+    h.broker().request_snapshot(true);  // a clean stop: no hole for the restart to write
+    h.receive(1, "");
+    h.sync();
+    ASSERT_GT(h.synced_log().size(), durability.compaction_floor_bytes);
+    Limits smaller;
+    smaller.cache_messages_max = 1;  // the live state is one message now: the log is far over twice it
+    BrokerHarness recovered(smaller, durability, h.synced_log());
+    EXPECT_TRUE(recovered.unsynced().empty()) << "nothing to write yet";
+    recovered.connect(1);
+    recovered.receive(1, send_line("t", "next"));
+    ASSERT_EQ(recovered.unsynced().size(), 2u);
+    EXPECT_FALSE(recovered.unsynced()[0].replace) << "the send's record";
+    EXPECT_TRUE(recovered.unsynced()[1].replace) << "then the compaction";
+    recovered.sync();
+    EXPECT_LT(recovered.synced_log().size(), durability.compaction_floor_bytes);
+}
+
 TEST(DurableBroker, recovery_refuses_more_topics_than_the_limit) {
     Fresh h;
     h.connect(1);
@@ -550,20 +580,118 @@ TEST(DurableHoles, the_holes_command_checks_the_topic_length_like_subscribe) {
                                             json{{"success", false}, {"reason", "Topic too long"}}}));
 }
 
-TEST(DurableHoles, the_first_write_after_recovery_holds_the_hole) {
+// The records of one write, in order (a snapshot's header skipped).
+std::vector<memq::storage::LogRecord> records_of(const memq::storage::StorageWrite& write) {
+    std::vector<memq::storage::LogRecord> records;
+    std::string_view bytes = write.bytes;
+    if (write.replace) bytes.remove_prefix(memq::storage::kHeaderBytes);
+    memq::storage::DecodedRecord decoded;
+    while (memq::storage::decode_record(bytes, decoded)) {
+        records.push_back(decoded.record);
+        bytes.remove_prefix(decoded.bytes);
+    }
+    EXPECT_TRUE(bytes.empty()) << "a write ends in a bad record";
+    return records;
+}
+
+TEST(DurableHoles, the_first_write_after_recovering_a_clean_log_appends_just_the_hole) {
     CrashedWithAHole crashed;
     BrokerHarness recovered(Limits{}, durable(), crashed.h.synced_log());
-    ASSERT_FALSE(recovered.unsynced().empty());
+    ASSERT_EQ(recovered.unsynced().size(), 1u);
+    const memq::storage::StorageWrite& first = recovered.unsynced()[0];
+    EXPECT_FALSE(first.replace) << "the log goes on as it is";
+    const std::vector<memq::storage::LogRecord> records = records_of(first);
+    ASSERT_EQ(records.size(), 1u);
+    EXPECT_EQ(records[0].kind, memq::storage::RecordKind::hole);
+    EXPECT_EQ(records[0].topic, "t");
+    EXPECT_EQ(records[0].index, 1);
+    EXPECT_EQ(records[0].last, 7);
+    EXPECT_EQ(recovered.broker().log_bytes(), crashed.h.synced_log().size() + first.bytes.size());
+}
+
+TEST(DurableHoles, the_first_write_after_a_recovery_that_must_rewrite_is_a_snapshot_holding_the_hole) {
+    CrashedWithAHole crashed;
+    BrokerHarness recovered(Limits{}, durable(), crashed.h.synced_log(), 7, BrokerHarness::AfterRecovery::rewrite);
+    ASSERT_EQ(recovered.unsynced().size(), 1u);
     const memq::storage::StorageWrite& first = recovered.unsynced()[0];
     EXPECT_TRUE(first.replace);
     std::vector<memq::storage::LogRecord> holes;
-    memq::storage::scan_log(first.bytes, memq::storage::ScanMode::strict, [&](const memq::storage::LogRecord& record) {
+    for (const memq::storage::LogRecord& record : records_of(first)) {
         if (record.kind == memq::storage::RecordKind::hole) holes.push_back(record);
-    });
+    }
     ASSERT_EQ(holes.size(), 1u);
     EXPECT_EQ(holes[0].topic, "t");
     EXPECT_EQ(holes[0].index, 1);
     EXPECT_EQ(holes[0].last, 7);
+}
+
+TEST(DurableHoles, a_hole_the_log_already_names_is_not_appended_again) {
+    CrashedWithAHole crashed;
+    BrokerHarness recovered(Limits{}, durable(), crashed.h.synced_log());
+    recovered.sync();  // the hole record
+    BrokerHarness again(Limits{}, durable(), recovered.synced_log());
+    EXPECT_TRUE(again.unsynced().empty()) << "nothing to write: the log names every hole";
+    EXPECT_EQ(holes_of(again, "t"), (std::vector<memq::Hole>{{1, 7}}));
+    EXPECT_EQ(again.broker().log_bytes(), recovered.synced_log().size());
+}
+
+TEST(DurableHoles, a_hole_grown_past_the_one_the_log_names_is_appended_whole) {
+    CrashedWithAHole crashed;
+    BrokerHarness recovered(Limits{}, durable(), crashed.h.synced_log());
+    recovered.sync();  // the hole record [1, 7]
+    recovered.connect(1);
+    recovered.receive(1, send_line("t", "8"));
+    recovered.sync();  // the reservation past 8; message 8's record, never synced: lost
+    BrokerHarness again(Limits{}, durable(), recovered.synced_log());
+    const std::int64_t next = again.next_index("t");
+    ASSERT_EQ(again.unsynced().size(), 1u);
+    const std::vector<memq::storage::LogRecord> records = records_of(again.unsynced()[0]);
+    ASSERT_EQ(records.size(), 1u);
+    EXPECT_EQ(records[0].kind, memq::storage::RecordKind::hole);
+    EXPECT_EQ(records[0].index, 1);
+    EXPECT_EQ(records[0].last, next - 1) << "the merged hole, which [1, 7] does not cover";
+}
+
+TEST(DurableBroker, a_torn_tail_is_cut_and_the_log_goes_on_after_its_good_prefix) {
+    Fresh h;
+    h.connect(1);
+    h.receive(1, send_line("t", "0"));
+    h.sync();
+    h.sync();
+    h.receive(1, send_line("t", "1"));  // its record is torn by the crash
+    ASSERT_EQ(h.unsynced().size(), 1u);
+    const std::string good = h.synced_log();
+    const std::string torn = good + h.unsynced()[0].bytes.substr(0, h.unsynced()[0].bytes.size() / 2);
+    BrokerHarness recovered(Limits{}, durable(), torn);
+    recovered.sync();  // the hole [1, 7]
+    recovered.connect(1);
+    recovered.receive(1, send_line("t", "8"));
+    recovered.sync();
+    recovered.sync();
+    const std::string& log = recovered.synced_log();
+    EXPECT_EQ(log.substr(0, good.size()), good) << "appended to the good prefix";
+    const memq::storage::ScanResult scan =
+        memq::storage::scan_log(log, memq::storage::ScanMode::strict, [](const memq::storage::LogRecord&) {});
+    EXPECT_EQ(scan.damage, memq::storage::Damage::none) << "the torn bytes are gone, not left inside the log";
+    BrokerHarness again(Limits{}, durable(), log);
+    again.connect(1);
+    again.receive(1, subscribe_line("t", {{"last_seen", -1}}));
+    EXPECT_EQ(again.take(1), (std::vector<json>{ack(), message("t", "0", "all", 0), message("t", "8", "all", 8)}));
+}
+
+TEST(DurableBroker, a_clean_stop_then_a_restart_writes_nothing_until_a_send) {
+    Fresh h;
+    h.connect(1);
+    h.receive(1, send_line("t", "0"));
+    h.sync();
+    h.sync();
+    h.broker().request_snapshot(true);
+    h.receive(1, "");
+    h.sync();
+    BrokerHarness recovered(Limits{}, durable(), h.synced_log());
+    EXPECT_TRUE(recovered.unsynced().empty());
+    EXPECT_EQ(recovered.broker().stats().compactions, 0u);
+    EXPECT_EQ(recovered.broker().log_bytes(), h.synced_log().size());
 }
 
 TEST(DurableHoles, a_hole_survives_a_second_crash_and_merges_with_the_next) {

@@ -95,16 +95,30 @@ public:
         broker_.check_invariants();
     }
 
+    // What becomes of the log a durable harness recovers from.
+    enum class AfterRecovery {
+        as_memqd,  // a clean log of this version goes on (its torn tail cut); any other is rewritten
+        rewrite,   // the first write is a snapshot that replaces it, whatever it is
+    };
+
     // A broker with durable topics, recovered from `log` (the bytes of a
     // memq.log; empty: a new data dir). Its writes are collected by pump()
     // and become the harness's log as they are synced (sync()).
     BrokerHarness(const memq::Limits& limits, const memq::Durability& durability, std::string_view log = {},
-                  std::uint64_t incarnation = 7)
+                  std::uint64_t incarnation = 7, AfterRecovery after = AfterRecovery::as_memqd)
         : broker_(limits, 1, recovered_incarnation(log, incarnation), durability), synced_log_(log) {
         const memq::storage::ScanResult scan = memq::storage::scan_log(
             log, memq::storage::ScanMode::strict, [&](const memq::storage::LogRecord& record) { broker_.recover(record); });
         EXPECT_TRUE(scan.header_accepted());
-        if (const std::optional<std::string> problem = broker_.finish_recovery()) ADD_FAILURE() << *problem;
+        const bool appendable = after == AfterRecovery::as_memqd && scan.header == memq::storage::HeaderStatus::ok &&
+                                scan.version == memq::storage::kLogVersion &&
+                                scan.damage != memq::storage::Damage::corrupt_middle;
+        std::optional<std::size_t> appendable_bytes;
+        if (appendable) {
+            appendable_bytes = scan.good_bytes;
+            synced_log_.resize(scan.good_bytes);  // as memqd cuts a torn tail
+        }
+        if (const std::optional<std::string> problem = broker_.finish_recovery(appendable_bytes)) ADD_FAILURE() << *problem;
         pump();
     }
 
