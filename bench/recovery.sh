@@ -149,6 +149,9 @@ for round in $(seq "$rounds"); do
     pid=""
   fi
   rm -f "$work/port" "$work/metrics-port" "$work/pid"
+  # The disk idle when memqd starts: what the generator, the fill or a run
+  # before this script left dirty is written back first, not during the start.
+  sync
   disk_bytes=$(du -sb "$data_dir" | cut -f1)
   # Timed in Python: exec, then the port file every millisecond, then the
   # metrics until every topic is known again. memqd's pid goes to a file so

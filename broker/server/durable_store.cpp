@@ -1,8 +1,12 @@
 // durable_store.cpp — the data dir at start, and the core's log while running (see durable_store.hpp).
 #include "durable_store.hpp"
 
+#include <algorithm>
 #include <utility>
 
+#include <unistd.h>
+
+#include "heap_prefault.hpp"
 #include "log_format.hpp"
 
 namespace memq {
@@ -34,14 +38,39 @@ DurableStore::DurableStore(const ServerOptions& options, const Logger& log) : lo
 
 DurableStore::~DurableStore() { stop(); }
 
+namespace {
+
+std::uint64_t available_memory_bytes() {
+    const long pages = ::sysconf(_SC_AVPHYS_PAGES);
+    const long page_bytes = ::sysconf(_SC_PAGESIZE);
+    return pages > 0 && page_bytes > 0 ? static_cast<std::uint64_t>(pages) * static_cast<std::uint64_t>(page_bytes) : 0;
+}
+
+}  // namespace
+
 std::uint64_t DurableStore::incarnation(std::uint64_t fresh) const {
     if (salvaged_ || scan_.header != storage::HeaderStatus::ok) return fresh;
     return scan_.incarnation;
 }
 
+std::size_t DurableStore::expected_heap_bytes() const {
+    // Measured on the recovery benchmark's data dir (docs/architecture.md):
+    // a cached message's frame is about 1.25 bytes of the log's each, and it
+    // costs about 128 bytes besides (its block, the cache's order, malloc's
+    // headers); a topic about 200. No more than the limits let the cache keep.
+    const Limits& limits = options_.limits;
+    const std::uint64_t topics = std::min<std::uint64_t>(reserve_records_, limits.indexed_topics_max);
+    const std::uint64_t messages = scan_.records - std::min(scan_.records, reserve_records_);
+    const std::uint64_t frame_bytes = std::min<std::uint64_t>(log_file_.bytes().size() / 4 * 5, limits.cache_bytes_max);
+    const std::uint64_t bytes = frame_bytes + std::min<std::uint64_t>(messages, frame_bytes / 32) * 128 + topics * 200;
+    return static_cast<std::size_t>(std::min<std::uint64_t>(bytes, available_memory_bytes() / 2));
+}
+
 void DurableStore::recover(Broker& broker) {
     const auto started = std::chrono::steady_clock::now();
     const storage::ScanMode mode = salvaged_ ? storage::ScanMode::salvage : storage::ScanMode::strict;
+    // The pages the records below fill are faulted in on the other core meanwhile.
+    HeapPrefault prefault(expected_heap_bytes() >= kHeapPrefaultBytesMin ? expected_heap_bytes() : 0);
     broker.expect_recovered_topics(reserve_records_);
     const storage::ScanResult scan =
         storage::scan_log(log_file_.bytes(), mode, [&](const storage::LogRecord& record) { broker.recover(record); });
@@ -51,6 +80,7 @@ void DurableStore::recover(Broker& broker) {
     const std::optional<std::size_t> appendable_bytes =
         appendable ? std::optional<std::size_t>(scan.good_bytes) : std::nullopt;
     if (const std::optional<std::string> problem = broker.finish_recovery(appendable_bytes)) throw StartError(*problem);
+    prefault.finish();
     const std::size_t log_bytes = log_file_.bytes().size();
     log_file_ = MappedLog();  // the core copied what it keeps; unmapped before any cut
     if (scan.damage == storage::Damage::torn_tail) {
@@ -70,7 +100,8 @@ void DurableStore::recover(Broker& broker) {
     const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
     log_.info("data dir ", options_.data_dir, ": recovered ", broker.topics().size(), " topics and ",
               broker.topics().cached_messages(), " cached messages (", scan.records, " records, ", log_bytes,
-              " bytes) in ", took.count(), " ms; ", appendable ? "appending to the log" : "rewriting the log");
+              " bytes) in ", took.count(), " ms (", prefault.populated_bytes() >> 20, " MiB of heap faulted in ahead); ",
+              appendable ? "appending to the log" : "rewriting the log");
 }
 
 void DurableStore::start(asio::io_context& io, Broker& broker, TcpServer& server, DurationHistogram* syncs) {
