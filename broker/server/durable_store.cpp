@@ -70,7 +70,8 @@ void DurableStore::recover(Broker& broker) {
     const auto started = std::chrono::steady_clock::now();
     const storage::ScanMode mode = salvaged_ ? storage::ScanMode::salvage : storage::ScanMode::strict;
     // The pages the records below fill are faulted in on the other core meanwhile.
-    HeapPrefault prefault(expected_heap_bytes() >= kHeapPrefaultBytesMin ? expected_heap_bytes() : 0);
+    const std::size_t expected_heap = expected_heap_bytes();
+    HeapPrefault prefault(expected_heap >= kHeapPrefaultBytesMin ? expected_heap : 0);
     broker.expect_recovered_topics(reserve_records_);
     const storage::ScanResult scan =
         storage::scan_log(log_file_.bytes(), mode, [&](const storage::LogRecord& record) { broker.recover(record); });
