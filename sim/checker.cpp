@@ -479,9 +479,7 @@ Checker::Recovery Checker::crash(std::string_view log, std::uint64_t broker_seed
     }
     // As memqd's DurableStore: a clean log of this version goes on, cut to
     // its good prefix; any other is replaced by a snapshot.
-    const bool appendable =
-        !salvaged && scan.header == storage::HeaderStatus::ok && scan.version == storage::kLogVersion;
-    const std::optional<std::size_t> appendable_bytes = appendable ? std::optional(scan.good_bytes) : std::nullopt;
+    const std::optional<std::size_t> appendable_bytes = scan.appendable_bytes();
     if (const std::optional<std::string> problem = recovered->finish_recovery(appendable_bytes)) {
         fail("crash: recovery refused: " + *problem);
     }

@@ -70,16 +70,13 @@ void DurableStore::recover(Broker& broker) {
     const auto started = std::chrono::steady_clock::now();
     const storage::ScanMode mode = salvaged_ ? storage::ScanMode::salvage : storage::ScanMode::strict;
     // The pages the records below fill are faulted in on the other core meanwhile.
-    const std::size_t expected_heap = expected_heap_bytes();
-    HeapPrefault prefault(expected_heap >= kHeapPrefaultBytesMin ? expected_heap : 0);
+    HeapPrefault prefault(expected_heap_bytes());
     broker.expect_recovered_topics(reserve_records_);
     const storage::ScanResult scan =
         storage::scan_log(log_file_.bytes(), mode, [&](const storage::LogRecord& record) { broker.recover(record); });
     // A clean log of this version goes on as it is (its torn tail cut below);
     // any other is replaced by the first write, a snapshot.
-    const bool appendable = !salvaged_ && scan.header == storage::HeaderStatus::ok && scan.version == storage::kLogVersion;
-    const std::optional<std::size_t> appendable_bytes =
-        appendable ? std::optional<std::size_t>(scan.good_bytes) : std::nullopt;
+    const std::optional<std::size_t> appendable_bytes = scan.appendable_bytes();
     if (const std::optional<std::string> problem = broker.finish_recovery(appendable_bytes)) throw StartError(*problem);
     prefault.finish();
     const std::size_t log_bytes = log_file_.bytes().size();
@@ -102,7 +99,7 @@ void DurableStore::recover(Broker& broker) {
     log_.info("data dir ", options_.data_dir, ": recovered ", broker.topics().size(), " topics and ",
               broker.topics().cached_messages(), " cached messages (", scan.records, " records, ", log_bytes,
               " bytes) in ", took.count(), " ms (", prefault.populated_bytes() >> 20, " MiB of heap faulted in ahead); ",
-              appendable ? "appending to the log" : "rewriting the log");
+              appendable_bytes ? "appending to the log" : "rewriting the log");
 }
 
 void DurableStore::start(asio::io_context& io, Broker& broker, TcpServer& server, DurationHistogram* syncs) {

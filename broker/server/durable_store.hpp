@@ -65,9 +65,6 @@ public:
     void stop();
 
 
-    // A recovery expected to fill less heap than this is not worth a helper thread.
-    static constexpr std::size_t kHeapPrefaultBytesMin = 64 * 1024 * 1024;
-
 private:
     void arm_retry();
     // About how much heap the recovery will fill (HeapPrefault), from the first scan.

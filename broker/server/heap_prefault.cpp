@@ -13,8 +13,8 @@ namespace memq {
 
 HeapPrefault::HeapPrefault(std::size_t bytes) {
 #ifdef MADV_POPULATE_WRITE
+    if (bytes < kBytesMin) return;
     const std::size_t chunks = bytes / kChunkBytes;
-    if (chunks < 2) return;
     // glibc raises its mmap threshold to the size of an mmapped chunk when
     // one is freed (up to 32 MiB): after this, chunks of kChunkBytes come
     // from the heap. Each chunk's header is written, which faults in the

@@ -28,7 +28,7 @@ namespace memq {
 
 class HeapPrefault {
 public:
-    // Sets aside and starts populating about `bytes` of heap (0: nothing).
+    // Sets aside and starts populating about `bytes` of heap; nothing below kBytesMin.
     explicit HeapPrefault(std::size_t bytes);
     ~HeapPrefault() { finish(); }
     HeapPrefault(const HeapPrefault&) = delete;
@@ -43,6 +43,7 @@ public:
 
     static constexpr std::size_t kThresholdRaiserBytes = 24 * 1024 * 1024;
     static constexpr std::size_t kChunkBytes = 16 * 1024 * 1024;  // below the threshold once raised
+    static constexpr std::size_t kBytesMin = 4 * kChunkBytes;      // less is not worth a helper thread
     static constexpr std::size_t kHeaderBytesMax = 64;  // between two contiguous chunks (glibc's is 16)
     static constexpr std::size_t kPopulateStepBytes = 2 * 1024 * 1024;  // one huge page a call
 

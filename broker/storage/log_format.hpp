@@ -79,6 +79,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -210,6 +211,14 @@ struct ScanResult {
 
     // False when the header is there but refused (truncated, bad_*).
     bool header_accepted() const { return header == HeaderStatus::ok || header == HeaderStatus::missing; }
+    // Where a recovered broker may go on appending to this log: the good
+    // prefix's end when the log has a header of this version and no corrupt
+    // record inside (a torn tail is cut there first); none when it must be
+    // replaced (new, salvaged, an older version).
+    std::optional<std::size_t> appendable_bytes() const {
+        if (header != HeaderStatus::ok || version != kLogVersion || damage == Damage::corrupt_middle) return std::nullopt;
+        return good_bytes;
+    }
 };
 
 // A record decoded at the start of bytes, and its whole size.

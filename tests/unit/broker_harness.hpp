@@ -110,14 +110,9 @@ public:
         const memq::storage::ScanResult scan = memq::storage::scan_log(
             log, memq::storage::ScanMode::strict, [&](const memq::storage::LogRecord& record) { broker_.recover(record); });
         EXPECT_TRUE(scan.header_accepted());
-        const bool appendable = after == AfterRecovery::as_memqd && scan.header == memq::storage::HeaderStatus::ok &&
-                                scan.version == memq::storage::kLogVersion &&
-                                scan.damage != memq::storage::Damage::corrupt_middle;
         std::optional<std::size_t> appendable_bytes;
-        if (appendable) {
-            appendable_bytes = scan.good_bytes;
-            synced_log_.resize(scan.good_bytes);  // as memqd cuts a torn tail
-        }
+        if (after == AfterRecovery::as_memqd) appendable_bytes = scan.appendable_bytes();
+        if (appendable_bytes) synced_log_.resize(*appendable_bytes);  // as memqd cuts a torn tail
         if (const std::optional<std::string> problem = broker_.finish_recovery(appendable_bytes)) ADD_FAILURE() << *problem;
         pump();
     }
